@@ -1,0 +1,286 @@
+/* central.c - spans and their free objects per class (see central.h). */
+#include "central.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+
+struct central central_g[SC_COUNT];
+
+void central_init(size_t max_size)
+{
+    size_t slice = region_slice_size();
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        struct central *ce = &central_g[c];
+        ce->cls = c;
+        ce->size = sc_size[c];
+        ce->nobjs = (uint32_t)(((size_t)1 << sc_span_shift[c]) / sc_size[c]);
+        ce->words = (ce->nobjs + 63) / 64;
+        ce->stride = (uint32_t)span_stride(ce->nobjs);
+        ce->recip = ((1ull << 40) + sc_size[c] - 1) / sc_size[c];
+        ce->meta = region_g.meta + c * region_g.meta_slice;
+        /* A class above max_size, or whose span does not fit the slice (a
+         * tiny fallback region), gets no spans: its requests pass through. */
+        if (region_g.size == 0 || sc_size[c] > max_size || ((size_t)1 << sc_span_shift[c]) > slice)
+            ce->spans_max = 0;
+        else
+            ce->spans_max = (uint32_t)(slice >> sc_span_shift[c]);
+    }
+}
+
+static void list_push(struct span **head, struct span *s, enum span_list which)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+    s->list = (uint8_t)which;
+}
+
+static void list_remove(struct span **head, struct span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = SPAN_NONE;
+}
+
+static char *span_base(const struct central *ce, const struct span *s)
+{
+    return region_slice(ce->cls) + ((size_t)s->index << sc_span_shift[ce->cls]);
+}
+
+/* A span never used before: commit its metadata record and its pages. */
+static struct span *span_new(struct central *ce)
+{
+    if (ce->spans_made >= ce->spans_max)
+        return NULL;
+    size_t need = PA_ROUNDUP((size_t)(ce->spans_made + 1) * ce->stride, PA_PAGE);
+    if (need > ce->meta_committed) {
+        if (region_commit(ce->meta + ce->meta_committed, need - ce->meta_committed))
+            return NULL;
+        ce->meta_committed = (uint32_t)need;
+    }
+    struct span *s = central_span(ce, ce->spans_made);
+    s->index = ce->spans_made;
+    if (region_commit(span_base(ce, s), (size_t)1 << sc_span_shift[ce->cls]))
+        return NULL;
+    for (uint32_t w = 0; w < ce->words; w++)
+        s->bits[w] = ~0ull;
+    if (ce->nobjs % 64)
+        s->bits[ce->words - 1] = (1ull << (ce->nobjs % 64)) - 1;
+    s->used = s->hw = 0;
+    s->scan = 0;
+    s->list = SPAN_NONE;
+    /* Read without the lock by flush_run: an atomic store. */
+    __atomic_store_n(&ce->spans_made, ce->spans_made + 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+/* The next span to serve from, taking a new one in CENTRAL_GROW mode. */
+static struct span *span_pick(struct central *ce, enum central_mode mode)
+{
+    if (ce->partial)
+        return ce->partial;
+    struct span *s = ce->empty;
+    if (s) {
+        list_remove(&ce->empty, s);
+    } else if (mode == CENTRAL_GROW) {
+        s = ce->released;
+        if (s)
+            list_remove(&ce->released, s);
+        else if ((s = span_new(ce)) == NULL)
+            return NULL;
+        ce->spans_live++;
+    } else {
+        return NULL;
+    }
+    list_push(&ce->partial, s, SPAN_PARTIAL);
+    return s;
+}
+
+/* Up to want free objects of s, lowest address first. Lock held. */
+static unsigned span_take(struct central *ce, struct span *s, void **out, unsigned want,
+                          unsigned *fresh)
+{
+    char *base = span_base(ce, s);
+    unsigned got = 0, i = s->scan;
+    uint32_t hw = s->hw;
+    for (; i < ce->words && got < want; i++) {
+        uint64_t w = s->bits[i];
+        while (w && got < want) {
+            uint32_t idx = i * 64 + (uint32_t)__builtin_ctzll(w);
+            w &= w - 1;
+            out[got++] = base + (size_t)idx * ce->size;
+            if (idx >= hw) {
+                hw = idx + 1;
+                (*fresh)++;
+            }
+        }
+        s->bits[i] = w;
+        if (w)
+            break;
+    }
+    s->scan = (uint16_t)i;
+    s->hw = hw;
+    s->used += got;
+    return got;
+}
+
+static void take_deferred(struct central *ce);
+
+unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mode mode,
+                       unsigned *fresh)
+{
+    struct central *ce = &central_g[cls];
+    unsigned got = 0;
+
+    *fresh = 0;
+    lock_take(&ce->lock);
+    take_deferred(ce);
+    while (got < want) {
+        struct span *s = span_pick(ce, mode);
+        if (!s)
+            break;
+        got += span_take(ce, s, out + got, want - got, fresh);
+        if (s->used == ce->nobjs)
+            list_remove(&ce->partial, s);   /* full: on no list until a free */
+    }
+    ce->objs_out += got;
+    lock_give(&ce->lock);
+    return got;
+}
+
+static PA_COLD void bad_free(const void *p, const char *why)
+{
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: free(): ");
+    log_str(&b, why);
+    log_str(&b, " ");
+    log_hex(&b, (uint64_t)(uintptr_t)p);
+    log_str(&b, "\n");
+    log_flush(&b, 2);
+    abort();
+}
+
+/* One object back to its span. Lock held. */
+static void give_back(struct central *ce, void *p)
+{
+    uintptr_t off = span_slice_offset(p);
+    unsigned shift = sc_span_shift[ce->cls];
+    size_t sidx = off >> shift;
+    uintptr_t within = off & (((uintptr_t)1 << shift) - 1);
+    uint32_t idx = (uint32_t)((within * ce->recip) >> 40);
+    if (unlikely(sidx >= ce->spans_made || idx >= ce->nobjs || (uintptr_t)idx * ce->size != within))
+        bad_free(p, "invalid pointer");
+    struct span *s = central_span(ce, sidx);
+    uint64_t bit = 1ull << (idx & 63);
+    if (unlikely(s->bits[idx >> 6] & bit))
+        bad_free(p, "double free or invalid pointer");
+    s->bits[idx >> 6] |= bit;
+    if (idx >> 6 < s->scan)
+        s->scan = (uint16_t)(idx >> 6);
+    if (s->used == ce->nobjs)
+        list_push(&ce->partial, s, SPAN_PARTIAL);
+    s->used--;
+    ce->objs_out--;
+    if (s->used == 0) {
+        list_remove(&ce->partial, s);
+        list_push(&ce->empty, s, SPAN_EMPTY);
+    }
+}
+
+static void take_deferred(struct central *ce)
+{
+    if (likely(atomic_load_explicit(&ce->deferred, memory_order_relaxed) == NULL))
+        return;
+    void *p = atomic_exchange_explicit(&ce->deferred, NULL, memory_order_acquire);
+    while (p) {
+        void *next = *(void **)p;
+        give_back(ce, p);
+        p = next;
+    }
+}
+
+void central_free(unsigned cls, void *const *objs, unsigned n)
+{
+    struct central *ce = &central_g[cls];
+    lock_take(&ce->lock);
+    take_deferred(ce);
+    for (unsigned i = 0; i < n; i++)
+        give_back(ce, objs[i]);
+    lock_give(&ce->lock);
+}
+
+void central_defer(unsigned cls, void *p)
+{
+    struct central *ce = &central_g[cls];
+    void *head = atomic_load_explicit(&ce->deferred, memory_order_relaxed);
+    do {
+        *(void **)p = head;
+    } while (!atomic_compare_exchange_weak_explicit(&ce->deferred, &head, p,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+size_t central_release(unsigned cls)
+{
+    struct central *ce = &central_g[cls];
+    lock_take(&ce->lock);
+    take_deferred(ce);
+    struct span *list = ce->empty;
+    ce->empty = NULL;
+    /* Detached spans are on no list: nothing can reach them while the lock
+     * is dropped for the madvise calls (no object of theirs is out). */
+    for (struct span *s = list; s; s = s->next)
+        s->list = SPAN_NONE;
+    lock_give(&ce->lock);
+    if (!list)
+        return 0;
+
+    size_t bytes = 0;
+    uint64_t count = 0;
+    for (struct span *s = list; s; s = s->next) {
+        size_t touched = PA_ROUNDUP((size_t)s->hw * ce->size, PA_PAGE);
+        region_decommit(span_base(ce, s), touched);
+        bytes += touched;
+        count++;
+    }
+
+    lock_take(&ce->lock);
+    for (struct span *s = list; s;) {
+        struct span *next = s->next;
+        s->hw = 0;
+        s->scan = 0;
+        list_push(&ce->released, s, SPAN_RELEASED);
+        s = next;
+    }
+    ce->spans_live -= count;
+    ce->released_bytes += bytes;
+    ce->releases += count;
+    lock_give(&ce->lock);
+    return bytes;
+}
+
+void central_lock_all(void)
+{
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        lock_take(&central_g[c].lock);
+}
+
+void central_unlock_all(void)
+{
+    for (unsigned c = SC_COUNT; c-- > 0;)
+        lock_give(&central_g[c].lock);
+}
+
+void central_reset_all(void)
+{
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        lock_reset(&central_g[c].lock);
+}

@@ -1,0 +1,93 @@
+/* core.c - init, fork and the attention gate (see core.h). */
+#include "core.h"
+
+#include "cache.h"
+#include "central.h"
+#include "cpu.h"
+#include "flush.h"
+#include "log.h"
+#include "meta.h"
+#include "region.h"
+#include "sizeclass.h"
+
+size_t core_gate;
+struct core_config core_cfg;
+static int core_ready;
+
+int core_init(const struct core_config *cfg)
+{
+    core_cfg = *cfg;
+    if (core_cfg.max_size > SC_MAX_SIZE)
+        core_cfg.max_size = SC_MAX_SIZE;
+    sc_init();
+    cpu_init();
+    if (core_cfg.max_size == 0)
+        return -1;
+    if (region_init() != 0) {
+        log_line("cannot reserve address space for the pools; every request goes to the C library");
+        return -1;
+    }
+    central_init(core_cfg.max_size);
+    if (cache_init(core_cfg.cpu_cache, core_cfg.max_size) != 0)
+        return -1;
+    core_ready = 1;
+    __atomic_store_n(&core_gate, core_cfg.max_size, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void core_start_background(void)
+{
+    if (core_ready && core_cfg.flush_ms)
+        flush_start(core_cfg.flush_ms);
+}
+
+void core_request_attention(void)
+{
+    __atomic_store_n(&core_gate, 0, __ATOMIC_RELAXED);
+}
+
+void core_attend(void)
+{
+    if (!core_ready)
+        return;
+    /* Reopen first: the thread's own setup allocates and must not come back
+     * here. */
+    __atomic_store_n(&core_gate, core_cfg.max_size, __ATOMIC_RELAXED);
+    if (flush_thread_wanted())
+        flush_start(core_cfg.flush_ms);
+}
+
+void core_fork_prepare(void)
+{
+    if (!core_ready)
+        return;
+    /* Any malloc between here and the fork (another atfork handler, glibc
+     * itself) passes through: this thread is about to hold every lock. */
+    cache_tls_busy = 1;
+    flush_lock_for_fork();
+    cache_lock_all();
+    central_lock_all();
+    meta_lock_for_fork();
+}
+
+void core_fork_parent(void)
+{
+    if (!core_ready)
+        return;
+    meta_unlock_after_fork(0);
+    central_unlock_all();
+    cache_unlock_all();
+    flush_unlock_after_fork(0);
+    cache_tls_busy = 0;
+}
+
+void core_fork_child(void)
+{
+    if (!core_ready)
+        return;
+    meta_unlock_after_fork(1);
+    central_reset_all();
+    cache_reset_all();
+    flush_unlock_after_fork(1);
+    cache_tls_busy = 0;
+}

@@ -1,0 +1,121 @@
+/* flush.c - the generation step and the flush thread (see flush.h). */
+#define _GNU_SOURCE
+#include "flush.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "cache.h"
+#include "central.h"
+#include "lock.h"
+
+static pa_lock flush_lock;            /* one generation step at a time */
+static uint64_t flush_generations, flush_returned;
+static uint64_t flush_period_ms;
+static int flush_thread_running;
+static int flush_thread_failed;       /* pthread_create said no: do not retry */
+static uint64_t flush_child_since;    /* when a fork child lost its thread */
+int flush_orphaned;
+
+uint64_t flush_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+size_t flush_run(void)
+{
+    size_t bytes = 0;
+    lock_take(&flush_lock);
+    for (unsigned i = 0; i <= cache_cpu_mask; i++) {
+        struct cpu_cache *cc = __atomic_load_n(&cache_cpus[i], __ATOMIC_ACQUIRE);
+        if (!cc)
+            continue;
+        lock_take(&cc->lock);
+        cache_flush_cpu(cc);
+        lock_give(&cc->lock);
+    }
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
+            bytes += central_release(c);
+    __atomic_store_n(&flush_generations, flush_generations + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&flush_returned, flush_returned + bytes, __ATOMIC_RELAXED);
+    lock_give(&flush_lock);
+    return bytes;
+}
+
+void flush_totals(struct flush_totals *t)
+{
+    t->generations = __atomic_load_n(&flush_generations, __ATOMIC_RELAXED);
+    t->returned_bytes = __atomic_load_n(&flush_returned, __ATOMIC_RELAXED);
+}
+
+static void *flush_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "poolalloc-flush", 0, 0, 0);
+    struct timespec ts = {
+        .tv_sec = (time_t)(flush_period_ms / 1000),
+        .tv_nsec = (long)(flush_period_ms % 1000) * 1000000L,
+    };
+    for (;;) {
+        struct timespec left = ts;
+        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) != 0)
+            ;
+        flush_run();
+    }
+    return NULL;
+}
+
+int flush_start(uint64_t period_ms)
+{
+    flush_period_ms = period_ms;
+    if (period_ms == 0 || flush_thread_running)
+        return 0;
+    /* The thread is created with every signal blocked, so the program's
+     * signals are never delivered to it; the caller's mask is restored. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t t;
+    int rc = pthread_create(&t, &attr, flush_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        flush_thread_running = 1;
+        flush_orphaned = 0;
+    }
+    else
+        flush_thread_failed = 1;
+    return rc == 0 ? 0 : -1;
+}
+
+int flush_thread_wanted(void)
+{
+    return flush_period_ms && !flush_thread_running && !flush_thread_failed &&
+           flush_now_ms() - flush_child_since >= flush_period_ms;
+}
+
+void flush_lock_for_fork(void)
+{
+    lock_take(&flush_lock);
+}
+
+void flush_unlock_after_fork(int child)
+{
+    if (child) {
+        lock_reset(&flush_lock);
+        flush_thread_running = 0;
+        flush_child_since = flush_now_ms();
+        flush_orphaned = flush_period_ms != 0;
+    } else {
+        lock_give(&flush_lock);
+    }
+}

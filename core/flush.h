@@ -1,0 +1,45 @@
+/*
+ * flush.h - generations: every flush period each CPU's cache becomes its
+ * victim and the old victim goes back to the central lists, then spans left
+ * empty give their pages back to the OS.
+ *
+ * flush_run() is the whole generation step and may be called by anyone not
+ * inside a cache (the flush thread, a stats request, a test). The flush thread
+ * is a plain pthread with every signal blocked, sleeping one period between
+ * runs; it touches every CPU's cache, including CPUs nobody runs on any more.
+ */
+#ifndef POOLALLOC_FLUSH_H
+#define POOLALLOC_FLUSH_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct flush_totals {
+    uint64_t generations;     /* flushes run */
+    uint64_t returned_bytes;  /* pages given back to the OS, cumulative */
+};
+
+/* Runs one generation over every CPU and class. Returns bytes given back. */
+size_t flush_run(void);
+
+void flush_totals(struct flush_totals *t);
+
+/* Starts the flush thread (period in ms, > 0). Returns 0, or -1 if the thread
+ * could not be made (then memory is only returned by explicit flushes). Must
+ * be called with no allocator lock held. */
+int flush_start(uint64_t period_ms);
+
+/* Set in a fork child, whose flush thread did not survive the fork; the
+ * cache slow paths then poll flush_thread_wanted(). */
+extern int flush_orphaned;
+
+/* 1 if the thread should run but does not (a fork child), and it is time. */
+int flush_thread_wanted(void);
+
+/* For fork: the flush lock, and forgetting the thread in the child. */
+void flush_lock_for_fork(void);
+void flush_unlock_after_fork(int child);
+
+uint64_t flush_now_ms(void);
+
+#endif

@@ -1,0 +1,64 @@
+/* region.c - reservation of the data and metadata ranges (see region.h). */
+#include "region.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "span.h"
+
+struct region region_g;
+
+static void *reserve(size_t len, size_t align)
+{
+    /* Over-reserve by `align` and trim, so the result is aligned to it. */
+    char *p = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t start = PA_ROUNDUP((uintptr_t)p, align);
+    size_t head = start - (uintptr_t)p;
+    if (head)
+        munmap(p, head);
+    size_t tail = align - head;
+    if (tail)
+        munmap((char *)start + len, tail);
+    return (void *)start;
+}
+
+int region_init(void)
+{
+    for (unsigned shift = REGION_SLICE_SHIFT_MAX; shift >= REGION_SLICE_SHIFT_MIN; shift--) {
+        size_t slice = (size_t)1 << shift;
+        /* Metadata per class: the largest span record per smallest span (64 KiB). */
+        size_t meta_slice = PA_ROUNDUP((slice >> 16) * SPAN_STRIDE_MAX, PA_PAGE);
+        void *meta = reserve(meta_slice * REGION_SLICES, PA_PAGE);
+        if (!meta)
+            continue;
+        /* Aligned to the slice: each span is then aligned to its own size. */
+        void *data = reserve(slice * REGION_SLICES, slice);
+        if (!data) {
+            munmap(meta, meta_slice * REGION_SLICES);
+            continue;
+        }
+        region_g.meta = meta;
+        region_g.meta_slice = meta_slice;
+        region_g.slice_shift = shift;
+        region_g.base = (uintptr_t)data;
+        region_g.size = slice * REGION_SLICES;
+        return 0;
+    }
+    region_g.size = 0;
+    return -1;
+}
+
+int region_commit(void *addr, size_t len)
+{
+    return mprotect(addr, len, PROT_READ | PROT_WRITE);
+}
+
+void region_decommit(void *addr, size_t len)
+{
+    int saved = errno;
+    madvise(addr, len, MADV_DONTNEED);
+    errno = saved;
+}

@@ -1,0 +1,70 @@
+/* sizeclass.c - builds the class tables described in sizeclass.h. */
+#include "sizeclass.h"
+
+uint32_t sc_size[SC_COUNT];
+uint8_t sc_span_shift[SC_COUNT];
+uint16_t sc_batch[SC_COUNT];
+uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
+uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
+
+static unsigned log2_ceil(uint64_t v)
+{
+    unsigned s = 0;
+    while ((1ull << s) < v)
+        s++;
+    return s;
+}
+
+void sc_init(void)
+{
+    unsigned n = 0;
+    for (uint32_t s = 16; s <= 128; s += 16)
+        sc_size[n++] = s;
+    for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2)
+        for (uint32_t j = 1; j <= 4; j++)
+            sc_size[n++] = base + j * (base / 4);
+    PA_ASSERT(n == SC_COUNT && sc_size[SC_COUNT - 1] == SC_MAX_SIZE);
+
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        /* >= 8 objects per span keeps the per-span bookkeeping cheap for big
+         * classes; >= 64 KiB keeps the number of spans (and madvise calls)
+         * low for small ones. */
+        unsigned shift = log2_ceil((uint64_t)sc_size[c] * 8);
+        sc_span_shift[c] = (uint8_t)(shift < 16 ? 16 : shift);
+        /* A batch is ~32 KiB of objects, between 2 and 32 of them: enough
+         * to amortise the central lock, small enough to keep the cache's
+         * budget for other classes. */
+        uint32_t b = (32u * 1024) / sc_size[c];
+        sc_batch[c] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
+    }
+
+    unsigned c = 0;
+    for (size_t i = 0; i <= SC_SMALL_MAX / 16; i++) {
+        size_t bytes = i * 16;
+        while (sc_size[c] < bytes)
+            c++;
+        sc_small[i] = (uint8_t)c;
+    }
+    c = 0;
+    for (size_t i = 0; i <= SC_MAX_SIZE / 128; i++) {
+        size_t bytes = i * 128;
+        while (sc_size[c] < bytes)
+            c++;
+        sc_large[i] = (uint8_t)c;
+    }
+}
+
+int sc_for_alignment(size_t n, size_t align, size_t max)
+{
+    if (n == 0)
+        n = 1;
+    if (n > max || align > PA_PAGE)
+        return -1;
+    for (unsigned c = sc_of(n); c < SC_COUNT && sc_size[c] <= max; c++) {
+        /* An object at offset i * size from an aligned span start is aligned
+         * to align exactly when align divides size. */
+        if (sc_size[c] % align == 0)
+            return (int)c;
+    }
+    return -1;
+}

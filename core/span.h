@@ -1,0 +1,58 @@
+/*
+ * span.h - a span: a power-of-two run of pages in one class's slice, cut into
+ * objects of that class.
+ *
+ * Which objects are free is a bitmap in the span's metadata (bit set = free),
+ * never a list threaded through the objects: moving objects between a span
+ * and a cache touches no object memory (no cache miss per object, no chain of
+ * dependent loads), and objects are handed out lowest address first, so a
+ * span fills densely and a program's objects stay close together.
+ *
+ *     used + popcount(bits) == nobjs                 (per span)
+ *     every index >= hw has its bit set; pages above hw * size never touched
+ *
+ * `used` counts objects that are out of the span: in a program's hands or in a
+ * CPU cache. A span with used == 0 holds nothing anyone can see, so its pages
+ * can go back to the OS. Spans are only touched under their class's central
+ * lock; the metadata lives in its own reservation, never next to user data.
+ */
+#ifndef POOLALLOC_SPAN_H
+#define POOLALLOC_SPAN_H
+
+#include "region.h"
+#include "sizeclass.h"
+
+enum span_list {
+    SPAN_NONE,      /* every object is out (full), or in the middle of a release */
+    SPAN_PARTIAL,   /* some objects out, some free */
+    SPAN_EMPTY,     /* no object out, pages still resident */
+    SPAN_RELEASED,  /* no object out, pages given back */
+};
+
+struct span {
+    struct span *next;     /* in the central list named by `list` */
+    struct span *prev;
+    uint32_t used;
+    uint32_t hw;           /* high-water index: objects below were handed out once */
+    uint32_t index;        /* span number within the slice */
+    uint16_t scan;         /* no free bit in words below this one */
+    uint8_t list;          /* enum span_list */
+    uint64_t bits[];       /* free bitmap, ceil(nobjs / 64) words */
+};
+
+/* Bytes of metadata per span of a class with nobjs objects. */
+static inline size_t span_stride(uint32_t nobjs)
+{
+    return PA_ROUNDUP(sizeof(struct span) + ((nobjs + 63) / 64) * 8, 16);
+}
+
+/* Largest metadata stride of any class, for reserving the metadata range. */
+#define SPAN_STRIDE_MAX (sizeof(struct span) + 4096 / 64 * 8)
+
+/* Offset of an owned pointer within its class's slice. */
+static inline uintptr_t span_slice_offset(const void *p)
+{
+    return ((uintptr_t)p - region_g.base) & (region_slice_size() - 1);
+}
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * util.h - the small vocabulary every layer shares: branch hints, cache-line
+ * padding, hidden visibility, and the assertion that reports through write(2).
+ *
+ * Nothing here allocates. PA_ASSERT is always compiled (config_debug style):
+ * with DEBUG=1 it checks, otherwise the condition is only type-checked, so the
+ * fast path pays nothing and debug code cannot rot.
+ */
+#ifndef POOLALLOC_UTIL_H
+#define POOLALLOC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define PA_NOINLINE __attribute__((noinline))
+#define PA_COLD     __attribute__((cold, noinline))
+#define PA_UNUSED   __attribute__((unused))
+
+/* Two lines: adjacent-line prefetch pulls pairs of 64-byte lines, so per-CPU
+ * data is padded to 128 bytes, as Go pads poolLocal. */
+#define PA_CACHELINE 128
+#define PA_ALIGNED   __attribute__((aligned(PA_CACHELINE)))
+
+#define PA_PAGE       4096UL
+#define PA_ROUNDUP(x, a) (((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
+
+#ifdef POOLALLOC_DEBUG
+static const int config_debug = 1;
+#else
+static const int config_debug = 0;
+#endif
+
+/* Prints "poolalloc: assertion failed: <expr> (<file>:<line>)" and aborts. */
+void util_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+
+#define PA_ASSERT(e)                                                                   \
+    do {                                                                               \
+        if (config_debug && unlikely(!(e)))                                            \
+            util_assert_fail(#e, __FILE__, __LINE__);                                  \
+    } while (0)
+
+#endif

@@ -1,0 +1,140 @@
+/* init.c - lazy init, constructor, destructor, fork handlers (see preload.h). */
+#define _GNU_SOURCE
+#include "preload.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+#include "../core/cpu.h"
+#include "../core/log.h"
+#include "../core/region.h"
+#include "../stats/stats.h"
+
+enum { INIT_NONE, INIT_BUSY, INIT_DONE };
+
+struct opt_values opt_g;
+static int init_state;
+static size_t (*libc_usable)(void *);
+static int summary_fd = -1;            /* private copy of stderr, for the summary */
+static struct stat summary_st;
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void warn_line(const char *line)
+{
+    struct logbuf b = {0};
+    log_str(&b, line);
+    log_str(&b, "\n");
+    log_flush(&b, 2);
+}
+
+static void log_init(void)
+{
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: init pid ");
+    log_u64(&b, (uint64_t)getpid());
+    log_str(&b, ": mode ");
+    log_str(&b, cpu_mode_name());
+    log_str(&b, ", region ");
+    log_u64(&b, region_g.size >> 20);
+    log_str(&b, " MiB (");
+    log_u64(&b, region_g.size ? (uint64_t)1 << (region_g.slice_shift - 20) : 0);
+    log_str(&b, " MiB per class), max_size ");
+    log_u64(&b, core_cfg.max_size);
+    log_str(&b, ", cpu_cache ");
+    log_u64(&b, core_cfg.cpu_cache);
+    log_str(&b, ", flush_ms ");
+    log_u64(&b, core_cfg.flush_ms);
+    log_str(&b, "\n");
+    log_flush(&b, 2);
+}
+
+void init_slow(void)
+{
+    int expect = INIT_NONE;
+    if (!__atomic_compare_exchange_n(&init_state, &expect, INIT_BUSY, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    opt_load(&opt_g, env_get, warn_line);
+    struct core_config cfg = {
+        .max_size = opt_g.max_size,
+        .cpu_cache = opt_g.cpu_cache,
+        .flush_ms = opt_g.flush_ms,
+        .verbose = (int)opt_g.verbose,
+    };
+    core_init(&cfg);
+    /* May allocate: that request passes through (state is INIT_BUSY). */
+    pthread_atfork(core_fork_prepare, core_fork_parent, core_fork_child);
+    if (opt_g.verbose)
+        log_init();
+    __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+}
+
+/* With POOLALLOC_STATS=1 only: keep a close-on-exec copy of stderr at a high
+ * descriptor, because many programs (coreutils' sort, ls...) close stderr
+ * before exit handlers run. The copy is used at exit only if it still names
+ * the same file: if the program closed it and reused the number, it is left
+ * alone. */
+static void keep_stderr(void)
+{
+    struct stat st;
+    if (fstat(2, &st) != 0)
+        return;
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 1000);
+    if (fd < 0)
+        fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    if (fd < 0)
+        return;
+    summary_fd = fd;
+    summary_st = st;
+}
+
+static int summary_target(void)
+{
+    struct stat st;
+    if (fcntl(2, F_GETFD) != -1)
+        return 2;
+    if (summary_fd >= 0 && fstat(summary_fd, &st) == 0 && st.st_dev == summary_st.st_dev &&
+        st.st_ino == summary_st.st_ino)
+        return summary_fd;
+    return -1;
+}
+
+/* Runs before main, after libc is up: the clean context in which a thread
+ * can be started and dlsym called. */
+__attribute__((constructor)) static void init_ctor(void)
+{
+    init_slow();
+    libc_usable = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (opt_g.stats)
+        keep_stderr();
+    core_start_background();
+}
+
+__attribute__((destructor)) static void init_dtor(void)
+{
+    if (!opt_g.stats)
+        return;
+    int fd = summary_target();
+    if (fd >= 0)
+        stats_print_summary(fd);
+}
+
+size_t init_libc_usable(void *p)
+{
+    if (libc_usable)
+        return libc_usable(p);
+    /* Before the constructor: glibc's chunk header, size in the word before
+     * the block; bit 1 marks an mmapped chunk (two header words, not one). */
+    size_t head = ((size_t *)p)[-1];
+    size_t chunk = head & ~(size_t)7;
+    return chunk - ((head & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+}

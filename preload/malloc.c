@@ -1,0 +1,300 @@
+/*
+ * malloc.c - the malloc family as the program sees it, and the routing:
+ *
+ *   request of 1..max_size bytes  -> the pools (cache_alloc)
+ *   larger, or pools unavailable  -> glibc (__libc_*), counted as pass-through
+ *   free/realloc/usable size      -> by address: inside the region is ours,
+ *                                    anything else is glibc's
+ *
+ * Semantics follow glibc 2.36 where C leaves a choice: malloc(0) is a unique
+ * pointer, realloc(p, 0) frees and returns NULL, memalign rounds a
+ * non-power-of-two alignment up, posix_memalign and aligned_alloc refuse it
+ * with EINVAL. Every failure is NULL with errno = ENOMEM.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/cache.h"
+#include "../core/core.h"
+#include "../core/log.h"
+#include "../core/region.h"
+#include "../core/sizeclass.h"
+#include "../stats/stats.h"
+#include "preload.h"
+
+/* The gate is closed: run init, or what the core asked for. */
+static PA_NOINLINE void gate_slow(void)
+{
+    init_slow();
+    core_attend();
+}
+
+static void *libc_alloc(size_t n)
+{
+    void *p = __libc_malloc(n);
+    if (likely(p))
+        stats_passthrough_alloc(n);
+    else
+        errno = ENOMEM;
+    return p;
+}
+
+static PA_NOINLINE void *malloc_slow(size_t n)
+{
+    if (core_gate == 0)
+        gate_slow();
+    if (n == 0)
+        n = 1;
+    if (n <= core_gate) {
+        void *p = cache_alloc(sc_of(n));
+        if (p)
+            return p;
+    }
+    return libc_alloc(n);
+}
+
+static inline void *pa_malloc(size_t n)
+{
+    /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow. */
+    if (likely(n - 1 < core_gate)) {
+        void *p = cache_alloc(sc_of(n));
+        if (likely(p))
+            return p;
+    }
+    return malloc_slow(n);
+}
+
+static PA_COLD void bad_pointer(const char *what, const void *p)
+{
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: ");
+    log_str(&b, what);
+    log_str(&b, "(): invalid pointer ");
+    log_hex(&b, (uint64_t)(uintptr_t)p);
+    log_str(&b, " (inside the pool region but not in a class in use)\n");
+    log_flush(&b, 2);
+    abort();
+}
+
+/* Class of an owned pointer, checked to be a class with spans. */
+static inline unsigned owned_class(const char *what, const void *p)
+{
+    unsigned c = pagemap_class(p);
+    if (unlikely(c >= SC_COUNT))
+        bad_pointer(what, p);
+    return c;
+}
+
+static inline void pa_free(void *p)
+{
+    if (likely(region_owns(p))) {
+        cache_free(owned_class("free", p), p);
+        return;
+    }
+    if (p) {
+        stats_passthrough_free();
+        __libc_free(p);
+    }
+}
+
+static size_t pa_usable(void *p)
+{
+    if (!p)
+        return 0;
+    if (region_owns(p))
+        return sc_size[owned_class("malloc_usable_size", p)];
+    return init_libc_usable(p);
+}
+
+/* Alignment a power of two, > 16. */
+static void *pa_aligned(size_t align, size_t n)
+{
+    if (core_gate == 0)
+        gate_slow();
+    if (n <= core_gate && align <= PA_PAGE) {
+        int c = sc_for_alignment(n, align, core_gate);
+        if (c >= 0) {
+            void *p = cache_alloc((unsigned)c);
+            if (p)
+                return p;
+        }
+    }
+    void *p = __libc_memalign(align, n);
+    if (p)
+        stats_passthrough_alloc(n);
+    else
+        errno = ENOMEM;
+    return p;
+}
+
+static void *pa_memalign(size_t align, size_t n)
+{
+    if (align <= 16)
+        return pa_malloc(n);
+    return pa_aligned(align, n);
+}
+
+static inline int is_pow2(size_t a)
+{
+    return a && !(a & (a - 1));
+}
+
+PA_EXPORT void *malloc(size_t n)
+{
+    return pa_malloc(n);
+}
+
+PA_EXPORT void free(void *p)
+{
+    pa_free(p);
+}
+
+PA_EXPORT void cfree(void *p)
+{
+    pa_free(p);
+}
+
+PA_EXPORT void *calloc(size_t n, size_t m)
+{
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(n, m, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (core_gate == 0)
+        gate_slow();
+    if (total - 1 < core_gate) {
+        unsigned c = sc_of(total);
+        void *p = cache_alloc(c);
+        if (likely(p)) {
+            /* The whole object: malloc_usable_size() promises it all. */
+            memset(p, 0, sc_size[c]);
+            return p;
+        }
+    }
+    if (total == 0)
+        return pa_malloc(0);   /* a unique pointer; no byte of it is the caller's */
+    void *p = __libc_calloc(1, total);
+    if (p)
+        stats_passthrough_alloc(total);
+    else
+        errno = ENOMEM;
+    return p;
+}
+
+PA_EXPORT void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return pa_malloc(n);
+    if (n == 0) {
+        pa_free(p);
+        return NULL;
+    }
+    if (region_owns(p)) {
+        unsigned c = owned_class("realloc", p);
+        size_t have = sc_size[c];
+        /* Same class: stay in place (shrinking below the class is a move, so
+         * a big block shrunk to a few bytes does not pin its whole object). */
+        if (n <= have && n - 1 < core_gate && sc_of(n) == c)
+            return p;
+        void *q = pa_malloc(n);
+        if (!q)
+            return NULL;
+        memcpy(q, p, n < have ? n : have);
+        cache_free(c, p);
+        return q;
+    }
+    /* glibc's block: into the pools if it now fits, else glibc's realloc. */
+    if (n - 1 < core_gate) {
+        void *q = pa_malloc(n);
+        if (!q)
+            return NULL;
+        size_t have = init_libc_usable(p);
+        memcpy(q, p, n < have ? n : have);
+        stats_passthrough_free();
+        __libc_free(p);
+        return q;
+    }
+    void *q = __libc_realloc(p, n);
+    if (q)
+        stats_passthrough_alloc(n);
+    else
+        errno = ENOMEM;
+    return q;
+}
+
+PA_EXPORT void *reallocarray(void *p, size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, total);
+}
+
+PA_EXPORT void *memalign(size_t align, size_t n)
+{
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* glibc rounds an alignment that is not a power of two up to one. */
+    size_t a = 1;
+    while (a < align)
+        a <<= 1;
+    return pa_memalign(a, n);
+}
+
+PA_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return pa_memalign(align, n);
+}
+
+PA_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!is_pow2(align) || align % sizeof(void *)) {
+        return EINVAL;
+    }
+    int saved = errno;
+    void *p = pa_memalign(align, n);
+    errno = saved;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+PA_EXPORT void *valloc(size_t n)
+{
+    return pa_memalign(PA_PAGE, n);
+}
+
+PA_EXPORT void *pvalloc(size_t n)
+{
+    size_t rounded;
+    if (__builtin_add_overflow(n, PA_PAGE - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rounded &= ~(PA_PAGE - 1);
+    return pa_memalign(PA_PAGE, rounded ? rounded : PA_PAGE);
+}
+
+PA_EXPORT size_t malloc_usable_size(void *p)
+{
+    return pa_usable(p);
+}
+
+/* 1 if p was served from poolalloc's pools (for tests and tools). */
+PA_EXPORT int poolalloc_owns(const void *p)
+{
+    return region_owns(p);
+}

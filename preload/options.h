@@ -1,0 +1,69 @@
+/*
+ * options.h - the POOLALLOC_* environment variables, declared once.
+ *
+ * The OPTIONS table generates the struct, the parser, the `config` listing and
+ * the README table (tools/optdoc). Values are parsed once at init, without
+ * allocating; strings are copied into static storage. A bad value gives one
+ * warning line on stderr and the default.
+ */
+#ifndef POOLALLOC_OPTIONS_H
+#define POOLALLOC_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
+
+/* X(NAME, field, kind, default, min, max, doc) */
+#define OPTIONS(X)                                                                             \
+    X(MAX_SIZE, max_size, OPT_SIZE, 32768, 0, 262144,                                          \
+      "largest request served from the pools, in bytes (`k`/`m` suffixes allowed); larger "    \
+      "requests go to the C library; `0` sends every request there")                          \
+    X(FLUSH_MS, flush_ms, OPT_UINT, 1000, 0, 86400000,                                         \
+      "flush period in milliseconds: one generation; memory idle for two periods has left "    \
+      "every per-CPU pool and empty spans go back to the OS; `0` = never flush")               \
+    X(CPU_CACHE, cpu_cache, OPT_SIZE, 1048576, 0, 1073741824,                                  \
+      "per-CPU cache budget in bytes (`k`/`m` suffixes); the victim generation holds at most " \
+      "as much again")                                                                         \
+    X(SOCKET, socket, OPT_STR, 0, 0, 0,                                                        \
+      "stats socket path (`%p` = pid), or `off` (read and kept; the socket server is not in "  \
+      "this version yet)")                                                                     \
+    X(SAMPLE, sample, OPT_SIZE, 0, 0, 1073741824,                                              \
+      "mean bytes between sampled allocations, `0` = off (read and kept; sampling is not in "  \
+      "this version yet)")                                                                     \
+    X(STATS, stats, OPT_BOOL, 0, 0, 1, "`1`: print a per-class summary on stderr at exit")    \
+    X(VERBOSE, verbose, OPT_BOOL, 0, 0, 1,                                                     \
+      "`1`: log decisions (init, mode, region size, flush thread) on stderr")
+
+#define OPT_STR_MAX 256
+
+struct opt_values {
+#define X(NAME, field, kind, def, min, max, doc) OPT_FIELD_##kind(field)
+#define OPT_FIELD_OPT_SIZE(f) uint64_t f;
+#define OPT_FIELD_OPT_UINT(f) uint64_t f;
+#define OPT_FIELD_OPT_BOOL(f) uint64_t f;
+#define OPT_FIELD_OPT_STR(f)  char f[OPT_STR_MAX];
+    OPTIONS(X)
+#undef X
+};
+
+struct opt_desc {
+    const char *name;     /* full variable name, POOLALLOC_... */
+    enum opt_kind kind;
+    uint64_t def, min, max;
+    const char *doc;
+};
+
+extern const struct opt_desc opt_table[];
+extern const unsigned opt_count;
+
+/* Parses one value of the given kind. Returns 0 and sets *out, or -1 with a
+ * short reason ("not a number", "out of range", ...). Pure: no globals. */
+int opt_parse_value(const struct opt_desc *d, const char *s, uint64_t *out, const char **why);
+
+/* Fills v from the environment through get (getenv in the library, a stub in
+ * tests); warns through warn (one line each) about bad values. */
+void opt_load(struct opt_values *v, const char *(*get)(const char *name),
+              void (*warn)(const char *line));
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * preload.h - what the exported malloc family shares with init.c.
+ *
+ * Init is lazy and idempotent: the first request of any thread runs it (the
+ * gate in core.h is closed until then); a request that arrives while it runs,
+ * on its own thread (init allocates through pthread_atfork, getenv, dlsym) or
+ * another, passes through to the C library, whose pointers free() recognises
+ * by address and hands back.
+ */
+#ifndef POOLALLOC_PRELOAD_H
+#define POOLALLOC_PRELOAD_H
+
+#include <stddef.h>
+
+#include "options.h"
+
+#define PA_EXPORT __attribute__((visibility("default")))
+
+/* glibc's own entry points, exported by libc.so.6 since 2.2.5. */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+extern struct opt_values opt_g;
+
+/* Runs init if nobody has; returns at once if it is done or under way. */
+void init_slow(void);
+
+/* Usable size of a block glibc allocated. */
+size_t init_libc_usable(void *p);
+
+#endif

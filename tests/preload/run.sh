@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# run.sh — the integration tier: programs and real tools under LD_PRELOAD=libpoolalloc.so.
+#
+# usage: tests/preload/run.sh LIB BUILDDIR
+#   LIB       the allocator (build/libpoolalloc.so).  A missing LIB is a hard error
+#             (exit 2).  LIB=none, or PRELOAD_LIB=none in the environment, runs only the
+#             plain-glibc variants: the mode for developing the tests themselves.
+#   BUILDDIR  test binaries go to BUILDDIR/tests/preload/, logs to .../logs/.
+# environment: CC (default gcc), PRELOAD_TESTS=substring (run only matching tests).
+#
+# What runs:
+#   tests/preload/*.c   compiled with $CC -O2 -g -Wall -Wextra -Werror -pthread, each run
+#                       once on plain glibc as NAME[glibc] (proves the test is right) and
+#                       once preloaded as NAME.
+#   tests/preload/*.sh  (not this file) run as `bash NAME.sh LIB BUILDDIR`; they compare
+#                       plain against preloaded runs themselves.  In the glibc-only mode,
+#                       those marked "preload-test: glibc-variant" run with an empty LIB
+#                       (plain vs plain) as NAME[glibc]; the others are left out.
+# Every run has a timeout (a hang is a failure).  Output: `PASS name (N.N s)` or
+# `FAIL name: reason` (+ the last 20 lines of its stderr) per run, `SKIP name: reason`
+# for a missing program (counted as failed), and last, alone, `N passed, M failed`.
+# Exit 1 if anything failed, 2 on a usage error.
+set -u
+export LC_ALL=C
+unset LD_PRELOAD
+ulimit -c 0
+
+here=$(cd "$(dirname "$0")" && pwd)
+if [ $# -lt 2 ]; then
+    echo "usage: $0 LIB BUILDDIR   (LIB=none or PRELOAD_LIB=none: plain glibc only)" >&2
+    exit 2
+fi
+lib=$1
+[ "${PRELOAD_LIB:-}" = none ] && lib=none
+mkdir -p "$2/tests/preload/logs" || exit 2
+builddir=$(cd "$2" && pwd)
+out=$builddir/tests/preload
+logs=$out/logs
+cc=${CC:-gcc}
+cflags=(-O2 -g -Wall -Wextra -Werror -pthread)
+filter=${PRELOAD_TESTS:-}
+
+if [ "$lib" != none ]; then
+    if [ ! -f "$lib" ]; then
+        echo "run.sh: $lib does not exist (run make first, or PRELOAD_LIB=none for glibc only)" >&2
+        exit 2
+    fi
+    lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+    # The loader only warns when it cannot preload: make that a hard error here.
+    if ! err=$(env LD_PRELOAD="$lib" /bin/true 2>&1) || [ -n "$err" ]; then
+        echo "run.sh: $lib cannot be preloaded: $err" >&2
+        exit 2
+    fi
+fi
+
+passed=0
+failed=0
+t_start=$EPOCHREALTIME
+
+elapsed() { # elapsed T0: seconds since T0, one decimal
+    awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+report_fail() { # report_fail DISPLAY REASON STDERR_FILE
+    echo "FAIL $1: $2"
+    [ -s "$3" ] && tail -n 20 "$3" | sed 's/^/    /'
+    failed=$((failed + 1))
+}
+
+# Why a run with exit status RC failed, in words.
+why() { # why RC TIMEOUT
+    if [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; then
+        echo "timed out after $2 s (hang?)"
+    elif [ "$1" -gt 128 ]; then
+        echo "killed by signal SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+    else
+        echo "exit status $1"
+    fi
+}
+
+# ---- per-test settings -----------------------------------------------------------------
+
+timeout_of() {
+    case $1 in
+    threads_fork_random_torture) echo 120 ;;
+    real_* | memory_returns_to_os) echo 90 ;;
+    *) echo 60 ;;
+    esac
+}
+
+# Environment a C test needs (both variants).
+env_of() {
+    case $1 in
+    memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
+    esac
+}
+
+# Build extra pieces a C test needs; prints the extra link arguments.
+prepare() { # prepare NAME
+    case $1 in
+    alloc_before_main)
+        local s=$here/support/ctor_alloc_lib.c v
+        for v in linked dlopened; do
+            "$cc" "${cflags[@]}" -shared -fPIC -DCTOR_LIB_NAME=$v -o "$out/libctor_alloc_$v.so" \
+                "$s" >&2 || return 1
+        done
+        printf '%s\n' "-L$out" -lctor_alloc_linked "-Wl,-rpath,\$ORIGIN"
+        ;;
+    esac
+}
+
+# ---- C programs -------------------------------------------------------------------------
+
+run_c() { # run_c NAME EXE VARIANT(glibc|preload)
+    local name=$1 exe=$2 variant=$3 display=$1 tag=$1 rc=0 t0 to
+    local -a envs
+    read -r -a envs <<<"$(env_of "$name")"
+    if [ "$variant" = glibc ]; then
+        display="$name[glibc]"
+        tag=$name.glibc
+    else
+        envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1)
+    fi
+    to=$(timeout_of "$name")
+    t0=$EPOCHREALTIME
+    timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe" >"$logs/$tag.out" 2>"$logs/$tag.err" ||
+        rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "PASS $display ($(elapsed "$t0") s)"
+        passed=$((passed + 1))
+    else
+        report_fail "$display" "$(why "$rc" "$to")" "$logs/$tag.err"
+    fi
+}
+
+for src in "$here"/*.c; do
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .c)
+    [ -n "$filter" ] && [[ $name != *"$filter"* ]] && continue
+    exe=$out/$name
+    if ! extra=$(prepare "$name" 2>"$logs/$name.build"); then
+        report_fail "$name" "support pieces do not build" "$logs/$name.build"
+        continue
+    fi
+    mapfile -t extra_args <<<"$extra"
+    [ -z "$extra" ] && extra_args=()
+    if ! "$cc" "${cflags[@]}" -o "$exe" "$src" ${extra_args[@]+"${extra_args[@]}"} -ldl \
+        >>"$logs/$name.build" 2>&1; then
+        report_fail "$name" "does not compile with $cc" "$logs/$name.build"
+        continue
+    fi
+    run_c "$name" "$exe" glibc
+    [ "$lib" != none ] && run_c "$name" "$exe" preload
+done
+
+# ---- scripts (real programs, environment) -------------------------------------------------
+
+for script in "$here"/*.sh; do
+    name=$(basename "$script" .sh)
+    [ "$name" = run ] && continue
+    [ -n "$filter" ] && [[ $name != *"$filter"* ]] && continue
+    display=$name
+    tag=$name
+    arg=$lib
+    if [ "$lib" = none ]; then
+        grep -q 'preload-test: glibc-variant' "$script" || continue
+        display="$name[glibc]"
+        tag=$name.glibc
+        arg=
+    fi
+    to=$(timeout_of "$name")
+    t0=$EPOCHREALTIME
+    rc=0
+    CC=$cc timeout -k 5 "$to" bash "$script" "$arg" "$builddir" >"$logs/$tag.out" \
+        2>"$logs/$tag.err" || rc=$?
+    reason=$(sed -n 's/^reason: //p' "$logs/$tag.out" | tail -n 1)
+    if [ "$rc" -eq 0 ]; then
+        echo "PASS $display ($(elapsed "$t0") s)"
+        passed=$((passed + 1))
+    elif [ "$rc" -eq 77 ]; then
+        echo "SKIP $display: ${reason#SKIP }"
+        failed=$((failed + 1))
+    else
+        [ -n "$reason" ] || reason=$(why "$rc" "$to")
+        report_fail "$display" "$reason" "$logs/$tag.err"
+    fi
+done
+
+echo "total $(elapsed "$t_start") s, logs in $logs"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

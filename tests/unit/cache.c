@@ -1,0 +1,138 @@
+/* Per-CPU caches and generations: the sync.Pool victim rule, budgets,
+ * drops and steals. */
+#include <string.h>
+
+#include "harness.h"
+
+static void setup(void)
+{
+    harness_core(32768, 256 * 1024);
+}
+TestSuite(cache, .init = setup);
+
+Test(cache, budget_bounds_every_cpu_cache)
+{
+    for (size_t budget = 0; budget <= (8u << 20); budget = budget * 2 + 4096) {
+        cache_init(budget, 32768);
+        uint64_t bytes = 0;
+        for (unsigned c = 0; c < SC_COUNT; c++) {
+            bytes += (uint64_t)cache_cap[c] * sc_size[c];
+            cr_assert_leq(cache_cap[c], CACHE_SLOTS_MAX);
+            if (sc_size[c] > 32768)
+                cr_assert_eq(cache_cap[c], 0, "no room above max_size");
+        }
+        cr_assert_leq(bytes, budget, "budget %zu, caps hold %lu", budget, (unsigned long)bytes);
+    }
+}
+
+Test(cache, generation_rule_revive_then_leave)
+{
+    unsigned cls = sc_of(100);
+    /* Generation N: p is freed into this CPU's cache. */
+    void *p = cache_alloc(cls);
+    cr_assert(p);
+    cache_free(cls, p);
+    int victim = -1;
+    cr_assert(harness_in_caches(cls, p, &victim));
+    cr_assert_eq(victim, 0, "freed into local");
+
+    /* Flush: N+1 begins, p is in the victim and can be revived. */
+    flush_run();
+    cr_assert(harness_in_caches(cls, p, &victim));
+    cr_assert_eq(victim, 1, "local became victim");
+    uint64_t revived = HARNESS_CTR(cls, alloc_victim);
+    /* The local stack is empty, so the next allocation is served from the victim. */
+    void *q = cache_alloc(cls);
+    cr_assert_eq(q, p, "revived from the victim");
+    cr_assert_eq(HARNESS_CTR(cls, alloc_victim), revived + 1);
+
+    /* Freed again in N+1 and left alone through two flushes: gone from
+     * every per-CPU pool, back on its span's free list. */
+    cache_free(cls, q);
+    flush_run();
+    cr_assert(harness_in_caches(cls, q, &victim));
+    flush_run();
+    cr_assert(!harness_in_caches(cls, q, &victim), "still pooled after two flushes");
+    cr_assert(harness_in_central(cls, q));
+}
+
+Test(cache, idle_memory_goes_back_to_the_os_within_two_flushes)
+{
+    unsigned cls = sc_of(2000);
+    enum { N = 4000 };
+    static void *objs[N];
+    for (unsigned i = 0; i < N; i++) {
+        objs[i] = cache_alloc(cls);
+        cr_assert(objs[i]);
+        memset(objs[i], 1, 2000);
+    }
+    for (unsigned i = 0; i < N; i++)
+        cache_free(cls, objs[i]);
+    uint64_t returned = 0;
+    returned += flush_run();
+    returned += flush_run();
+    struct central *ce = &central_g[cls];
+    cr_assert_eq(ce->objs_out, 0);
+    cr_assert_eq(ce->spans_live, 0, "every span released");
+    cr_assert_geq(returned, (uint64_t)N * 2000 * 9 / 10);
+}
+
+Test(cache, full_cache_drops_a_batch_to_central)
+{
+    /* The largest class that has room in the cache. */
+    unsigned cls = SC_COUNT - 1;
+    while (cache_cap[cls] < 2)
+        cls--;
+    uint32_t cap = cache_cap[cls];
+    void *objs[600];
+    unsigned n = cap + sc_batch[cls] + 3;
+    cr_assert_leq(n, 600);
+    for (unsigned i = 0; i < n; i++)
+        cr_assert(objs[i] = cache_alloc(cls));
+    for (unsigned i = 0; i < n; i++)
+        cache_free(cls, objs[i]);
+    cr_assert_gt(HARNESS_CTR(cls, drops), 0);
+    for (unsigned i = 0; i <= cache_cpu_mask; i++)
+        if (cache_cpus[i])
+            cr_assert_leq(cache_cpus[i]->cls[cls].count, cap, "cache over its cap");
+}
+
+Test(cache, empty_cpu_steals_from_another_cpus_victim)
+{
+    unsigned cls = sc_of(32768);
+    struct central *ce = &central_g[cls];
+    struct cpu_cache *a = cache_create_slow(0), *b = cache_create_slow(1 & cache_cpu_mask);
+    cr_assert(a && b);
+    if (a == b)
+        cr_skip_test("one CPU slot only");
+    /* Fill one span completely, so central has nothing free. */
+    void *objs[64];
+    unsigned fresh, got = 0;
+    while (got < ce->nobjs)
+        got += central_alloc(cls, ce->nobjs - got, objs + got, CENTRAL_GROW, &fresh);
+    cr_assert_eq(ce->partial, NULL);
+    /* CPU b holds three of them in its victim. */
+    lock_take(&b->lock);
+    for (unsigned i = 0; i < 3; i++)
+        b->cls[cls].vslots[b->cls[cls].vcount++] = objs[i];
+    lock_give(&b->lock);
+    lock_take(&a->lock);
+    void *p = cache_refill_slow(a, cls);
+    lock_give(&a->lock);
+    cr_assert(p == objs[0] || p == objs[1] || p == objs[2]);
+    cr_assert_eq(a->ctr[cls].alloc_steal, 1);
+    cr_assert_eq(ce->spans_made, 1, "stole instead of growing");
+}
+
+Test(cache, reentrant_call_does_not_wait_for_its_own_lock)
+{
+    unsigned cls = sc_of(64);
+    void *p = cache_alloc(cls);
+    struct cpu_cache *cc = cache_enter();
+    cr_assert(cc);
+    /* As a signal handler would, on the same thread inside the allocator. */
+    cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not deadlock");
+    cache_free(cls, p);   /* deferred to central, lock-free */
+    cache_leave(cc);
+    cr_assert_neq(atomic_load(&central_g[cls].deferred), NULL);
+}

@@ -1,0 +1,148 @@
+/* Central lists and spans: batches, span accounting, page return. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void setup(void)
+{
+    harness_core(32768, 1 << 20);
+}
+TestSuite(central, .init = setup);
+
+static void check_invariants(unsigned cls)
+{
+    struct central *ce = &central_g[cls];
+    uint64_t used = 0, live = 0;
+    for (uint32_t i = 0; i < ce->spans_made; i++) {
+        struct span *s = central_span(ce, i);
+        uint64_t nfree = 0;
+        for (uint32_t w = 0; w < ce->words; w++)
+            nfree += (uint64_t)__builtin_popcountll(s->bits[w]);
+        cr_assert_eq(s->used + nfree, ce->nobjs, "span %u", i);
+        for (uint32_t k = s->hw; k < ce->nobjs; k++)
+            cr_assert((s->bits[k / 64] >> (k % 64)) & 1, "untouched object %u not free", k);
+        cr_assert_eq(s->index, i);
+        used += s->used;
+        live += s->list != SPAN_RELEASED;
+    }
+    cr_assert_eq(used, ce->objs_out);
+    cr_assert_eq(live, ce->spans_live);
+}
+
+Test(central, batch_objects_are_distinct_aligned_and_in_their_slice)
+{
+    unsigned cls = sc_of(48);
+    void *objs[64];
+    unsigned fresh;
+    unsigned n = central_alloc(cls, 33, objs, CENTRAL_GROW, &fresh);
+    cr_assert_eq(n, 33);
+    cr_assert_eq(fresh, 33, "a new span's objects are all fresh");
+    for (unsigned i = 1; i < n; i++)
+        cr_assert_eq((char *)objs[i] - (char *)objs[i - 1], 48, "lowest address first");
+    for (unsigned i = 0; i < n; i++) {
+        cr_assert(region_owns(objs[i]));
+        cr_assert_eq(pagemap_class(objs[i]), cls);
+        cr_assert_eq((uintptr_t)objs[i] % 16, 0);
+        memset(objs[i], 0xA5, 48);
+        for (unsigned j = 0; j < i; j++)
+            cr_assert_neq(objs[i], objs[j]);
+    }
+    check_invariants(cls);
+    central_free(cls, objs, n);
+    check_invariants(cls);
+    cr_assert_eq(central_g[cls].objs_out, 0);
+}
+
+Test(central, existing_mode_never_grows)
+{
+    unsigned cls = sc_of(1000);
+    void *objs[64];
+    unsigned fresh;
+    cr_assert_eq(central_alloc(cls, 8, objs, CENTRAL_EXISTING, &fresh), 0);
+    cr_assert_eq(central_g[cls].spans_made, 0);
+    cr_assert_eq(central_alloc(cls, 8, objs, CENTRAL_GROW, &fresh), 8);
+    central_free(cls, objs, 4);
+    /* The span is partial now: its free objects come back first, reused. */
+    unsigned n = central_alloc(cls, 4, objs, CENTRAL_EXISTING, &fresh);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(fresh, 0);
+    check_invariants(cls);
+}
+
+Test(central, full_spans_then_a_new_span)
+{
+    unsigned cls = sc_of(32768);
+    struct central *ce = &central_g[cls];
+    void *objs[64];
+    unsigned fresh, total = 0;
+    while (total < 3 * ce->nobjs) {
+        unsigned want = 3 * ce->nobjs - total < 5 ? 3 * ce->nobjs - total : 5;
+        unsigned n = central_alloc(cls, want, objs, CENTRAL_GROW, &fresh);
+        cr_assert_gt(n, 0);
+        total += n;
+    }
+    cr_assert_eq(ce->spans_made, 3);
+    cr_assert_eq(ce->partial, NULL, "every span is full");
+    check_invariants(cls);
+}
+
+static long rss_kib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert(f);
+    cr_assert_eq(fscanf(f, "%ld %ld", &pages, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+Test(central, empty_spans_give_pages_back_and_read_zero)
+{
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    enum { N = 64 * 64 };   /* 16 MiB */
+    static void *objs[N];
+    unsigned got = 0, fresh;
+    while (got < N)
+        got += central_alloc(cls, 32, objs + got, CENTRAL_GROW, &fresh);
+    for (unsigned i = 0; i < N; i++)
+        memset(objs[i], 0x5A, 4096);
+    long before = rss_kib();
+    central_free(cls, objs, N);
+    check_invariants(cls);
+    size_t bytes = central_release(cls);
+    long after = rss_kib();
+    cr_assert_eq(bytes, (size_t)N * 4096);
+    cr_assert_eq(ce->objs_out, 0);
+    cr_assert_eq(ce->spans_live, 0);
+#ifndef __SANITIZE_THREAD__   /* TSan's shadow of the pages stays resident */
+    cr_assert_lt(after, before - 15 * 1024, "RSS %ld -> %ld KiB", before, after);
+#else
+    (void)before, (void)after;
+#endif
+    /* Reused: the pages come back as zeros, the spans from the released list. */
+    unsigned n = central_alloc(cls, 32, objs, CENTRAL_GROW, &fresh);
+    cr_assert_eq(n, 32);
+    cr_assert_eq(ce->spans_made, N / ce->nobjs, "no new span while released ones exist");
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned k = 0; k < 4096; k++)
+            cr_assert_eq(((unsigned char *)objs[i])[k], 0);
+    check_invariants(cls);
+}
+
+Test(central, deferred_frees_are_taken_in)
+{
+    unsigned cls = sc_of(64);
+    void *objs[8];
+    unsigned fresh;
+    cr_assert_eq(central_alloc(cls, 8, objs, CENTRAL_GROW, &fresh), 8);
+    for (unsigned i = 0; i < 8; i++)
+        central_defer(cls, objs[i]);
+    cr_assert_eq(central_g[cls].objs_out, 8, "deferred, not yet taken in");
+    central_release(cls);
+    cr_assert_eq(central_g[cls].objs_out, 0);
+    check_invariants(cls);
+}
