@@ -3,17 +3,21 @@
 
 #include <stdatomic.h>
 
-#include "core.h"
-#include "flush.h"
 #include "meta.h"
 
 struct cpu_cache **cache_cpus;
 unsigned cache_cpu_mask;
 uint32_t cache_cap[SC_COUNT];
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
+__thread unsigned cache_tls_slot __attribute__((tls_model("initial-exec")));
 
 static unsigned cache_nslots;
 static pa_lock cache_create_lock;
+static unsigned cache_next_slot;
+
+/* Counters written outside a critical section (slow paths may run on a
+ * cache that is not their CPU's any more): relaxed atomic adds. */
+#define CTR_ADD(cl, field, n) __atomic_fetch_add(&(cl)->ctr.field, (n), __ATOMIC_RELAXED)
 
 /* Water-filling: every active class gets an equal share of the budget in
  * bytes, capped at CACHE_SLOTS_MAX objects; what capped classes leave is
@@ -96,17 +100,18 @@ out:
 
 /* Up to `want` objects from another CPU's victim. Never waits for its lock:
  * two CPUs stealing from each other would otherwise deadlock. */
-static unsigned steal(struct cpu_cache *self, unsigned cls, void **out, unsigned want)
+static unsigned steal(unsigned self, unsigned cls, void **out, unsigned want)
 {
     for (unsigned i = 1; i < cache_nslots; i++) {
         struct cpu_cache *o =
-            __atomic_load_n(&cache_cpus[(self->cpu + i) & cache_cpu_mask], __ATOMIC_ACQUIRE);
+            __atomic_load_n(&cache_cpus[(self + i) & cache_cpu_mask], __ATOMIC_ACQUIRE);
         if (!o || !__atomic_load_n(&o->cls[cls].vcount, __ATOMIC_RELAXED) || !lock_try(&o->lock))
             continue;
         struct cache_class *ocl = &o->cls[cls];
         unsigned n = ocl->vcount < want ? ocl->vcount : want;
         for (unsigned k = 0; k < n; k++)
             out[k] = ocl->vslots[ocl->vcount - 1 - k];
+        /* Atomic stores of vcount: steal() reads it as a hint without the lock. */
         __atomic_store_n(&ocl->vcount, ocl->vcount - n, __ATOMIC_RELAXED);
         lock_give(&o->lock);
         if (n)
@@ -115,26 +120,25 @@ static unsigned steal(struct cpu_cache *self, unsigned cls, void **out, unsigned
     return 0;
 }
 
-void *cache_refill_slow(struct cpu_cache *cc, unsigned cls)
+/* Pops one object off the victim stack of cl, under cc's lock; NULL if empty. */
+static void *victim_pop(struct cache_class *cl)
+{
+    if (!cl->vcount)
+        return NULL;
+    __atomic_store_n(&cl->vcount, cl->vcount - 1, __ATOMIC_RELAXED);
+    CTR_ADD(cl, alloc_victim, 1);
+    return cl->vslots[cl->vcount];
+}
+
+/* Objects for an empty cache, after the victim: a batch from central, else
+ * another CPU's victim, else a new span. Counts the source in cl. Returns how
+ * many are in buf (0: out of memory). */
+static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
 {
     struct cache_class *cl = &cc->cls[cls];
-    struct cache_counters *ctr = &cc->ctr[cls];
-
-    /* A fork child starts its flush thread from the preload slow path,
-     * outside every lock, once it has lived one period. */
-    if (unlikely(flush_orphaned) && flush_thread_wanted())
-        core_request_attention();
-
-    if (cl->vcount) {
-        ctr->alloc_victim++;
-        /* Atomic stores of vcount: steal() reads it as a hint without the lock. */
-        __atomic_store_n(&cl->vcount, cl->vcount - 1, __ATOMIC_RELAXED);
-        return cl->vslots[cl->vcount];
-    }
 
     /* One object for the caller plus up to a batch for the cache, never
      * more than the cache can take (cap may be 0 for a big class). */
-    void *buf[64];
     unsigned want = sc_batch[cls] < cache_cap[cls] ? sc_batch[cls] : cache_cap[cls];
     want += 1;
     unsigned fresh = 0;
@@ -142,45 +146,219 @@ void *cache_refill_slow(struct cpu_cache *cc, unsigned cls)
     if (got) {
         /* buf[0] is a reused object unless every one is fresh. */
         if (got == fresh)
-            ctr->alloc_new++;
+            CTR_ADD(cl, alloc_new, 1);
         else
-            ctr->alloc_central++;
-    } else if ((got = steal(cc, cls, buf, want)) != 0) {
-        ctr->alloc_steal++;
+            CTR_ADD(cl, alloc_central, 1);
+    } else if ((got = steal(cc->cpu, cls, buf, want)) != 0) {
+        CTR_ADD(cl, alloc_steal, 1);
     } else if ((got = central_alloc(cls, want, buf, CENTRAL_GROW, &fresh)) != 0) {
-        ctr->alloc_new++;
-    } else {
+        CTR_ADD(cl, alloc_new, 1);
+    }
+    return got;
+}
+
+/* ---- LOCKED mode ------------------------------------------------------- */
+
+struct cpu_cache *cache_enter_slow(void)
+{
+    if (cache_tls_busy)
+        return NULL;
+    unsigned slot = cache_tls_slot;
+    if (!slot) {
+        slot = __atomic_fetch_add(&cache_next_slot, 1, __ATOMIC_RELAXED) % cache_nslots + 1;
+        cache_tls_slot = slot;
+    }
+    cache_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* Busy home slot: try the others before waiting, and make the first free
+     * one home, so contending threads spread over the slots. */
+    for (unsigned i = 0; i < cache_nslots; i++) {
+        unsigned s = (slot - 1 + i) & cache_cpu_mask;
+        struct cpu_cache *cc = cache_cpus[s];
+        if (!cc && !(cc = cache_create_slow(s)))
+            continue;
+        if (lock_try(&cc->lock)) {
+            cache_tls_slot = s + 1;
+            return cc;
+        }
+    }
+    struct cpu_cache *cc = cache_cpus[slot - 1];
+    if (!cc) {
+        cache_tls_busy = 0;
         return NULL;
     }
+    lock_take(&cc->lock);
+    return cc;
+}
+
+void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    void *p = victim_pop(cl);
+    if (p)
+        return p;
+    void *buf[64];
+    unsigned got = refill(cc, cls, buf);
+    if (!got)
+        return NULL;
     for (unsigned i = 1; i < got; i++)
         cl->slots[cl->count++] = buf[i];
     return buf[0];
 }
 
-void cache_drain_slow(struct cpu_cache *cc, unsigned cls, void *p)
+void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
 {
     struct cache_class *cl = &cc->cls[cls];
     if (cl->count == 0) {
         /* A class with no room in the cache: straight to central. */
-        cc->ctr[cls].drops++;
+        CTR_ADD(cl, drops, 1);
         central_free(cls, &p, 1);
         return;
     }
     unsigned n = sc_batch[cls] < cl->count ? sc_batch[cls] : cl->count;
     cl->count -= n;
     central_free(cls, &cl->slots[cl->count], n);
-    cc->ctr[cls].drops += n;
+    CTR_ADD(cl, drops, n);
     cl->slots[cl->count++] = p;
+}
+
+/* ---- RSEQ mode ----------------------------------------------------------- */
+
+#if CPU_HAVE_RSEQ
+/* Pushes onto / pops off this CPU's local stack through the sequences,
+ * counting into `scratch`: moves between a cache and central are neither
+ * allocations nor frees. */
+static int local_push(unsigned cls, void *p)
+{
+    int ok;
+    RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+              offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
+              cache_cap[cls], p);
+    return ok;
+}
+
+static void *local_pop(unsigned cls)
+{
+    void *p;
+    RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+             offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch));
+    return p;
+}
+
+/* The cache of the CPU this thread is on now, made if needed; NULL if it
+ * cannot be made. */
+static struct cpu_cache *current_cache(void)
+{
+    unsigned cpu = cpu_current() & cache_cpu_mask;
+    struct cpu_cache *cc = __atomic_load_n(&cache_cpus[cpu], __ATOMIC_ACQUIRE);
+    return cc ? cc : cache_create_slow(cpu);
+}
+
+void *cache_alloc_slow(unsigned cls)
+{
+    if (cache_tls_busy)
+        return NULL;   /* a signal handler inside our own slow path */
+    cache_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    void *p = NULL;
+    struct cpu_cache *cc = current_cache();
+    if (cc) {
+        struct cache_class *cl = &cc->cls[cls];
+        if (cl->vcount && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED)) {
+            lock_take(&cc->lock);
+            p = victim_pop(cl);
+            lock_give(&cc->lock);
+        }
+        if (!p) {
+            void *buf[64];
+            unsigned got = refill(cc, cls, buf);
+            if (got) {
+                p = buf[0];
+                unsigned i = 1;
+                while (i < got && local_push(cls, buf[i]))
+                    i++;
+                if (i < got)
+                    central_free(cls, buf + i, got - i);
+            }
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cache_tls_busy = 0;
+    return p;
+}
+
+void cache_free_slow(unsigned cls, void *p)
+{
+    if (cache_tls_busy) {
+        central_defer(cls, p);   /* a signal handler inside our own slow path */
+        return;
+    }
+    cache_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    struct cpu_cache *cc = current_cache();
+    void *buf[40];
+    unsigned n = 0;
+    /* The stack is full (or stopped): a batch goes to central, then p takes
+     * its place; if it still cannot, p goes too. */
+    while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
+        n++;
+    int ok;
+    RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+              offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees), cache_cap[cls], p);
+    if (!ok) {
+        buf[n++] = p;
+        if (cc)
+            CTR_ADD(&cc->cls[cls], frees, 1);
+    }
+    if (cc)
+        CTR_ADD(&cc->cls[cls], drops, n);
+    central_free(cls, buf, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cache_tls_busy = 0;
+}
+#else
+void *cache_alloc_slow(unsigned cls)
+{
+    return cache_alloc_locked(cls);
+}
+
+void cache_free_slow(unsigned cls, void *p)
+{
+    cache_free_locked(cls, p);
+}
+#endif
+
+/* ---- both modes -------------------------------------------------------- */
+
+static void stop(struct cpu_cache *cc)
+{
+    if (cpu_mode == CPU_MODE_RSEQ) {
+        __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+        cpu_fence((int)cc->cpu);
+    }
+}
+
+static void unstop(struct cpu_cache *cc)
+{
+    __atomic_store_n(&cc->stopped, 0, __ATOMIC_RELEASE);
 }
 
 void cache_flush_cpu(struct cpu_cache *cc)
 {
+    lock_take(&cc->lock);
+    /* The old victim goes back to central: only lock holders touch it. */
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct cache_class *cl = &cc->cls[c];
         if (cl->vcount) {
             central_free(c, cl->vslots, cl->vcount);
             __atomic_store_n(&cl->vcount, 0, __ATOMIC_RELAXED);
         }
+    }
+    /* Local becomes victim: pointer swaps only, so the CPU is stopped for
+     * the time of 52 swaps. */
+    stop(cc);
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        struct cache_class *cl = &cc->cls[c];
         if (cl->count) {
             void **t = cl->vslots;
             cl->vslots = cl->slots;
@@ -190,29 +368,44 @@ void cache_flush_cpu(struct cpu_cache *cc)
         }
     }
     cc->flushes++;
+    unstop(cc);
+    lock_give(&cc->lock);
 }
 
 void cache_lock_all(void)
 {
     lock_take(&cache_create_lock);
-    for (unsigned i = 0; i < cache_nslots; i++)
-        if (cache_cpus[i])
-            lock_take(&cache_cpus[i]->lock);
+    for (unsigned i = 0; i < cache_nslots; i++) {
+        struct cpu_cache *cc = cache_cpus[i];
+        if (cc) {
+            lock_take(&cc->lock);
+            if (cpu_mode == CPU_MODE_RSEQ)
+                __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+        }
+    }
+    /* Every CPU at once: no sequence may be half-way when fork copies memory. */
+    if (cpu_mode == CPU_MODE_RSEQ)
+        cpu_fence(-1);
 }
 
 void cache_unlock_all(void)
 {
     for (unsigned i = cache_nslots; i-- > 0;)
-        if (cache_cpus[i])
+        if (cache_cpus[i]) {
+            unstop(cache_cpus[i]);
             lock_give(&cache_cpus[i]->lock);
+        }
     lock_give(&cache_create_lock);
 }
 
 void cache_reset_all(void)
 {
+    cpu_after_fork_child();
     for (unsigned i = 0; i < cache_nslots; i++)
-        if (cache_cpus[i])
+        if (cache_cpus[i]) {
+            cache_cpus[i]->stopped = 0;
             lock_reset(&cache_cpus[i]->lock);
+        }
     lock_reset(&cache_create_lock);
     cache_tls_busy = 0;
 }

@@ -4,26 +4,41 @@
  * previous generation of it (`victim`).
  *
  * Rules:
- *   - local count <= cap[cls] and victim count <= cap[cls];
- *     sum over classes of cap[cls] * size[cls] <= the per-CPU budget
- *     (POOLALLOC_CPU_CACHE), so one CPU's pools hold at most twice the budget
- *     (local + victim), and all pools at most 2 * budget * CPUs.
+ *   - local count <= cache_cap[cls] and victim count <= cache_cap[cls];
+ *     sum over classes of cap * size <= the per-CPU budget (POOLALLOC_CPU_CACHE),
+ *     so one CPU's pools hold at most twice the budget (local + victim) and all
+ *     pools at most 2 * budget * CPUs.
  *   - Allocation: local, else own victim, else a batch from central, else
  *     another CPU's victim (steal), else a new or released span.
  *   - Free: onto local; when local is full, a batch goes to central (a drop).
  *   - Flush (every generation, every CPU, busy or idle): victim goes to
- *     central, local becomes victim, local starts empty. An object freed
- *     in generation N is revived from victim in N+1 at the latest, and has
- *     left every per-CPU pool after the flush that ends N+1.
+ *     central, local becomes victim, local starts empty. An object freed in
+ *     generation N is revived from victim in N+1 at the latest, and has left
+ *     every per-CPU pool after the flush that ends N+1.
  *
- * A cache is entered with cache_enter() and left with cache_leave(): a
- * per-CPU lock today (see cpu.h). cache_tls_busy marks a thread that is
- * inside the allocator, so that a signal handler interrupting it and calling
- * malloc/free on the same thread never waits for a lock its own thread holds
- * (it passes through to libc, or defers the free to central lock-free).
+ * Who may touch what (see cpu.h for the two modes):
+ *   RSEQ mode   - local: only restartable sequences running on that CPU, or
+ *                 a thread that has set `stopped` and fenced the CPU
+ *                 (cpu_fence) so that no sequence there can commit any more;
+ *                 victim: anyone holding `lock`.
+ *                 Proof for the flush: it sets stopped = 1, then fences. A
+ *                 sequence that read stopped == 0 before the store is running
+ *                 on that CPU or preempted: the fence restarts it, and a
+ *                 restarted or new sequence reads stopped == 1 (the fence
+ *                 orders the store before it) and gives up. No sequence
+ *                 commits until the flush stores stopped = 0 after its last
+ *                 write to local, and x86 keeps those stores in order.
+ *   LOCKED mode - local and victim: holders of `lock`.
+ *
+ * cache_tls_busy marks a thread inside a slow path (or, in LOCKED mode, any
+ * path), so that a signal handler interrupting it and calling malloc/free on
+ * the same thread never waits for a lock its own thread holds: it passes
+ * through to libc, or defers the free to central lock-free.
  */
 #ifndef POOLALLOC_CACHE_H
 #define POOLALLOC_CACHE_H
+
+#include <stddef.h>
 
 #include "central.h"
 #include "counters.h"
@@ -31,27 +46,37 @@
 #include "lock.h"
 #include "sizeclass.h"
 
+#if CPU_HAVE_RSEQ
+#include "rseq_x86_64.h"
+#endif
+
 #define CACHE_SLOTS_MAX 512   /* largest cap of one class */
 
 struct cache_class {
-    uint32_t count;    /* objects on the local stack */
+    uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */
     uint32_t vcount;   /* objects on the victim stack */
-    void **slots;      /* local stack, cap[cls] entries */
-    void **vslots;     /* victim stack, cap[cls] entries */
+    void **slots;      /* local stack (offset 8: the sequences rely on it) */
+    void **vslots;     /* victim stack */
+    uint64_t scratch;  /* counter sink for internal moves through the sequences */
+    struct cache_counters ctr;
 };
 
 struct cpu_cache {
     pa_lock lock;
+    uint8_t stopped;   /* RSEQ mode: sequences must leave local alone */
     uint32_t cpu;
     uint64_t flushes;
     struct cache_class cls[SC_COUNT];
-    struct cache_counters ctr[SC_COUNT];
 } PA_ALIGNED;
 
-extern struct cpu_cache **cache_cpus;  /* by CPU number; NULL until first used */
+#define CACHE_CLS_OFF(cls) (offsetof(struct cpu_cache, cls) + (cls) * sizeof(struct cache_class))
+#define CACHE_CTR_OFF(field) (offsetof(struct cache_class, ctr) + offsetof(struct cache_counters, field))
+
+extern struct cpu_cache **cache_cpus;  /* by CPU number (slot in LOCKED mode) */
 extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
 extern uint32_t cache_cap[SC_COUNT];
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
+extern __thread unsigned cache_tls_slot __attribute__((tls_model("initial-exec")));
 
 /* Sizes the caches: the per-CPU budget shared out over classes <= max_size.
  * Returns 0, or -1 if the CPU table cannot be mapped. */
@@ -60,32 +85,42 @@ int cache_init(size_t budget, size_t max_size);
 /* Makes the cache of a CPU on its first use; NULL if out of memory. */
 struct cpu_cache *cache_create_slow(unsigned cpu);
 
-/* Slow halves of pop and push, with the cache entered. */
-void *cache_refill_slow(struct cpu_cache *cc, unsigned cls);
-void cache_drain_slow(struct cpu_cache *cc, unsigned cls, void *p);
+/* Slow halves of alloc and free in RSEQ mode. NULL from alloc: pass through
+ * to libc. */
+void *cache_alloc_slow(unsigned cls);
+void cache_free_slow(unsigned cls, void *p);
 
-/* One generation for one CPU (cache entered or all caches locked). */
+/* LOCKED mode: entering a cache (home slot, busy flag, lock) and the slow
+ * halves, called with the cache entered. */
+struct cpu_cache *cache_enter_slow(void);
+void *cache_refill_locked(struct cpu_cache *cc, unsigned cls);
+void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p);
+
+/* One generation for one CPU's cache. Takes its lock; the caller holds the
+ * flush lock. */
 void cache_flush_cpu(struct cpu_cache *cc);
 
+/* For fork: stop and lock every cache, then undo (parent) or reset (child). */
 void cache_lock_all(void);
 void cache_unlock_all(void);
 void cache_reset_all(void);
 
-/* Enters this CPU's cache; NULL if re-entered from a signal handler on this
- * thread or if the cache cannot be made. */
+/* LOCKED mode: this thread's home cache, locked; NULL if re-entered from a
+ * signal handler on this thread or if no cache can be made. */
 static inline struct cpu_cache *cache_enter(void)
 {
-    if (unlikely(cache_tls_busy))
-        return NULL;
-    unsigned cpu = cpu_current() & cache_cpu_mask;
-    struct cpu_cache *cc = cache_cpus[cpu];
-    if (unlikely(!cc) && !(cc = cache_create_slow(cpu)))
-        return NULL;
+    unsigned slot = cache_tls_slot;
+    struct cpu_cache *cc;
+    if (unlikely(cache_tls_busy) || unlikely(!slot) || unlikely(!(cc = cache_cpus[slot - 1])))
+        return cache_enter_slow();
     cache_tls_busy = 1;
-    /* The busy flag is set before the lock is taken: a signal arriving in
-     * between must not try to take it either. */
+    /* Busy is set before the lock is taken: a signal arriving in between must
+     * not try to take it either. */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    lock_take(&cc->lock);
+    if (unlikely(!lock_try(&cc->lock))) {
+        cache_tls_busy = 0;
+        return cache_enter_slow();
+    }
     return cc;
 }
 
@@ -96,8 +131,7 @@ static inline void cache_leave(struct cpu_cache *cc)
     cache_tls_busy = 0;
 }
 
-/* An object of class cls, or NULL (then the caller passes through to libc). */
-static inline void *cache_alloc(unsigned cls)
+static inline void *cache_alloc_locked(unsigned cls)
 {
     struct cpu_cache *cc = cache_enter();
     if (unlikely(!cc))
@@ -106,16 +140,15 @@ static inline void *cache_alloc(unsigned cls)
     void *p;
     if (likely(cl->count)) {
         p = cl->slots[--cl->count];
-        cc->ctr[cls].alloc_cache++;
+        cl->ctr.alloc_cache++;
     } else {
-        p = cache_refill_slow(cc, cls);
+        p = cache_refill_locked(cc, cls);
     }
     cache_leave(cc);
     return p;
 }
 
-/* Gives back an owned object of class cls. */
-static inline void cache_free(unsigned cls, void *p)
+static inline void cache_free_locked(unsigned cls, void *p)
 {
     struct cpu_cache *cc = cache_enter();
     if (unlikely(!cc)) {
@@ -123,12 +156,45 @@ static inline void cache_free(unsigned cls, void *p)
         return;
     }
     struct cache_class *cl = &cc->cls[cls];
-    cc->ctr[cls].frees++;
+    cl->ctr.frees++;
     if (likely(cl->count < cache_cap[cls]))
         cl->slots[cl->count++] = p;
     else
-        cache_drain_slow(cc, cls, p);
+        cache_drain_locked(cc, cls, p);
     cache_leave(cc);
+}
+
+/* An object of class cls, or NULL (then the caller passes through to libc). */
+static inline void *cache_alloc(unsigned cls)
+{
+#if CPU_HAVE_RSEQ
+    if (likely(cpu_mode == CPU_MODE_RSEQ)) {
+        void *p;
+        RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+                 offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(alloc_cache));
+        if (likely(p))
+            return p;
+        return cache_alloc_slow(cls);
+    }
+#endif
+    return cache_alloc_locked(cls);
+}
+
+/* Gives back an owned object of class cls. */
+static inline void cache_free(unsigned cls, void *p)
+{
+#if CPU_HAVE_RSEQ
+    if (likely(cpu_mode == CPU_MODE_RSEQ)) {
+        int ok;
+        RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+                  offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees), cache_cap[cls], p);
+        if (likely(ok))
+            return;
+        cache_free_slow(cls, p);
+        return;
+    }
+#endif
+    cache_free_locked(cls, p);
 }
 
 #endif

@@ -20,7 +20,7 @@ int core_init(const struct core_config *cfg)
     if (core_cfg.max_size > SC_MAX_SIZE)
         core_cfg.max_size = SC_MAX_SIZE;
     sc_init();
-    cpu_init();
+    cpu_init(!core_cfg.no_rseq);
     if (core_cfg.max_size == 0)
         return -1;
     if (region_init() != 0) {
@@ -90,4 +90,9 @@ void core_fork_child(void)
     cache_reset_all();
     flush_unlock_after_fork(1);
     cache_tls_busy = 0;
+    /* The flush thread did not survive the fork: the child's next request
+     * starts its own, from the preload slow path, outside every lock (not
+     * here: this runs inside fork). */
+    if (flush_thread_wanted())
+        core_request_attention();
 }

@@ -22,6 +22,7 @@ struct core_config {
     size_t cpu_cache;   /* per-CPU cache budget, bytes */
     uint64_t flush_ms;  /* flush period; 0 = never */
     int verbose;
+    int no_rseq;        /* 1: the LOCKED fallback even where rseq works */
 };
 
 extern size_t core_gate;

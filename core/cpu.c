@@ -1,33 +1,87 @@
-/* cpu.c - CPU number and mode (see cpu.h). */
+/* cpu.c - mode selection, CPU numbers, membarrier fences (see cpu.h). */
 #define _GNU_SOURCE
 #include "cpu.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/rseq.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+enum cpu_mode cpu_mode = CPU_MODE_LOCKED;
 ptrdiff_t cpu_rseq_offset;
-enum cpu_mode cpu_mode = CPU_MODE_LOCK_GETCPU;
+const char *cpu_fallback_reason = "not initialised";
+static int cpu_fence_per_cpu;
 
-void cpu_init(void)
+static long membarrier(int cmd, unsigned flags, int cpu)
 {
+    return syscall(__NR_membarrier, cmd, flags, cpu);
+}
+
+void cpu_init(int allow_rseq)
+{
+    cpu_rseq_offset = 0;
+    cpu_mode = CPU_MODE_LOCKED;
     if (__rseq_size > 0) {
         const volatile int32_t *id =
             (const volatile int32_t *)((char *)cpu_thread_pointer() + __rseq_offset + 4);
-        if (*id >= 0) {
+        if (*id >= 0)
             cpu_rseq_offset = __rseq_offset;
-            cpu_mode = CPU_MODE_LOCK_RSEQ_ID;
-            return;
-        }
     }
-    cpu_rseq_offset = 0;
-    cpu_mode = CPU_MODE_LOCK_GETCPU;
+    if (!CPU_HAVE_RSEQ) {
+        cpu_fallback_reason = "no restartable sequences for this architecture";
+        return;
+    }
+    if (!allow_rseq) {
+        cpu_fallback_reason = "restartable sequences not allowed";
+        return;
+    }
+    if (!cpu_rseq_offset) {
+        cpu_fallback_reason = "glibc did not register rseq (old kernel, valgrind, or "
+                              "GLIBC_TUNABLES=glibc.pthread.rseq=0)";
+        return;
+    }
+    int saved = errno;
+    if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0) {
+        cpu_fallback_reason = "membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ) refused";
+        errno = saved;
+        return;
+    }
+    /* Per-CPU fences need Linux 5.10; without them every fence is global. */
+    cpu_fence_per_cpu =
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, 0) == 0;
+    errno = saved;
+    cpu_fallback_reason = "";
+    cpu_mode = CPU_MODE_RSEQ;
 }
 
 const char *cpu_mode_name(void)
 {
-    return cpu_mode == CPU_MODE_LOCK_RSEQ_ID ? "percpu-lock/rseq-cpu" : "percpu-lock/getcpu";
+    return cpu_mode == CPU_MODE_RSEQ ? "rseq" : "locked";
+}
+
+void cpu_fence(int cpu)
+{
+    int saved = errno;
+    if (cpu >= 0 && cpu_fence_per_cpu &&
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu) == 0) {
+        errno = saved;
+        return;
+    }
+    while (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0 && errno == EINTR)
+        ;
+    errno = saved;
+}
+
+void cpu_after_fork_child(void)
+{
+    if (cpu_mode == CPU_MODE_RSEQ) {
+        int saved = errno;
+        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
+        errno = saved;
+    }
 }
 
 unsigned cpu_current_slow(void)

@@ -1,21 +1,22 @@
 /*
- * cpu.h - the platform contract: which CPU this thread runs on, and how a
- * per-CPU critical section is entered.
+ * cpu.h - the platform contract: which per-CPU cache a thread uses, and how
+ * a critical section on it is made. One #if chain picks the mode at build
+ * time (x86-64 has rseq sequences, others only the fallback); cpu_init()
+ * picks it at run time.
  *
- * The CPU number is read from the restartable-sequences area glibc (>= 2.35)
- * registers for every thread: one load at thread pointer + __rseq_offset.
- * Where glibc did not register (GLIBC_TUNABLES=glibc.pthread.rseq=0, valgrind,
- * old kernels) the kernel's number comes from sched_getcpu() instead.
+ * CPU_MODE_RSEQ (the default where it works): the cache of the CPU the thread
+ * runs on, by cpu_id from the restartable-sequences area glibc (>= 2.35)
+ * registers for every thread. Pop and push are restartable sequences
+ * (rseq_x86_64.h): no lock, no atomic read-modify-write. Needs glibc's
+ * registration (__rseq_size > 0) and membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ)
+ * with per-CPU fences (Linux >= 5.10), which is how another thread (the flush)
+ * stops a CPU's sequences before it touches that CPU's cache.
  *
- * The critical section itself is, in this version, a per-CPU spinlock taken
- * on the cache of the CPU just read (cache.h): correct even if the thread
- * migrates while inside, since the lock, not the CPU, is what excludes. The
- * rseq fast path replaces exactly cache_enter/cache_leave and the pop/push
- * between them; nothing else knows how the section is made.
- *
- * ABI relied on (glibc's <sys/rseq.h>, Linux include/uapi/linux/rseq.h):
- *   struct rseq at fs:0 + __rseq_offset, __rseq_size > 0 when registered;
- *   offset 4: int32 cpu_id, >= 0 when registered, -1/-2 otherwise.
+ * CPU_MODE_LOCKED (fallback: GLIBC_TUNABLES=glibc.pthread.rseq=0, valgrind,
+ * old kernels, non-x86): each thread is given a home cache slot, round robin,
+ * and takes that slot's spinlock around every operation; if the lock is busy
+ * it moves to the next slot, so threads spread out like CPUs would. The lock,
+ * not the CPU, excludes, so migration never matters.
  */
 #ifndef POOLALLOC_CPU_H
 #define POOLALLOC_CPU_H
@@ -25,19 +26,35 @@
 
 #include "util.h"
 
+#if defined(__x86_64__)
+#define CPU_HAVE_RSEQ 1
+#else
+#define CPU_HAVE_RSEQ 0
+#endif
+
 enum cpu_mode {
-    CPU_MODE_LOCK_RSEQ_ID,    /* per-CPU lock, CPU number from the rseq area */
-    CPU_MODE_LOCK_GETCPU,     /* per-CPU lock, CPU number from sched_getcpu */
+    CPU_MODE_LOCKED,
+    CPU_MODE_RSEQ,
 };
 
-extern ptrdiff_t cpu_rseq_offset;   /* 0 when rseq is not registered */
 extern enum cpu_mode cpu_mode;
+extern ptrdiff_t cpu_rseq_offset;   /* glibc's __rseq_offset, 0 if not registered */
+extern const char *cpu_fallback_reason;
 
-/* Reads glibc's registration once. Safe to call again. */
-void cpu_init(void);
+/* Picks the mode: RSEQ if allowed and everything it needs works. Run once,
+ * before any cache is used. */
+void cpu_init(int allow_rseq);
 const char *cpu_mode_name(void);
+
 /* Number of CPUs the kernel may ever report (from /sys/.../possible). */
 unsigned cpu_possible(void);
+
+/* Restarts every restartable sequence running on `cpu` (every CPU if cpu is
+ * -1) and orders it after the caller's earlier stores. RSEQ mode only. */
+void cpu_fence(int cpu);
+
+/* After fork, in the child: the membarrier registration is redone. */
+void cpu_after_fork_child(void);
 
 unsigned cpu_current_slow(void);
 
@@ -52,6 +69,7 @@ static inline void *cpu_thread_pointer(void)
 #endif
 }
 
+/* The CPU this thread runs on now (may be stale by the time it is used). */
 static inline unsigned cpu_current(void)
 {
     if (likely(cpu_rseq_offset)) {

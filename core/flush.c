@@ -16,15 +16,6 @@ static uint64_t flush_generations, flush_returned;
 static uint64_t flush_period_ms;
 static int flush_thread_running;
 static int flush_thread_failed;       /* pthread_create said no: do not retry */
-static uint64_t flush_child_since;    /* when a fork child lost its thread */
-int flush_orphaned;
-
-uint64_t flush_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 size_t flush_run(void)
 {
@@ -34,9 +25,7 @@ size_t flush_run(void)
         struct cpu_cache *cc = __atomic_load_n(&cache_cpus[i], __ATOMIC_ACQUIRE);
         if (!cc)
             continue;
-        lock_take(&cc->lock);
         cache_flush_cpu(cc);
-        lock_give(&cc->lock);
     }
     for (unsigned c = 0; c < SC_COUNT; c++)
         if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
@@ -90,7 +79,6 @@ int flush_start(uint64_t period_ms)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0) {
         flush_thread_running = 1;
-        flush_orphaned = 0;
     }
     else
         flush_thread_failed = 1;
@@ -99,8 +87,7 @@ int flush_start(uint64_t period_ms)
 
 int flush_thread_wanted(void)
 {
-    return flush_period_ms && !flush_thread_running && !flush_thread_failed &&
-           flush_now_ms() - flush_child_since >= flush_period_ms;
+    return flush_period_ms && !flush_thread_running && !flush_thread_failed;
 }
 
 void flush_lock_for_fork(void)
@@ -113,8 +100,6 @@ void flush_unlock_after_fork(int child)
     if (child) {
         lock_reset(&flush_lock);
         flush_thread_running = 0;
-        flush_child_since = flush_now_ms();
-        flush_orphaned = flush_period_ms != 0;
     } else {
         lock_give(&flush_lock);
     }

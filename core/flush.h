@@ -29,17 +29,13 @@ void flush_totals(struct flush_totals *t);
  * be called with no allocator lock held. */
 int flush_start(uint64_t period_ms);
 
-/* Set in a fork child, whose flush thread did not survive the fork; the
- * cache slow paths then poll flush_thread_wanted(). */
-extern int flush_orphaned;
-
-/* 1 if the thread should run but does not (a fork child), and it is time. */
+/* 1 if the thread should run but does not (a fork child's did not survive
+ * the fork). */
 int flush_thread_wanted(void);
 
 /* For fork: the flush lock, and forgetting the thread in the child. */
 void flush_lock_for_fork(void);
 void flush_unlock_after_fork(int child);
 
-uint64_t flush_now_ms(void);
 
 #endif

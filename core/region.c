@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "span.h"
 
@@ -27,10 +28,20 @@ static void *reserve(size_t len, size_t align)
 
 int region_init(void)
 {
+    /* Under an address-space limit (ulimit -v) take at most a quarter of it:
+     * reserved space counts against the limit, and the C library needs room
+     * for the large requests that pass through. */
+    struct rlimit rl;
+    size_t cap = SIZE_MAX;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        cap = (size_t)rl.rlim_cur / 4;
+
     for (unsigned shift = REGION_SLICE_SHIFT_MAX; shift >= REGION_SLICE_SHIFT_MIN; shift--) {
         size_t slice = (size_t)1 << shift;
         /* Metadata per class: the largest span record per smallest span (64 KiB). */
         size_t meta_slice = PA_ROUNDUP((slice >> 16) * SPAN_STRIDE_MAX, PA_PAGE);
+        if ((slice + meta_slice) * REGION_SLICES > cap)
+            continue;
         void *meta = reserve(meta_slice * REGION_SLICES, PA_PAGE);
         if (!meta)
             continue;

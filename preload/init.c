@@ -43,6 +43,11 @@ static void log_init(void)
     log_u64(&b, (uint64_t)getpid());
     log_str(&b, ": mode ");
     log_str(&b, cpu_mode_name());
+    if (*cpu_fallback_reason) {
+        log_str(&b, " (");
+        log_str(&b, cpu_fallback_reason);
+        log_str(&b, ")");
+    }
     log_str(&b, ", region ");
     log_u64(&b, region_g.size >> 20);
     log_str(&b, " MiB (");

@@ -74,7 +74,7 @@ void stats_snapshot(struct stats_snapshot *s)
             struct stats_class *k = &s->cls[c];
             k->local += __atomic_load_n(&cc->cls[c].count, __ATOMIC_RELAXED);
             k->victim += __atomic_load_n(&cc->cls[c].vcount, __ATOMIC_RELAXED);
-#define X(name, doc) k->ctr.name += __atomic_load_n(&cc->ctr[c].name, __ATOMIC_RELAXED);
+#define X(name, doc) k->ctr.name += __atomic_load_n(&cc->cls[c].ctr.name, __ATOMIC_RELAXED);
             CACHE_COUNTERS(X)
 #undef X
         }

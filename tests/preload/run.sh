@@ -10,8 +10,9 @@
 #
 # What runs:
 #   tests/preload/*.c   compiled with $CC -O2 -g -Wall -Wextra -Werror -pthread, each run
-#                       once on plain glibc as NAME[glibc] (proves the test is right) and
-#                       once preloaded as NAME.
+#                       once on plain glibc as NAME[glibc] (proves the test is right),
+#                       once preloaded as NAME, and for some once more per setting in
+#                       variants_of() below as NAME[LABEL].
 #   tests/preload/*.sh  (not this file) run as `bash NAME.sh LIB BUILDDIR`; they compare
 #                       plain against preloaded runs themselves.  In the glibc-only mode,
 #                       those marked "preload-test: glibc-variant" run with an empty LIB
@@ -95,6 +96,21 @@ env_of() {
     esac
 }
 
+# Extra preloaded runs of a C test under other settings, one per line: LABEL VAR=VALUE...
+# run as NAME[LABEL].  no-rseq: glibc does not register rseq, so the allocator's
+# fallback path runs; flush-1ms + tiny cache: flushes and drains race the workers.
+variants_of() {
+    case $1 in
+    threads_fork_random_torture)
+        echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
+        echo "flush-1ms POOLALLOC_FLUSH_MS=1 POOLALLOC_CPU_CACHE=4096"
+        ;;
+    signals_during_alloc) echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0" ;;
+    malloc_edge_cases) echo "max-256k POOLALLOC_MAX_SIZE=256k" ;;
+    thread_exit_and_teardown) echo "flush-1ms POOLALLOC_FLUSH_MS=1" ;;
+    esac
+}
+
 # Build extra pieces a C test needs; prints the extra link arguments.
 prepare() { # prepare NAME
     case $1 in
@@ -111,20 +127,25 @@ prepare() { # prepare NAME
 
 # ---- C programs -------------------------------------------------------------------------
 
-run_c() { # run_c NAME EXE VARIANT(glibc|preload)
+run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
     local name=$1 exe=$2 variant=$3 display=$1 tag=$1 rc=0 t0 to
+    shift 3
     local -a envs
     read -r -a envs <<<"$(env_of "$name")"
     if [ "$variant" = glibc ]; then
         display="$name[glibc]"
         tag=$name.glibc
     else
-        envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1)
+        envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1 "$@")
+        if [ "$variant" != preload ]; then
+            display="$name[$variant]"
+            tag=$name.$variant
+        fi
     fi
     to=$(timeout_of "$name")
     t0=$EPOCHREALTIME
-    timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe" >"$logs/$tag.out" 2>"$logs/$tag.err" ||
-        rc=$?
+    timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe" </dev/null >"$logs/$tag.out" \
+        2>"$logs/$tag.err" || rc=$?
     if [ "$rc" -eq 0 ]; then
         echo "PASS $display ($(elapsed "$t0") s)"
         passed=$((passed + 1))
@@ -150,7 +171,13 @@ for src in "$here"/*.c; do
         continue
     fi
     run_c "$name" "$exe" glibc
-    [ "$lib" != none ] && run_c "$name" "$exe" preload
+    [ "$lib" = none ] && continue
+    run_c "$name" "$exe" preload
+    while read -r label settings; do
+        [ -n "$label" ] || continue
+        read -r -a vars <<<"$settings"
+        run_c "$name" "$exe" "$label" "${vars[@]}"
+    done < <(variants_of "$name")
 done
 
 # ---- scripts (real programs, environment) -------------------------------------------------
@@ -171,7 +198,7 @@ for script in "$here"/*.sh; do
     to=$(timeout_of "$name")
     t0=$EPOCHREALTIME
     rc=0
-    CC=$cc timeout -k 5 "$to" bash "$script" "$arg" "$builddir" >"$logs/$tag.out" \
+    CC=$cc timeout -k 5 "$to" bash "$script" "$arg" "$builddir" </dev/null >"$logs/$tag.out" \
         2>"$logs/$tag.err" || rc=$?
     reason=$(sed -n 's/^reason: //p' "$logs/$tag.out" | tail -n 1)
     if [ "$rc" -eq 0 ]; then

@@ -107,7 +107,7 @@ static void *worker(void *arg)
             continue;
         }
         if (!b->p) {
-            FAILF("allocation of %zu bytes failed under signals (errno %d)", n, errno);
+            FAILF("allocation of %zu bytes failed under signals (errno %d)", n, pt_errno());
             break;
         }
         b->n = n;

@@ -212,7 +212,7 @@ static inline void slot_set(struct slot *s, int state)
 static int check_new(const void *p, size_t n, size_t align, const char *fn)
 {
     if (!p) {
-        FAILF("%s(%zu) returned NULL (errno %d)", fn, n, errno);
+        FAILF("%s(%zu) returned NULL (errno %d)", fn, n, pt_errno());
         return 0;
     }
     if (!aligned_to(p, align)) {
@@ -481,7 +481,8 @@ static void out(const char *fmt, ...)
 /*
  * In the child: verify what was inherited (the main thread's blocks, every worker
  * block that was STABLE when fork ran, the hand-off cells), free part of it, run two
- * fresh workers, verify the kept blocks again, _exit with 0 only if all held.
+ * fresh workers, fork a grandchild that runs one more, verify the kept blocks again,
+ * _exit with 0 only if all held.
  */
 static void child_main(uint64_t seed)
 {
@@ -535,6 +536,23 @@ static void child_main(uint64_t seed)
     }
     for (int t = 0; t < CHILD_THREADS; t++)
         pthread_join(cw[t].thread, NULL);
+    /* A grandchild, forked while nothing else runs in the child: one more generation
+     * of inherited state, one more worker. */
+    pid_t gpid = fork();
+    if (gpid == 0) {
+        static struct worker gw;
+        gw.index = 200;
+        gw.rng = seed ^ 0x6A7D00ull;
+        gw.ops = CHILD_OPS;
+        worker_main(&gw);
+        for (size_t i = 0; i < nkept; i++)
+            verify_slot(&kept[i], "grandchild: kept inherited block", -1);
+        _exit(atomic_load(&pt_failures) != failures_before);
+    }
+    int gstatus = -1;
+    if (gpid < 0 || waitpid(gpid, &gstatus, 0) != gpid || !WIFEXITED(gstatus) ||
+        WEXITSTATUS(gstatus) != 0)
+        FAILF("fork child: grandchild failed (status %#x)", gstatus);
     for (size_t i = 0; i < nkept; i++) {
         verify_slot(&kept[i], "fork child: kept inherited block after child work", -1);
         free(kept[i].p);

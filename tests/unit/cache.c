@@ -1,5 +1,6 @@
 /* Per-CPU caches and generations: the sync.Pool victim rule, budgets,
  * drops and steals. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -117,22 +118,38 @@ Test(cache, empty_cpu_steals_from_another_cpus_victim)
         b->cls[cls].vslots[b->cls[cls].vcount++] = objs[i];
     lock_give(&b->lock);
     lock_take(&a->lock);
-    void *p = cache_refill_slow(a, cls);
+    void *p = cache_refill_locked(a, cls);
     lock_give(&a->lock);
     cr_assert(p == objs[0] || p == objs[1] || p == objs[2]);
-    cr_assert_eq(a->ctr[cls].alloc_steal, 1);
+    cr_assert_eq(a->cls[cls].ctr.alloc_steal, 1);
     cr_assert_eq(ce->spans_made, 1, "stole instead of growing");
 }
 
-Test(cache, reentrant_call_does_not_wait_for_its_own_lock)
+Test(cache, reentrant_slow_path_passes_through_instead_of_waiting)
 {
     unsigned cls = sc_of(64);
     void *p = cache_alloc(cls);
-    struct cpu_cache *cc = cache_enter();
-    cr_assert(cc);
-    /* As a signal handler would, on the same thread inside the allocator. */
-    cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not deadlock");
-    cache_free(cls, p);   /* deferred to central, lock-free */
-    cache_leave(cc);
-    cr_assert_neq(atomic_load(&central_g[cls].deferred), NULL);
+    cr_assert(p);
+    cache_free(cls, p);
+    flush_run();
+    flush_run();   /* every cache empty: the next allocation needs a slow path */
+    /* As a signal handler would see it, interrupting this thread inside the
+     * allocator: */
+    cache_tls_busy = 1;
+    cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not wait for a lock");
+    cache_tls_busy = 0;
+    cr_assert_neq(cache_alloc(cls), NULL);
+}
+
+Test(cache, mode_is_the_one_the_platform_allows)
+{
+    /* GLIBC_TUNABLES=glibc.pthread.rseq=0 (make test runs the unit tests both
+     * ways) must give the fallback; otherwise x86-64 gets rseq. */
+    const char *t = getenv("GLIBC_TUNABLES");
+    int off = t && strstr(t, "glibc.pthread.rseq=0");
+    cr_log_info("mode %s %s", cpu_mode_name(), cpu_fallback_reason);
+    if (off || !CPU_HAVE_RSEQ)
+        cr_assert_eq(cpu_mode, CPU_MODE_LOCKED);
+    else
+        cr_assert_eq(cpu_mode, CPU_MODE_RSEQ, "fallback because: %s", cpu_fallback_reason);
 }

@@ -55,7 +55,7 @@ static inline uint64_t harness_sum(unsigned cls, size_t off)
     uint64_t t = 0;
     for (unsigned i = 0; i <= cache_cpu_mask; i++)
         if (cache_cpus[i])
-            t += *(uint64_t *)((char *)&cache_cpus[i]->ctr[cls] + off);
+            t += *(uint64_t *)((char *)&cache_cpus[i]->cls[cls].ctr + off);
     return t;
 }
 #define HARNESS_CTR(cls, field) harness_sum(cls, offsetof(struct cache_counters, field))

@@ -54,9 +54,24 @@ __attribute__((format(printf, 3, 4), unused)) static void pt_fail(const char *fi
 
 #define FAILF(...) pt_fail(__FILE__, __LINE__, __VA_ARGS__)
 
-/* CHECK(cond, fmt, ...): record a failure with the condition text and a message. */
+/*
+ * errno as the last call left it.  clang 14 (LLVM) treats malloc and friends as
+ * touching no memory the program can see, errno included, and may fold
+ * `errno = 0; p = malloc(huge); errno == ENOMEM` to false.  The empty asm with a
+ * memory clobber makes the compiler forget what it knows and reload errno.
+ */
+#define PT_BARRIER() __asm__ volatile("" ::: "memory")
+static inline int pt_errno(void)
+{
+    PT_BARRIER();
+    return errno;
+}
+
+/* CHECK(cond, fmt, ...): record a failure with the condition text and a message.
+ * The barrier first: cond often reads errno right after an allocation call. */
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
+        PT_BARRIER();                                                                      \
         if (!(cond)) {                                                                     \
             fprintf(stderr, "  check failed: %s\n", #cond);                                \
             FAILF(__VA_ARGS__);                                                            \

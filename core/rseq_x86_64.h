@@ -1,0 +1,136 @@
+/*
+ * rseq_x86_64.h - the two restartable sequences of the fast path, x86-64.
+ * The only file with inline assembly.
+ *
+ * ABI relied on (Linux include/uapi/linux/rseq.h, glibc >= 2.35 <sys/rseq.h>):
+ *   - glibc registered a struct rseq for this thread at %fs:0 + __rseq_offset;
+ *     offset 4 is cpu_id (the CPU the thread runs on, kept current by the
+ *     kernel), offset 8 is rseq_cs (pointer to the active descriptor).
+ *   - A descriptor struct rseq_cs {u32 version = 0; u32 flags = 0; u64 start_ip;
+ *     u64 post_commit_offset; u64 abort_ip}, 32-byte aligned, lives in section
+ *     __rseq_cs. If the thread is preempted, migrated or signalled while its IP is
+ *     in [start_ip, start_ip + post_commit_offset), the kernel resumes it at
+ *     abort_ip instead (and clears rseq_cs).
+ *   - The 4 bytes before abort_ip are the signature glibc registered with,
+ *     RSEQ_SIG = 0x53053053 on x86.
+ *
+ * Each sequence: store the descriptor's address into rseq_cs, read cpu_id, do
+ * plain loads and stores on that CPU's cache, and end with one store, the
+ * commit, of the stack count. Nothing in it calls a function or makes a
+ * syscall. The abort handler jumps back to before the descriptor store, so an
+ * interrupted sequence simply runs again from the start, on whatever CPU the
+ * thread is then on. Stores before the commit (a slot, a counter) are
+ * harmless when repeated: a slot above the count is not in the stack, and a
+ * counter can only over-count by the number of aborts.
+ *
+ * A sequence gives up (returns NULL / 0) when the CPU has no cache yet, when
+ * the cache is `stopped` (the flush is swapping it, see cache.h), or when the
+ * stack is empty (pop) or at capacity (push); the caller then takes its slow
+ * path.
+ */
+#ifndef POOLALLOC_RSEQ_X86_64_H
+#define POOLALLOC_RSEQ_X86_64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RSEQ_SIG 0x53053053
+
+/* The descriptor, emitted once per inlined copy of a sequence. */
+#define RSEQ_CS_DESCRIPTOR(start, post, abort)                                          \
+    ".pushsection __rseq_cs, \"aw\"\n\t"                                               \
+    ".balign 32\n\t"                                                                   \
+    "66:\n\t"                                                                          \
+    ".long 0, 0\n\t"                                                                   \
+    ".quad " #start "f, (" #post "f - " #start "f), " #abort "f\n\t"                   \
+    ".popsection\n\t"
+
+/* The abort handler, out of line: signature, then back to the restart point. */
+#define RSEQ_ABORT(abort, restart)                                                      \
+    ".pushsection .text.unlikely, \"ax\"\n\t"                                          \
+    ".long " "0x53053053" "\n\t"                                                        \
+    #abort ":\n\t"                                                                     \
+    "jmp " #restart "b\n\t"                                                            \
+    ".popsection\n\t"
+
+/*
+ * Pops the top of the local stack of the class whose cache_class entry is at
+ * byte offset `cls_off` inside this CPU's struct cpu_cache, and adds one to the
+ * counter at `ctr_off` inside that entry. Returns NULL on any give-up.
+ *   table:    cache_cpus (struct cpu_cache *[], by CPU number)
+ *   stop_off: offset of the `stopped` byte in struct cpu_cache
+ * Entry layout relied on: u32 count at 0, void **slots at 8.
+ */
+#define RSEQ_POP(result_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_)                  \
+    do {                                                                               \
+        uint64_t rp_tmp, rp_cnt;                                                       \
+        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
+                         "1:\n\t"                                                      \
+                         "xorl %k[res], %k[res]\n\t"                                   \
+                         "leaq 66b(%%rip), %[tmp]\n\t"                                 \
+                         "movq %[tmp], %%fs:8(%[off])\n\t"                             \
+                         "3:\n\t"                                                      \
+                         "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
+                         "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
+                         "testq %[tmp], %[tmp]\n\t"                                    \
+                         "jz 7f\n\t"                                                   \
+                         "cmpb $0, %c[stop](%[tmp])\n\t"                               \
+                         "jne 7f\n\t"                                                  \
+                         "addq %[cls], %[tmp]\n\t"                                     \
+                         "movl (%[tmp]), %k[cnt]\n\t"                                  \
+                         "subl $1, %k[cnt]\n\t"                                        \
+                         "jb 7f\n\t"                                                   \
+                         "movq 8(%[tmp]), %[res]\n\t"                                  \
+                         "movq (%[res], %[cnt], 8), %[res]\n\t"                        \
+                         "incq %c[ctr](%[tmp])\n\t"                                    \
+                         "movl %k[cnt], (%[tmp])\n\t"                                  \
+                         "4:\n\t"                                                      \
+                         "7:\n\t"                                                      \
+                         RSEQ_ABORT(5, 1)                                              \
+                         : [res] "=&r"(result_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt) \
+                         : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
+                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_)                    \
+                         : "memory", "cc");                                            \
+    } while (0)
+
+/*
+ * Pushes p on the local stack if it holds fewer than cap objects, adding one
+ * to the counter at ctr_off. ok = 1 if pushed, 0 on any give-up.
+ */
+#define RSEQ_PUSH(ok_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_, p_)             \
+    do {                                                                               \
+        uint64_t rp_tmp, rp_cnt, rp_slots;                                             \
+        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
+                         "1:\n\t"                                                      \
+                         "xorl %k[ok], %k[ok]\n\t"                                     \
+                         "leaq 66b(%%rip), %[tmp]\n\t"                                 \
+                         "movq %[tmp], %%fs:8(%[off])\n\t"                             \
+                         "3:\n\t"                                                      \
+                         "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
+                         "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
+                         "testq %[tmp], %[tmp]\n\t"                                    \
+                         "jz 8f\n\t"                                                   \
+                         "cmpb $0, %c[stop](%[tmp])\n\t"                               \
+                         "jne 8f\n\t"                                                  \
+                         "addq %[cls], %[tmp]\n\t"                                     \
+                         "movl (%[tmp]), %k[cnt]\n\t"                                  \
+                         "cmpl %k[cap], %k[cnt]\n\t"                                   \
+                         "jae 8f\n\t"                                                  \
+                         "movq 8(%[tmp]), %[slots]\n\t"                                \
+                         "movq %[p], (%[slots], %[cnt], 8)\n\t"                        \
+                         "incq %c[ctr](%[tmp])\n\t"                                    \
+                         "addl $1, %k[cnt]\n\t"                                        \
+                         "movl %k[cnt], (%[tmp])\n\t"                                  \
+                         "4:\n\t"                                                      \
+                         "movl $1, %k[ok]\n\t"                                         \
+                         "8:\n\t"                                                      \
+                         RSEQ_ABORT(5, 1)                                              \
+                         : [ok] "=&r"(ok_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt),   \
+                           [slots] "=&r"(rp_slots)                                     \
+                         : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
+                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "r"(cap_),   \
+                           [p] "r"(p_)                                                  \
+                         : "memory", "cc");                                            \
+    } while (0)
+
+#endif

@@ -1,0 +1,32 @@
+# Benchmarks (not part of `make test`), included by the top-level Makefile.
+#   make bench               every case under glibc, poolalloc, tcmalloc, jemalloc and
+#                            mimalloc, interleaved; markdown table, also in $(B)/bench/results.md
+#   make bench BENCH_QUICK=1 the same, shorter loops and fewer repetitions (~2 minutes)
+#   make bench-fastpath      malloc(32)+free: ns per pair and callgrind instructions per pair
+# One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
+BENCH_PKGS   := libtcmalloc-minimal4 libjemalloc2 libmimalloc2.0 redis-server valgrind \
+                python3 sqlite3 gcc
+BENCH_PY     := /usr/bin/python3
+# Our own flags, not the library's: no -fvisibility/-fPIC/sanitizers, and the malloc
+# family is not a builtin so GCC cannot delete allocations it sees paired.
+# -fno-plt: calls go through the GOT directly, so no PLT jump is counted per call.
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -fno-plt \
+                -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-free -fno-builtin-realloc
+BENCH_ARGS   := --build $(B) $(if $(filter 1,$(BENCH_QUICK)),--quick,)
+
+.PHONY: bench bench-fastpath bench-deps
+
+bench-deps:
+	@sh tools/bench/deps.sh $(BENCH_PKGS)
+
+$(B)/bench/micro: tools/bench/micro.c tools/bench/bench.mk
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
+	$(BENCH_PY) tools/bench/bench.py $(BENCH_ARGS)
+
+bench-fastpath: bench-deps
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
+	$(BENCH_PY) tools/bench/bench.py --fastpath $(BENCH_ARGS)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# deps.sh PACKAGE... - installs the Debian packages `make bench` compares
+# against (allocators, real programs, valgrind) when they are missing.
+# Installs nothing that is already there; needs root only when it must install.
+set -eu
+missing=""
+for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "bench: missing Debian packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+    exit 1
+fi
+echo "bench: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || true
+# shellcheck disable=SC2086
+apt-get install -y -qq $missing >/dev/null

@@ -1,0 +1,569 @@
+/*
+ * micro.c - allocator micro benchmarks, one case per run, for tools/bench/bench.py.
+ *
+ *   micro CASE [N]      run CASE with N iterations (0 or absent: the case's default)
+ *   micro list          the cases, their units and default N
+ *
+ * The allocator under test is whatever `malloc` resolves to: glibc, or a library
+ * given with LD_PRELOAD. Each run prints one line of key=value words:
+ *
+ *   case=pingpong value=8.91 unit=ns/pair check=30000000 peak_kib=1524 lib=libc.so.6
+ *
+ * value is the measurement (lower is better for every case), check a checksum of the
+ * data the loop wrote and read back, the same under every allocator for the same N
+ * (bench.py compares it with glibc's), peak_kib is VmHWM and lib names the object
+ * that `malloc` came from, so a preload that did not take is seen.
+ * Memory cases add rss_kib and related keys.
+ *
+ * Keeping the allocations alive: this file is compiled with -fno-builtin-malloc
+ * -fno-builtin-free -fno-builtin-realloc, so GCC does not know what malloc does and
+ * cannot pair and delete a malloc with its free; on top of that every pointer passes
+ * through KEEP(), an empty asm that claims to change it, and every object is written
+ * (and most are read back and verified) before it is freed. A verification failure
+ * prints one line on stderr and exits 3: bench.py reports it as FAILED.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Hides p from the optimiser: after this it may be any pointer. */
+#define KEEP(p) __asm__ volatile("" : "+r"(p))
+
+#define CACHE_LINE 128
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* xorshift64*: deterministic, the same stream under every allocator. */
+static inline uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform in [lo, hi]. */
+static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi)
+{
+    return lo + (size_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "micro: %s\n", what);
+    exit(3);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        die("malloc returned NULL");
+    KEEP(p);
+    return p;
+}
+
+/* Memory outside the allocator under test, for pointer arrays. */
+static void *raw_alloc(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap failed");
+    return p;
+}
+
+/* One field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1. */
+static long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            v = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* The basename of the object `malloc` resolves to. */
+static const char *malloc_lib(void)
+{
+    Dl_info info;
+    void *(*volatile fn)(size_t) = malloc;
+    if (dladdr((void *)fn, &info) && info.dli_fname) {
+        const char *s = strrchr(info.dli_fname, '/');
+        return s ? s + 1 : info.dli_fname;
+    }
+    return "unknown";
+}
+
+struct result {
+    double value;
+    const char *unit;
+    uint64_t check;
+    long extra[4];
+    const char *extra_name[4];
+};
+
+/* ---- single thread, same size ---------------------------------------------- */
+
+/* The measured loop: malloc(32), one store, free. noinline and noclone so that
+ * callgrind can find it by name (bench.py --fastpath). */
+__attribute__((noinline, noclone)) uint64_t bench_pingpong_loop(long n)
+{
+    for (long i = 0; i < n; i++) {
+        unsigned char *p = malloc(32);
+        KEEP(p);
+        p[0] = (unsigned char)i;
+        free(p);
+    }
+    return (uint64_t)n;
+}
+
+static void case_pingpong(long n, struct result *r)
+{
+    double t0 = now_s();
+    r->check = bench_pingpong_loop(n);
+    r->value = (now_s() - t0) * 1e9 / (double)n;
+    r->unit = "ns/pair";
+}
+
+/* Allocates k objects of 32 bytes, then frees them in the same order; n objects in
+ * all (rounded up to whole batches). */
+static void batch(long n, long k, struct result *r)
+{
+    static unsigned char *slot[10000];
+    long rounds = (n + k - 1) / k;
+    uint64_t sum = 0;
+    double t0 = now_s();
+    for (long j = 0; j < rounds; j++) {
+        for (long i = 0; i < k; i++) {
+            unsigned char *p = malloc(32);
+            KEEP(p);
+            p[0] = (unsigned char)(i + j);
+            slot[i] = p;
+        }
+        for (long i = 0; i < k; i++) {
+            sum += slot[i][0];
+            free(slot[i]);
+        }
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)(rounds * k);
+    r->unit = "ns/object";
+    r->check = sum;
+}
+
+static void case_batch1(long n, struct result *r) { batch(n, 1, r); }
+static void case_batch100(long n, struct result *r) { batch(n, 100, r); }
+static void case_batch10000(long n, struct result *r) { batch(n, 10000, r); }
+
+/* ---- random sizes with a live set --------------------------------------------- */
+
+/* Writes a tag at both ends of an object and checks it before the free: two
+ * objects that overlap, or a realloc that lost data, show up as a mismatch. */
+static inline void tag_write(unsigned char *p, size_t size, uint64_t tag)
+{
+    memcpy(p, &tag, size < sizeof tag ? size : sizeof tag);
+    if (size > sizeof tag)
+        p[size - 1] = (unsigned char)tag;
+}
+
+static inline uint64_t tag_check(const unsigned char *p, size_t size, uint64_t tag)
+{
+    if (memcmp(p, &tag, size < sizeof tag ? size : sizeof tag) != 0 ||
+        (size > sizeof tag && p[size - 1] != (unsigned char)tag))
+        die("object contents changed between malloc and free (overlap?)");
+    return tag;
+}
+
+/* A live set of `live` objects; each op frees one at random and puts a new one of
+ * a random size in [lo, hi] in its place. */
+static void random_sizes(long ops, long live, size_t lo, size_t hi, struct result *r)
+{
+    unsigned char **slot = raw_alloc((size_t)live * sizeof *slot);
+    size_t *size = raw_alloc((size_t)live * sizeof *size);
+    uint64_t rng = 0x9E3779B97F4A7C15ULL, sum = 0;
+    for (long i = 0; i < live; i++) {
+        size[i] = rng_range(&rng, lo, hi);
+        slot[i] = xmalloc(size[i]);
+        tag_write(slot[i], size[i], (uint64_t)i);
+    }
+    uint64_t *tags = raw_alloc((size_t)live * sizeof *tags);
+    for (long i = 0; i < live; i++)
+        tags[i] = (uint64_t)i;
+    double t0 = now_s();
+    for (long k = 0; k < ops; k++) {
+        long i = (long)(rng_next(&rng) % (uint64_t)live);
+        sum += tag_check(slot[i], size[i], tags[i]);
+        free(slot[i]);
+        size[i] = rng_range(&rng, lo, hi);
+        slot[i] = xmalloc(size[i]);
+        tags[i] = (uint64_t)k * 2654435761u;
+        tag_write(slot[i], size[i], tags[i]);
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)ops;
+    r->unit = "ns/op";
+    for (long i = 0; i < live; i++) {
+        sum += tag_check(slot[i], size[i], tags[i]);
+        free(slot[i]);
+    }
+    r->check = sum;
+}
+
+static void case_rand_small(long n, struct result *r) { random_sizes(n, 10000, 8, 1024, r); }
+static void case_rand_large(long n, struct result *r) { random_sizes(n, 1000, 8192, 32768, r); }
+
+/* ---- producer / consumer -------------------------------------------------------- */
+
+#define RING 1024
+
+static struct {
+    _Alignas(CACHE_LINE) _Atomic long head; /* written by the producer */
+    _Alignas(CACHE_LINE) _Atomic long tail; /* written by the consumer */
+    _Alignas(CACHE_LINE) unsigned char *item[RING];
+    long count;
+} ring;
+
+/* Spins a little, then yields: on a 2-core shared machine the other side may not
+ * be running at all. */
+static inline void backoff(unsigned *spins)
+{
+    if (++*spins > 64) {
+        sched_yield();
+        *spins = 0;
+    }
+}
+
+static void *producer(void *arg)
+{
+    uint64_t rng = 12345;
+    (void)arg;
+    for (long i = 0; i < ring.count; i++) {
+        size_t size = rng_range(&rng, 16, 256);
+        unsigned char *p = xmalloc(size);
+        tag_write(p, size, (uint64_t)i);
+        unsigned spins = 0;
+        long h = atomic_load_explicit(&ring.head, memory_order_relaxed);
+        while (h - atomic_load_explicit(&ring.tail, memory_order_acquire) >= RING)
+            backoff(&spins);
+        ring.item[h % RING] = p;
+        atomic_store_explicit(&ring.head, h + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Objects are malloc'ed on a producer thread and freed on the consumer (main)
+ * thread, through a single-producer single-consumer ring. */
+static void case_prodcons(long n, struct result *r)
+{
+    pthread_t t;
+    uint64_t rng = 12345, sum = 0;
+    ring.count = n;
+    double t0 = now_s();
+    if (pthread_create(&t, NULL, producer, NULL))
+        die("pthread_create failed");
+    for (long i = 0; i < n; i++) {
+        unsigned spins = 0;
+        long tl = atomic_load_explicit(&ring.tail, memory_order_relaxed);
+        while (atomic_load_explicit(&ring.head, memory_order_acquire) == tl)
+            backoff(&spins);
+        unsigned char *p = ring.item[tl % RING];
+        size_t size = rng_range(&rng, 16, 256); /* the producer's stream, replayed */
+        sum += tag_check(p, size, (uint64_t)i);
+        free(p);
+        atomic_store_explicit(&ring.tail, tl + 1, memory_order_release);
+    }
+    pthread_join(t, NULL);
+    r->value = (now_s() - t0) * 1e9 / (double)n;
+    r->unit = "ns/object";
+    r->check = sum;
+}
+
+/* ---- many short-lived threads ----------------------------------------------------- */
+
+#define WAVE 8
+
+struct worker {
+    long id;
+    uint64_t sum;
+};
+
+/* A short life: 64 objects of 16..512 bytes alive at once, a few hundred
+ * malloc/free pairs, everything freed before the thread exits. */
+static void *short_life(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t rng = 0xABCDEF + (uint64_t)w->id;
+    unsigned char *obj[64];
+    size_t size[64];
+    uint64_t sum = 0;
+    for (int i = 0; i < 64; i++) {
+        size[i] = rng_range(&rng, 16, 512);
+        obj[i] = xmalloc(size[i]);
+        tag_write(obj[i], size[i], (uint64_t)i);
+    }
+    for (int k = 0; k < 256; k++) {
+        int i = k & 63;
+        sum += tag_check(obj[i], size[i], (uint64_t)(k < 64 ? i : k - 64));
+        free(obj[i]);
+        size[i] = rng_range(&rng, 16, 512);
+        obj[i] = xmalloc(size[i]);
+        tag_write(obj[i], size[i], (uint64_t)k);
+    }
+    for (int i = 0; i < 64; i++) {
+        sum += tag_check(obj[i], size[i], (uint64_t)(192 + i));
+        free(obj[i]);
+    }
+    w->sum = sum;
+    return NULL;
+}
+
+static void case_threads(long n, struct result *r)
+{
+    struct worker w[WAVE];
+    pthread_t t[WAVE];
+    uint64_t sum = 0;
+    long done = 0;
+    double t0 = now_s();
+    while (done < n) {
+        int k = (int)(n - done < WAVE ? n - done : WAVE);
+        for (int i = 0; i < k; i++) {
+            w[i].id = done + i;
+            if (pthread_create(&t[i], NULL, short_life, &w[i]))
+                die("pthread_create failed");
+        }
+        for (int i = 0; i < k; i++) {
+            pthread_join(t[i], NULL);
+            sum += w[i].sum;
+        }
+        done += k;
+    }
+    r->value = (now_s() - t0) * 1e6 / (double)n;
+    r->unit = "us/thread";
+    r->check = sum;
+}
+
+/* ---- realloc growth ---------------------------------------------------------------- */
+
+/* Grows a buffer from 16 bytes to 4 MiB in 128-byte steps (32 768 reallocs), n
+ * times; each step writes its new bytes, and the whole buffer is verified at the
+ * end of each growth. */
+static void case_realloc(long n, struct result *r)
+{
+    const size_t top = 4u << 20, step = 128;
+    uint64_t sum = 0;
+    long calls = 0;
+    double t0 = now_s();
+    for (long g = 0; g < n; g++) {
+        size_t len = 16;
+        unsigned char *buf = xmalloc(len);
+        memset(buf, (int)(g & 0xff), len);
+        while (len < top) {
+            unsigned char *nb = realloc(buf, len + step);
+            if (!nb)
+                die("realloc returned NULL");
+            KEEP(nb);
+            memset(nb + len, (int)((len / step + (size_t)g) & 0xff), step);
+            buf = nb;
+            len += step;
+            calls++;
+        }
+        if (buf[0] != (unsigned char)g)
+            die("realloc lost the first bytes");
+        for (size_t off = 16; off < len; off += 4096 + 64) {
+            size_t k = (off - 16) / step; /* written when len was 16 + k * step */
+            if (buf[off] != (unsigned char)((k + (size_t)g) & 0xff))
+                die("realloc lost data");
+            sum += buf[off];
+        }
+        free(buf);
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)calls;
+    r->unit = "ns/realloc";
+    r->check = sum;
+}
+
+/* ---- memory: burst then idle --------------------------------------------------------- */
+
+/* Allocates n MiB (requested bytes) of 16..256-byte objects and writes all of them,
+ * frees them in random order, then sleeps 3 s without touching the allocator.
+ * value = VmRSS after the sleep; also the RSS at the peak and right after the frees. */
+static void case_burst_idle(long n, struct result *r)
+{
+    size_t target = (size_t)n << 20, total = 0;
+    size_t cap = target / 16 + 1, count = 0;
+    unsigned char **obj = raw_alloc(cap * sizeof *obj);
+    uint64_t rng = 777, sum = 0;
+    long base = status_kib("VmRSS");
+    while (total < target) {
+        size_t size = rng_range(&rng, 16, 256);
+        unsigned char *p = xmalloc(size);
+        memset(p, (int)(count & 0xff), size);
+        obj[count++] = p;
+        total += size;
+    }
+    long peak = status_kib("VmRSS");
+    for (size_t i = count - 1; i > 0; i--) { /* Fisher-Yates */
+        size_t j = (size_t)(rng_next(&rng) % (i + 1));
+        unsigned char *t = obj[i];
+        obj[i] = obj[j];
+        obj[j] = t;
+    }
+    for (size_t i = 0; i < count; i++) {
+        sum += obj[i][0];
+        free(obj[i]);
+    }
+    munmap(obj, cap * sizeof *obj);
+    long freed = status_kib("VmRSS");
+    struct timespec ts = {3, 0};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    long settled = status_kib("VmRSS");
+    r->value = (double)settled / 1024.0;
+    r->unit = "MiB";
+    r->check = sum + count;
+    r->extra_name[0] = "base_kib";
+    r->extra[0] = base;
+    r->extra_name[1] = "burst_kib";
+    r->extra[1] = peak;
+    r->extra_name[2] = "freed_kib";
+    r->extra[2] = freed;
+}
+
+/* ---- memory: many threads each holding a little ---------------------------------------- */
+
+static pthread_barrier_t hold_barrier;
+static long hold_bytes;
+
+static void *holder(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t rng = 4242 + (uint64_t)w->id;
+    size_t cap = (size_t)hold_bytes / 16 + 1, count = 0, total = 0;
+    unsigned char **obj = raw_alloc(cap * sizeof *obj);
+    uint64_t sum = 0;
+    while (total < (size_t)hold_bytes) {
+        size_t size = rng_range(&rng, 16, 256);
+        unsigned char *p = xmalloc(size);
+        memset(p, (int)(size & 0xff), size);
+        obj[count++] = p;
+        total += size;
+    }
+    pthread_barrier_wait(&hold_barrier); /* all alive: main measures */
+    pthread_barrier_wait(&hold_barrier);
+    for (size_t i = 0; i < count; i++) {
+        sum += obj[i][0];
+        free(obj[i]);
+    }
+    munmap(obj, cap * sizeof *obj);
+    w->sum = sum + count;
+    return NULL;
+}
+
+/* n threads (default 200), each holding 50 KiB of 16..256-byte objects; value = VmRSS
+ * while all of them are alive. Thread stacks are 256 KiB. */
+static void case_threads_hold(long n, struct result *r)
+{
+    struct worker *w = raw_alloc((size_t)n * sizeof *w);
+    pthread_t *t = raw_alloc((size_t)n * sizeof *t);
+    pthread_attr_t attr;
+    uint64_t sum = 0;
+    hold_bytes = 50 * 1024;
+    long base = status_kib("VmRSS");
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_barrier_init(&hold_barrier, NULL, (unsigned)n + 1);
+    for (long i = 0; i < n; i++) {
+        w[i].id = i;
+        if (pthread_create(&t[i], &attr, holder, &w[i]))
+            die("pthread_create failed");
+    }
+    pthread_barrier_wait(&hold_barrier);
+    long held = status_kib("VmRSS");
+    pthread_barrier_wait(&hold_barrier);
+    for (long i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        sum += w[i].sum;
+    }
+    r->value = (double)held / 1024.0;
+    r->unit = "MiB";
+    r->check = sum;
+    r->extra_name[0] = "base_kib";
+    r->extra[0] = base;
+    r->extra_name[1] = "after_kib";
+    r->extra[1] = status_kib("VmRSS");
+}
+
+/* ---- table and main ----------------------------------------------------------------- */
+
+struct bench_case {
+    const char *name;
+    void (*fn)(long n, struct result *r);
+    long default_n;
+    const char *what;
+};
+
+static const struct bench_case cases[] = {
+    {"pingpong", case_pingpong, 30000000, "malloc(32)+free, same size, one thread"},
+    {"batch1", case_batch1, 40000000, "alloc 1 object of 32 B, then free it"},
+    {"batch100", case_batch100, 40000000, "alloc 100 objects of 32 B, then free them"},
+    {"batch10000", case_batch10000, 40000000, "alloc 10000 objects of 32 B, then free them"},
+    {"rand-small", case_rand_small, 16000000, "random sizes 8..1024 B, live set 10000"},
+    {"rand-large", case_rand_large, 5000000, "random sizes 8..32 KiB, live set 1000"},
+    {"prodcons", case_prodcons, 16000000, "malloc on one thread, free on another (ring)"},
+    {"threads", case_threads, 8000, "short-lived threads, 8 at a time, ~300 ops each"},
+    {"realloc", case_realloc, 200, "grow 16 B -> 4 MiB in 128 B steps, N times"},
+    {"burst-idle", case_burst_idle, 256, "N MiB of small objects, free, sleep 3 s: RSS"},
+    {"threads-hold", case_threads_hold, 200, "N threads each holding 50 KiB: RSS"},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "list") == 0) {
+        for (size_t i = 0; i < NCASES; i++)
+            printf("%-13s N=%-9ld %s\n", cases[i].name, cases[i].default_n, cases[i].what);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < NCASES; i++) {
+        if (strcmp(argv[1], cases[i].name) != 0)
+            continue;
+        long n = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+        if (n <= 0)
+            n = cases[i].default_n;
+        struct result r = {0};
+        cases[i].fn(n, &r);
+        printf("case=%s value=%.4f unit=%s check=%llu peak_kib=%ld rss_kib=%ld lib=%s", cases[i].name,
+               r.value, r.unit, (unsigned long long)r.check, status_kib("VmHWM"), status_kib("VmRSS"),
+               malloc_lib());
+        for (int k = 0; k < 4; k++)
+            if (r.extra_name[k])
+                printf(" %s=%ld", r.extra_name[k], r.extra[k]);
+        printf("\n");
+        return 0;
+    }
+    fprintf(stderr, "micro: no case '%s' (try: micro list)\n", argv[1]);
+    return 2;
+}
