@@ -114,3 +114,6 @@ clean:
 
 # Benchmarks (not part of make test): tools/bench/bench.mk
 -include tools/bench/bench.mk
+
+# Stats socket server tests and the poolstat CLI: tools/poolstat.mk
+-include tools/poolstat.mk

@@ -6,6 +6,7 @@
 #include "meta.h"
 
 struct cpu_cache **cache_cpus;
+ptrdiff_t cache_rseq_off;
 unsigned cache_cpu_mask;
 uint32_t cache_cap[SC_COUNT];
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
@@ -68,11 +69,14 @@ int cache_init(size_t budget, size_t max_size)
         return -1;
     cache_nslots = slots;
     cache_cpu_mask = slots - 1;
+    cache_rseq_off = cpu_mode == CPU_MODE_RSEQ ? cpu_rseq_offset : 0;
     return 0;
 }
 
 struct cpu_cache *cache_create_slow(unsigned cpu)
 {
+    if (lock_mine(&cache_create_lock))
+        return NULL;   /* a signal handler interrupted this very function */
     lock_take(&cache_create_lock);
     struct cpu_cache *cc = cache_cpus[cpu];
     if (cc)
@@ -161,15 +165,16 @@ static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
 
 struct cpu_cache *cache_enter_slow(void)
 {
-    if (cache_tls_busy)
-        return NULL;
     unsigned slot = cache_tls_slot;
     if (!slot) {
         slot = __atomic_fetch_add(&cache_next_slot, 1, __ATOMIC_RELAXED) % cache_nslots + 1;
         cache_tls_slot = slot;
     }
-    cache_tls_busy = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    struct cpu_cache *home = cache_cpus[slot - 1];
+    /* Re-entered from a signal handler, or between fork's prepare and the
+     * fork: this thread holds the lock already. Pass through. */
+    if (home && lock_mine(&home->lock))
+        return NULL;
     /* Busy home slot: try the others before waiting, and make the first free
      * one home, so contending threads spread over the slots. */
     for (unsigned i = 0; i < cache_nslots; i++) {
@@ -181,14 +186,46 @@ struct cpu_cache *cache_enter_slow(void)
             cache_tls_slot = s + 1;
             return cc;
         }
+        if (lock_mine(&cc->lock))
+            return NULL;
     }
-    struct cpu_cache *cc = cache_cpus[slot - 1];
-    if (!cc) {
-        cache_tls_busy = 0;
+    if (!home)
         return NULL;
+    lock_take(&home->lock);
+    return home;
+}
+
+void *cache_alloc_locked(unsigned cls)
+{
+    struct cpu_cache *cc = cache_enter();
+    if (unlikely(!cc))
+        return NULL;
+    struct cache_class *cl = &cc->cls[cls];
+    void *p;
+    if (likely(cl->count)) {
+        p = cl->slots[--cl->count];
+        cl->ctr.alloc_cache++;
+    } else {
+        p = cache_refill_locked(cc, cls);
     }
-    lock_take(&cc->lock);
-    return cc;
+    cache_leave(cc);
+    return p;
+}
+
+void cache_free_locked(unsigned cls, void *p)
+{
+    struct cpu_cache *cc = cache_enter();
+    if (unlikely(!cc)) {
+        central_defer(cls, p);
+        return;
+    }
+    struct cache_class *cl = &cc->cls[cls];
+    cl->ctr.frees++;
+    if (likely(cl->count < cache_cap[cls]))
+        cl->slots[cl->count++] = p;
+    else
+        cache_drain_locked(cc, cls, p);
+    cache_leave(cc);
 }
 
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)

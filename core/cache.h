@@ -59,7 +59,7 @@ struct cache_class {
     void **vslots;     /* victim stack */
     uint64_t scratch;  /* counter sink for internal moves through the sequences */
     struct cache_counters ctr;
-};
+} __attribute__((aligned(128)));   /* a power of two: the offset of a class is a shift */
 
 struct cpu_cache {
     pa_lock lock;
@@ -73,6 +73,7 @@ struct cpu_cache {
 #define CACHE_CTR_OFF(field) (offsetof(struct cache_class, ctr) + offsetof(struct cache_counters, field))
 
 extern struct cpu_cache **cache_cpus;  /* by CPU number (slot in LOCKED mode) */
+extern ptrdiff_t cache_rseq_off;       /* glibc's __rseq_offset in RSEQ mode, else 0 */
 extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
 extern uint32_t cache_cap[SC_COUNT];
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
@@ -95,6 +96,10 @@ void cache_free_slow(unsigned cls, void *p);
 struct cpu_cache *cache_enter_slow(void);
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls);
 void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p);
+/* The whole LOCKED-mode operation, out of line: inlined, its registers would
+ * cost the RSEQ fast path a prologue. */
+void *cache_alloc_locked(unsigned cls);
+void cache_free_locked(unsigned cls, void *p);
 
 /* One generation for one CPU's cache. Takes its lock; the caller holds the
  * flush lock. */
@@ -105,72 +110,32 @@ void cache_lock_all(void);
 void cache_unlock_all(void);
 void cache_reset_all(void);
 
-/* LOCKED mode: this thread's home cache, locked; NULL if re-entered from a
- * signal handler on this thread or if no cache can be made. */
+/* LOCKED mode: this thread's home cache, locked; NULL if this thread holds
+ * it already (a signal handler that interrupted the allocator) or if no cache
+ * can be made. */
 static inline struct cpu_cache *cache_enter(void)
 {
     unsigned slot = cache_tls_slot;
     struct cpu_cache *cc;
-    if (unlikely(cache_tls_busy) || unlikely(!slot) || unlikely(!(cc = cache_cpus[slot - 1])))
-        return cache_enter_slow();
-    cache_tls_busy = 1;
-    /* Busy is set before the lock is taken: a signal arriving in between must
-     * not try to take it either. */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (unlikely(!lock_try(&cc->lock))) {
-        cache_tls_busy = 0;
-        return cache_enter_slow();
-    }
-    return cc;
+    if (likely(slot) && likely((cc = cache_cpus[slot - 1]) != NULL) && likely(lock_try(&cc->lock)))
+        return cc;
+    return cache_enter_slow();
 }
 
 static inline void cache_leave(struct cpu_cache *cc)
 {
     lock_give(&cc->lock);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    cache_tls_busy = 0;
 }
 
-static inline void *cache_alloc_locked(unsigned cls)
-{
-    struct cpu_cache *cc = cache_enter();
-    if (unlikely(!cc))
-        return NULL;
-    struct cache_class *cl = &cc->cls[cls];
-    void *p;
-    if (likely(cl->count)) {
-        p = cl->slots[--cl->count];
-        cl->ctr.alloc_cache++;
-    } else {
-        p = cache_refill_locked(cc, cls);
-    }
-    cache_leave(cc);
-    return p;
-}
-
-static inline void cache_free_locked(unsigned cls, void *p)
-{
-    struct cpu_cache *cc = cache_enter();
-    if (unlikely(!cc)) {
-        central_defer(cls, p);
-        return;
-    }
-    struct cache_class *cl = &cc->cls[cls];
-    cl->ctr.frees++;
-    if (likely(cl->count < cache_cap[cls]))
-        cl->slots[cl->count++] = p;
-    else
-        cache_drain_locked(cc, cls, p);
-    cache_leave(cc);
-}
-
-/* An object of class cls, or NULL (then the caller passes through to libc). */
-static inline void *cache_alloc(unsigned cls)
+/* An object of class cls, or NULL (then the caller passes through to libc).
+ * Inlined into every caller: the whole fast path is one straight line. */
+static inline __attribute__((always_inline)) void *cache_alloc(unsigned cls)
 {
 #if CPU_HAVE_RSEQ
-    if (likely(cpu_mode == CPU_MODE_RSEQ)) {
+    ptrdiff_t off = cache_rseq_off;   /* one load says the mode and where rseq is */
+    if (likely(off)) {
         void *p;
-        RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+        RSEQ_POP(p, off, cache_cpus, CACHE_CLS_OFF(cls),
                  offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(alloc_cache));
         if (likely(p))
             return p;
@@ -181,12 +146,13 @@ static inline void *cache_alloc(unsigned cls)
 }
 
 /* Gives back an owned object of class cls. */
-static inline void cache_free(unsigned cls, void *p)
+static inline __attribute__((always_inline)) void cache_free(unsigned cls, void *p)
 {
 #if CPU_HAVE_RSEQ
-    if (likely(cpu_mode == CPU_MODE_RSEQ)) {
+    ptrdiff_t off = cache_rseq_off;
+    if (likely(off)) {
         int ok;
-        RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+        RSEQ_PUSH(ok, off, cache_cpus, CACHE_CLS_OFF(cls),
                   offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees), cache_cap[cls], p);
         if (likely(ok))
             return;

@@ -4,14 +4,14 @@
 void lock_wait_slow(pa_lock *l)
 {
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
-            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        if (!atomic_load_explicit(&l->owner, memory_order_relaxed) && lock_try(l))
             return;
         if (spins < 64) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
-        } else
+        } else {
             sched_yield();
+        }
     }
 }
