@@ -10,7 +10,7 @@ ptrdiff_t cache_rseq_off;
 unsigned cache_cpu_mask;
 uint32_t cache_cap[SC_COUNT];
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
-__thread unsigned cache_tls_slot __attribute__((tls_model("initial-exec")));
+__thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
 static unsigned cache_nslots;
 static pa_lock cache_create_lock;
@@ -165,67 +165,67 @@ static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
 
 struct cpu_cache *cache_enter_slow(void)
 {
-    unsigned slot = cache_tls_slot;
-    if (!slot) {
-        slot = __atomic_fetch_add(&cache_next_slot, 1, __ATOMIC_RELAXED) % cache_nslots + 1;
-        cache_tls_slot = slot;
-    }
-    struct cpu_cache *home = cache_cpus[slot - 1];
+    struct cpu_cache *home = cache_tls_home;
     /* Re-entered from a signal handler, or between fork's prepare and the
      * fork: this thread holds the lock already. Pass through. */
     if (home && lock_mine(&home->lock))
         return NULL;
+    unsigned first = home ? home->cpu
+                          : __atomic_fetch_add(&cache_next_slot, 1, __ATOMIC_RELAXED);
     /* Busy home slot: try the others before waiting, and make the first free
      * one home, so contending threads spread over the slots. */
     for (unsigned i = 0; i < cache_nslots; i++) {
-        unsigned s = (slot - 1 + i) & cache_cpu_mask;
-        struct cpu_cache *cc = cache_cpus[s];
+        unsigned s = (first + i) & cache_cpu_mask;
+        struct cpu_cache *cc = __atomic_load_n(&cache_cpus[s], __ATOMIC_ACQUIRE);
         if (!cc && !(cc = cache_create_slow(s)))
             continue;
         if (lock_try(&cc->lock)) {
-            cache_tls_slot = s + 1;
+            cache_tls_home = cc;
             return cc;
         }
         if (lock_mine(&cc->lock))
             return NULL;
     }
-    if (!home)
+    if (!home && !(home = __atomic_load_n(&cache_cpus[first & cache_cpu_mask], __ATOMIC_ACQUIRE)))
         return NULL;
     lock_take(&home->lock);
+    cache_tls_home = home;
     return home;
 }
 
-void *cache_alloc_locked(unsigned cls)
+void *cache_alloc_locked_slow(unsigned cls)
 {
-    struct cpu_cache *cc = cache_enter();
-    if (unlikely(!cc))
-        return NULL;
-    struct cache_class *cl = &cc->cls[cls];
-    void *p;
-    if (likely(cl->count)) {
-        p = cl->slots[--cl->count];
-        cl->ctr.alloc_cache++;
-    } else {
-        p = cache_refill_locked(cc, cls);
-    }
-    cache_leave(cc);
-    return p;
+    struct cpu_cache *cc = cache_enter_slow();
+    return cc ? cache_alloc_entered(cc, cls) : NULL;
 }
 
-void cache_free_locked(unsigned cls, void *p)
+void cache_free_locked_slow(unsigned cls, void *p)
 {
-    struct cpu_cache *cc = cache_enter();
-    if (unlikely(!cc)) {
+    struct cpu_cache *cc = cache_enter_slow();
+    if (cc)
+        cache_free_entered(cc, cls, p);
+    else
         central_defer(cls, p);
+}
+
+void *cache_alloc_miss(unsigned cls)
+{
+#if CPU_HAVE_RSEQ
+    if (cache_rseq_off)
+        return cache_alloc_slow(cls);
+#endif
+    return cache_alloc_locked(cls);
+}
+
+void cache_free_miss(unsigned cls, void *p)
+{
+#if CPU_HAVE_RSEQ
+    if (cache_rseq_off) {
+        cache_free_slow(cls, p);
         return;
     }
-    struct cache_class *cl = &cc->cls[cls];
-    cl->ctr.frees++;
-    if (likely(cl->count < cache_cap[cls]))
-        cl->slots[cl->count++] = p;
-    else
-        cache_drain_locked(cc, cls, p);
-    cache_leave(cc);
+#endif
+    cache_free_locked(cls, p);
 }
 
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
@@ -352,16 +352,6 @@ void cache_free_slow(unsigned cls, void *p)
     central_free(cls, buf, n);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
-}
-#else
-void *cache_alloc_slow(unsigned cls)
-{
-    return cache_alloc_locked(cls);
-}
-
-void cache_free_slow(unsigned cls, void *p)
-{
-    cache_free_locked(cls, p);
 }
 #endif
 

@@ -77,7 +77,7 @@ extern ptrdiff_t cache_rseq_off;       /* glibc's __rseq_offset in RSEQ mode, el
 extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
 extern uint32_t cache_cap[SC_COUNT];
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
-extern __thread unsigned cache_tls_slot __attribute__((tls_model("initial-exec")));
+extern __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
 /* Sizes the caches: the per-CPU budget shared out over classes <= max_size.
  * Returns 0, or -1 if the CPU table cannot be mapped. */
@@ -96,10 +96,13 @@ void cache_free_slow(unsigned cls, void *p);
 struct cpu_cache *cache_enter_slow(void);
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls);
 void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p);
-/* The whole LOCKED-mode operation, out of line: inlined, its registers would
- * cost the RSEQ fast path a prologue. */
-void *cache_alloc_locked(unsigned cls);
-void cache_free_locked(unsigned cls, void *p);
+/* Everything after a fast path that did not serve: the whole operation in
+ * LOCKED mode, the slow path in RSEQ mode. NULL from alloc: pass through to
+ * libc. Out of line, so the fast path needs no registers saved. */
+void *cache_alloc_miss(unsigned cls);
+void cache_free_miss(unsigned cls, void *p);
+void *cache_alloc_locked_slow(unsigned cls);
+void cache_free_locked_slow(unsigned cls, void *p);
 
 /* One generation for one CPU's cache. Takes its lock; the caller holds the
  * flush lock. */
@@ -115,9 +118,8 @@ void cache_reset_all(void);
  * can be made. */
 static inline struct cpu_cache *cache_enter(void)
 {
-    unsigned slot = cache_tls_slot;
-    struct cpu_cache *cc;
-    if (likely(slot) && likely((cc = cache_cpus[slot - 1]) != NULL) && likely(lock_try(&cc->lock)))
+    struct cpu_cache *cc = cache_tls_home;
+    if (likely(cc) && likely(lock_try(&cc->lock)))
         return cc;
     return cache_enter_slow();
 }
@@ -127,40 +129,144 @@ static inline void cache_leave(struct cpu_cache *cc)
     lock_give(&cc->lock);
 }
 
-/* An object of class cls, or NULL (then the caller passes through to libc).
- * Inlined into every caller: the whole fast path is one straight line. */
-static inline __attribute__((always_inline)) void *cache_alloc(unsigned cls)
+/* LOCKED mode, with the cache entered: the rest of an allocation or a free,
+ * which also leaves the cache. */
+static inline void *cache_alloc_entered(struct cpu_cache *cc, unsigned cls)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    uint32_t n = cl->count;
+    void *p;
+    if (likely(n)) {
+        cl->count = --n;
+        p = cl->slots[n];
+        cl->ctr.alloc_cache++;
+    } else {
+        p = cache_refill_locked(cc, cls);
+    }
+    lock_give(&cc->lock);
+    return p;
+}
+
+static inline void cache_free_entered(struct cpu_cache *cc, unsigned cls, void *p)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    uint32_t n = cl->count;
+    cl->ctr.frees++;
+    if (likely(n < cache_cap[cls])) {
+        cl->slots[n] = p;
+        cl->count = n + 1;
+    } else {
+        cache_drain_locked(cc, cls, p);
+    }
+    lock_give(&cc->lock);
+}
+
+/* LOCKED mode, the common case only, with no call at all (so a caller that
+ * tail-calls its slow path saves no register): the home cache's lock was free
+ * and the stack had an object (room). NULL / 0: take the whole operation. */
+static inline __attribute__((always_inline)) void *cache_alloc_locked_try(unsigned cls)
+{
+    struct cpu_cache *cc = cache_tls_home;
+    if (likely(cc) && likely(lock_try(&cc->lock))) {
+        struct cache_class *cl = &cc->cls[cls];
+        uint32_t n = cl->count;
+        void *p = NULL;
+        if (likely(n)) {
+            cl->count = --n;
+            p = cl->slots[n];
+            cl->ctr.alloc_cache++;
+        }
+        lock_give(&cc->lock);
+        return p;
+    }
+    return NULL;
+}
+
+static inline __attribute__((always_inline)) int cache_free_locked_try(unsigned cls, void *p)
+{
+    struct cpu_cache *cc = cache_tls_home;
+    if (likely(cc) && likely(lock_try(&cc->lock))) {
+        struct cache_class *cl = &cc->cls[cls];
+        uint32_t n = cl->count;
+        int ok = n < cache_cap[cls];
+        if (likely(ok)) {
+            cl->slots[n] = p;
+            cl->count = n + 1;
+            cl->ctr.frees++;
+        }
+        lock_give(&cc->lock);
+        return ok;
+    }
+    return 0;
+}
+
+/* LOCKED mode, whole operations: the home cache's lock taken without a wait
+ * or a call; anything else is a call to a slow function. */
+static inline void *cache_alloc_locked(unsigned cls)
+{
+    struct cpu_cache *cc = cache_tls_home;
+    if (unlikely(!cc) || unlikely(!lock_try(&cc->lock)))
+        return cache_alloc_locked_slow(cls);
+    return cache_alloc_entered(cc, cls);
+}
+
+static inline void cache_free_locked(unsigned cls, void *p)
+{
+    struct cpu_cache *cc = cache_tls_home;
+    if (unlikely(!cc) || unlikely(!lock_try(&cc->lock))) {
+        cache_free_locked_slow(cls, p);
+        return;
+    }
+    cache_free_entered(cc, cls, p);
+}
+
+/* The fast path of an allocation: RSEQ mode's pop, inlined into every caller
+ * as one straight line with no call; NULL means "take cache_alloc_miss()"
+ * (always, in LOCKED mode). */
+static inline __attribute__((always_inline)) void *cache_alloc_fast(unsigned cls)
 {
 #if CPU_HAVE_RSEQ
     ptrdiff_t off = cache_rseq_off;   /* one load says the mode and where rseq is */
     if (likely(off)) {
         void *p;
-        RSEQ_POP(p, off, cache_cpus, CACHE_CLS_OFF(cls),
-                 offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(alloc_cache));
-        if (likely(p))
-            return p;
-        return cache_alloc_slow(cls);
+        RSEQ_POP(p, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
+                 CACHE_CTR_OFF(alloc_cache));
+        return p;
     }
 #endif
-    return cache_alloc_locked(cls);
+    (void)cls;
+    return NULL;
 }
 
-/* Gives back an owned object of class cls. */
-static inline __attribute__((always_inline)) void cache_free(unsigned cls, void *p)
+/* The fast path of a free: 1 if p went onto this CPU's stack. */
+static inline __attribute__((always_inline)) int cache_free_fast(unsigned cls, void *p)
 {
 #if CPU_HAVE_RSEQ
     ptrdiff_t off = cache_rseq_off;
     if (likely(off)) {
         int ok;
-        RSEQ_PUSH(ok, off, cache_cpus, CACHE_CLS_OFF(cls),
-                  offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees), cache_cap[cls], p);
-        if (likely(ok))
-            return;
-        cache_free_slow(cls, p);
-        return;
+        RSEQ_PUSH(ok, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
+                  CACHE_CTR_OFF(frees), cache_cap[cls], p);
+        return ok;
     }
 #endif
-    cache_free_locked(cls, p);
+    (void)cls, (void)p;
+    return 0;
+}
+
+/* An object of class cls, or NULL (then the caller passes through to libc). */
+static inline __attribute__((always_inline)) void *cache_alloc(unsigned cls)
+{
+    void *p = cache_alloc_fast(cls);
+    return likely(p) ? p : cache_alloc_miss(cls);
+}
+
+/* Gives back an owned object of class cls. */
+static inline __attribute__((always_inline)) void cache_free(unsigned cls, void *p)
+{
+    if (likely(cache_free_fast(cls, p)))
+        return;
+    cache_free_miss(cls, p);
 }
 
 #endif

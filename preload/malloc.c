@@ -56,13 +56,33 @@ static PA_NOINLINE void *malloc_slow(size_t n)
     return libc_alloc(n);
 }
 
+/* The cache's fast path did not serve (or LOCKED mode): out of line, so that
+ * malloc itself saves no register. */
+static PA_NOINLINE void *malloc_miss_slow(size_t n, unsigned cls)
+{
+    void *p = cache_alloc_miss(cls);
+    return likely(p) ? p : libc_alloc(n);
+}
+
+static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
+{
+    if (!CPU_HAVE_RSEQ || !cache_rseq_off) {
+        void *p = cache_alloc_locked_try(cls);
+        if (likely(p))
+            return p;
+    }
+    return malloc_miss_slow(n, cls);
+}
+
 static inline void *pa_malloc(size_t n)
 {
     /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow. */
     if (likely(n - 1 < core_gate)) {
-        void *p = cache_alloc(sc_of(n));
+        unsigned cls = sc_of(n);
+        void *p = cache_alloc_fast(cls);
         if (likely(p))
             return p;
+        return malloc_miss(n, cls);
     }
     return malloc_slow(n);
 }
@@ -88,10 +108,21 @@ static inline unsigned owned_class(const char *what, const void *p)
     return c;
 }
 
+/* The cache's fast path did not take it (or LOCKED mode). */
+static PA_NOINLINE void free_miss(unsigned cls, void *p)
+{
+    if ((!CPU_HAVE_RSEQ || !cache_rseq_off) && likely(cache_free_locked_try(cls, p)))
+        return;
+    cache_free_miss(cls, p);
+}
+
 static inline void pa_free(void *p)
 {
     if (likely(region_owns(p))) {
-        cache_free(owned_class("free", p), p);
+        unsigned cls = owned_class("free", p);
+        if (likely(cache_free_fast(cls, p)))
+            return;
+        free_miss(cls, p);
         return;
     }
     if (p) {

@@ -134,10 +134,22 @@ Test(cache, reentrant_slow_path_passes_through_instead_of_waiting)
     flush_run();
     flush_run();   /* every cache empty: the next allocation needs a slow path */
     /* As a signal handler would see it, interrupting this thread inside the
-     * allocator: */
-    cache_tls_busy = 1;
-    cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not wait for a lock");
-    cache_tls_busy = 0;
+     * allocator: in RSEQ mode inside a slow path (busy), in LOCKED mode
+     * holding its cache's lock. */
+    if (cpu_mode == CPU_MODE_RSEQ) {
+        cache_tls_busy = 1;
+        cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not wait for a lock");
+        cache_tls_busy = 0;
+    } else {
+        void *q = cache_alloc(cls);
+        cr_assert(q);
+        struct cpu_cache *cc = cache_enter();
+        cr_assert(cc);
+        cr_assert_eq(cache_alloc(cls), NULL, "must pass through, not wait for its own lock");
+        cache_free(cls, q);   /* deferred to central, lock-free */
+        cr_assert_neq(atomic_load(&central_g[cls].deferred), NULL);
+        cache_leave(cc);
+    }
     cr_assert_neq(cache_alloc(cls), NULL);
 }
 
