@@ -1,16 +1,18 @@
 # poolalloc - see README.md. One variant knob at a time:
 #   make DEBUG=1             assertions on, -O0
 #   make SANITIZE=address    (or undefined, thread) unit tests under a sanitizer
+#   make CALIBRATE=0         fixed cache capacities (for benchmarking calibration)
 CC      ?= gcc
 SHELL   := /bin/bash
 DEBUG   ?= 0
 SANITIZE ?=
+CALIBRATE ?= 1
 
-VARIANT := $(if $(SANITIZE),-$(SANITIZE),)$(if $(filter 1,$(DEBUG)),-debug,)
+VARIANT := $(if $(SANITIZE),-$(SANITIZE),)$(if $(filter 1,$(DEBUG)),-debug,)$(if $(filter 0,$(CALIBRATE)),-nocal,)
 B       := build$(VARIANT)
 
 OPT     := $(if $(filter 1,$(DEBUG)),-O0 -DPOOLALLOC_DEBUG,-O2)
-SAN     := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer,)
+SAN     := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer,)$(if $(filter 0,$(CALIBRATE)), -DPOOLALLOC_NO_CALIBRATE,)
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fvisibility=hidden -fPIC -pthread \
            -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-free -fno-builtin-realloc \

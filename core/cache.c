@@ -9,6 +9,8 @@ struct cpu_cache **cache_cpus;
 ptrdiff_t cache_rseq_off;
 unsigned cache_cpu_mask;
 uint32_t cache_cap[SC_COUNT];
+uint32_t cache_slots[SC_COUNT];
+static size_t cache_budget;
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
@@ -60,6 +62,11 @@ static void share_budget(size_t budget, size_t max_size)
 int cache_init(size_t budget, size_t max_size)
 {
     share_budget(budget, max_size);
+    cache_budget = budget;
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        size_t most = central_g[c].spans_max && sc_size[c] <= max_size ? budget / sc_size[c] : 0;
+        cache_slots[c] = (uint32_t)(most < CACHE_SLOTS_MAX ? most : CACHE_SLOTS_MAX);
+    }
     unsigned n = cpu_possible();
     unsigned slots = 1;
     while (slots < n)
@@ -83,17 +90,18 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
         goto out;
     size_t slots = 0;
     for (unsigned c = 0; c < SC_COUNT; c++)
-        slots += 2 * (size_t)cache_cap[c];
+        slots += 2 * (size_t)cache_slots[c];
     cc = meta_alloc(sizeof *cc + slots * sizeof(void *));
     if (!cc)
         goto out;
     cc->cpu = cpu;
     void **slot = (void **)(cc + 1);
     for (unsigned c = 0; c < SC_COUNT; c++) {
+        cc->cls[c].cap = cache_cap[c];
         cc->cls[c].slots = slot;
-        slot += cache_cap[c];
+        slot += cache_slots[c];
         cc->cls[c].vslots = slot;
-        slot += cache_cap[c];
+        slot += cache_slots[c];
     }
     /* Published fully built: readers load the pointer without the lock. */
     __atomic_store_n(&cache_cpus[cpu], cc, __ATOMIC_RELEASE);
@@ -143,7 +151,7 @@ static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
 
     /* One object for the caller plus up to a batch for the cache, never
      * more than the cache can take (cap may be 0 for a big class). */
-    unsigned want = sc_batch[cls] < cache_cap[cls] ? sc_batch[cls] : cache_cap[cls];
+    unsigned want = sc_batch[cls] < cl->cap ? sc_batch[cls] : cl->cap;
     want += 1;
     unsigned fresh = 0;
     unsigned got = central_alloc(cls, want, buf, CENTRAL_EXISTING, &fresh);
@@ -231,6 +239,7 @@ void cache_free_miss(unsigned cls, void *p)
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
 {
     struct cache_class *cl = &cc->cls[cls];
+    cl->ctr.underflows++;
     void *p = victim_pop(cl);
     if (p)
         return p;
@@ -246,6 +255,7 @@ void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
 void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
 {
     struct cache_class *cl = &cc->cls[cls];
+    cl->ctr.overflows++;
     if (cl->count == 0) {
         /* A class with no room in the cache: straight to central. */
         CTR_ADD(cl, drops, 1);
@@ -270,7 +280,7 @@ static int local_push(unsigned cls, void *p)
     int ok;
     RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
               offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
-              cache_cap[cls], p);
+              offsetof(struct cache_class, cap), p);
     return ok;
 }
 
@@ -301,7 +311,10 @@ void *cache_alloc_slow(unsigned cls)
     struct cpu_cache *cc = current_cache();
     if (cc) {
         struct cache_class *cl = &cc->cls[cls];
-        if (cl->vcount && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED)) {
+        int stopped = __atomic_load_n(&cc->stopped, __ATOMIC_RELAXED);
+        if (!stopped)
+            CTR_ADD(cl, underflows, 1);
+        if (cl->vcount && !stopped) {
             lock_take(&cc->lock);
             p = victim_pop(cl);
             lock_give(&cc->lock);
@@ -335,13 +348,16 @@ void cache_free_slow(unsigned cls, void *p)
     struct cpu_cache *cc = current_cache();
     void *buf[40];
     unsigned n = 0;
+    if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED))
+        CTR_ADD(&cc->cls[cls], overflows, 1);
     /* The stack is full (or stopped): a batch goes to central, then p takes
      * its place; if it still cannot, p goes too. */
     while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
         n++;
     int ok;
     RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-              offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees), cache_cap[cls], p);
+              offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees),
+              offsetof(struct cache_class, cap), p);
     if (!ok) {
         buf[n++] = p;
         if (cc)
@@ -370,6 +386,53 @@ static void unstop(struct cpu_cache *cc)
     __atomic_store_n(&cc->stopped, 0, __ATOMIC_RELEASE);
 }
 
+#ifndef POOLALLOC_NO_CALIBRATE
+/* Resizes the caps of one CPU for the next generation (see cache.h). Runs
+ * with local empty, so any cap <= cache_slots is safe to set. */
+static void calibrate(struct cpu_cache *cc)
+{
+    uint32_t want[SC_COUNT];
+    uint64_t missed[SC_COUNT];
+    uint64_t total = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        struct cache_class *cl = &cc->cls[c];
+        uint64_t misses = __atomic_load_n(&cl->ctr.underflows, __ATOMIC_RELAXED) +
+                          __atomic_load_n(&cl->ctr.overflows, __ATOMIC_RELAXED);
+        uint64_t frees = __atomic_load_n(&cl->ctr.frees, __ATOMIC_RELAXED);
+        missed[c] = misses - cl->seen_misses;
+        uint32_t w = cl->cap;
+        if (missed[c]) {
+            uint32_t step = w / 2 > sc_batch[c] ? w / 2 : sc_batch[c];
+            w = w + step < cache_slots[c] ? w + step : cache_slots[c];
+        } else if (frees == cl->seen_frees) {
+            w /= 2;   /* no traffic for a whole generation */
+        }
+        cl->seen_misses = misses;
+        cl->seen_frees = frees;
+        want[c] = w;
+        total += (uint64_t)w * sc_size[c];
+    }
+    /* Over budget: classes that did not miss give up room first, halving;
+     * then everyone shrinks in proportion. */
+    for (int round = 0; round < 8 && total > cache_budget; round++)
+        for (unsigned c = 0; c < SC_COUNT && total > cache_budget; c++)
+            if (!missed[c] && want[c]) {
+                total -= (uint64_t)(want[c] - want[c] / 2) * sc_size[c];
+                want[c] /= 2;
+            }
+    if (total > cache_budget)
+        for (unsigned c = 0; c < SC_COUNT; c++)
+            want[c] = (uint32_t)((uint64_t)want[c] * cache_budget / total);
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        cc->cls[c].cap = want[c];
+}
+#else
+static void calibrate(struct cpu_cache *cc)
+{
+    (void)cc;
+}
+#endif
+
 void cache_flush_cpu(struct cpu_cache *cc)
 {
     lock_take(&cc->lock);
@@ -394,6 +457,7 @@ void cache_flush_cpu(struct cpu_cache *cc)
             cl->count = 0;
         }
     }
+    calibrate(cc);
     cc->flushes++;
     unstop(cc);
     lock_give(&cc->lock);

@@ -4,10 +4,16 @@
  * previous generation of it (`victim`).
  *
  * Rules:
- *   - local count <= cache_cap[cls] and victim count <= cache_cap[cls];
+ *   - local count <= cap and victim count <= the cap of the generation before;
  *     sum over classes of cap * size <= the per-CPU budget (POOLALLOC_CPU_CACHE),
  *     so one CPU's pools hold at most twice the budget (local + victim) and all
- *     pools at most 2 * budget * CPUs.
+ *     pools at most 2 * budget * CPUs. cap <= cache_slots[cls], the size of the
+ *     stacks, so a cap can change without moving anything.
+ *   - Calibration (bytebufferpool's idea): at every flush each CPU resizes its
+ *     caps within the budget: a class that missed (underflow: empty on
+ *     alloc; overflow: full on free) grows, a class with no traffic shrinks,
+ *     and when the growth does not fit, classes that did not miss give up
+ *     room first. cache_cap[] is where every CPU starts.
  *   - Allocation: local, else own victim, else a batch from central, else
  *     another CPU's victim (steal), else a new or released span.
  *   - Free: onto local; when local is full, a batch goes to central (a drop).
@@ -54,10 +60,13 @@
 
 struct cache_class {
     uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */
-    uint32_t vcount;   /* objects on the victim stack */
-    void **slots;      /* local stack (offset 8: the sequences rely on it) */
+    uint32_t cap;      /* calibrated capacity of the local stack (offset 4: ditto) */
+    void **slots;      /* local stack (offset 8: ditto) */
     void **vslots;     /* victim stack */
+    uint32_t vcount;   /* objects on the victim stack */
+    uint32_t pad;
     uint64_t scratch;  /* counter sink for internal moves through the sequences */
+    uint64_t seen_misses, seen_frees;   /* counters at the last calibration */
     struct cache_counters ctr;
 } __attribute__((aligned(128)));   /* a power of two: the offset of a class is a shift */
 
@@ -75,7 +84,8 @@ struct cpu_cache {
 extern struct cpu_cache **cache_cpus;  /* by CPU number (slot in LOCKED mode) */
 extern ptrdiff_t cache_rseq_off;       /* glibc's __rseq_offset in RSEQ mode, else 0 */
 extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
-extern uint32_t cache_cap[SC_COUNT];
+extern uint32_t cache_cap[SC_COUNT];    /* starting capacity of a class on a new CPU */
+extern uint32_t cache_slots[SC_COUNT];  /* stack size: the largest capacity a class may get */
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 extern __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
@@ -152,7 +162,7 @@ static inline void cache_free_entered(struct cpu_cache *cc, unsigned cls, void *
     struct cache_class *cl = &cc->cls[cls];
     uint32_t n = cl->count;
     cl->ctr.frees++;
-    if (likely(n < cache_cap[cls])) {
+    if (likely(n < cl->cap)) {
         cl->slots[n] = p;
         cl->count = n + 1;
     } else {
@@ -188,7 +198,7 @@ static inline __attribute__((always_inline)) int cache_free_locked_try(unsigned 
     if (likely(cc) && likely(lock_try(&cc->lock))) {
         struct cache_class *cl = &cc->cls[cls];
         uint32_t n = cl->count;
-        int ok = n < cache_cap[cls];
+        int ok = n < cl->cap;
         if (likely(ok)) {
             cl->slots[n] = p;
             cl->count = n + 1;
@@ -246,7 +256,7 @@ static inline __attribute__((always_inline)) int cache_free_fast(unsigned cls, v
     if (likely(off)) {
         int ok;
         RSEQ_PUSH(ok, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
-                  CACHE_CTR_OFF(frees), cache_cap[cls], p);
+                  CACHE_CTR_OFF(frees), offsetof(struct cache_class, cap), p);
         return ok;
     }
 #endif

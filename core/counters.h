@@ -19,7 +19,9 @@
     X(alloc_steal, "allocations taken from another CPU's victim")             \
     X(alloc_new, "allocations of objects never handed out before")             \
     X(frees, "frees of pooled objects")                                       \
-    X(drops, "objects sent to the central list because a cache was full")
+    X(drops, "objects sent to the central list because a cache was full")     \
+    X(underflows, "allocations that found the CPU cache empty (calibration input)") \
+    X(overflows, "frees that found the CPU cache full (calibration input)")
 
 struct cache_counters {
 #define X(name, doc) uint64_t name;

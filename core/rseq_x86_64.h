@@ -94,10 +94,11 @@
     } while (0)
 
 /*
- * Pushes p on the local stack if it holds fewer than cap objects, adding one
- * to the counter at ctr_off. ok = 1 if pushed, 0 on any give-up.
+ * Pushes p on the local stack if it holds fewer than its capacity (the u32 at
+ * cap_off in the entry), adding one to the counter at ctr_off. ok = 1 if
+ * pushed, 0 on any give-up.
  */
-#define RSEQ_PUSH(ok_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_, p_)             \
+#define RSEQ_PUSH(ok_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_off_, p_)             \
     do {                                                                               \
         uint64_t rp_tmp, rp_cnt, rp_slots;                                             \
         __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
@@ -114,7 +115,7 @@
                          "jne 8f\n\t"                                                  \
                          "addq %[cls], %[tmp]\n\t"                                     \
                          "movl (%[tmp]), %k[cnt]\n\t"                                  \
-                         "cmpl %k[cap], %k[cnt]\n\t"                                   \
+                         "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                           \
                          "jae 8f\n\t"                                                  \
                          "movq 8(%[tmp]), %[slots]\n\t"                                \
                          "movq %[p], (%[slots], %[cnt], 8)\n\t"                        \
@@ -128,7 +129,7 @@
                          : [ok] "=&r"(ok_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt),   \
                            [slots] "=&r"(rp_slots)                                     \
                          : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
-                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "r"(cap_),   \
+                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),   \
                            [p] "r"(p_)                                                  \
                          : "memory", "cc");                                            \
     } while (0)

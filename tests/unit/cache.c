@@ -165,3 +165,57 @@ Test(cache, mode_is_the_one_the_platform_allows)
     else
         cr_assert_eq(cpu_mode, CPU_MODE_RSEQ, "fallback because: %s", cpu_fallback_reason);
 }
+
+static uint64_t cap_sum(unsigned cls)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i <= cache_cpu_mask; i++)
+        if (cache_cpus[i])
+            t += cache_cpus[i]->cls[cls].cap;
+    return t;
+}
+
+static void assert_every_cpu_within_budget(size_t budget)
+{
+    for (unsigned i = 0; i <= cache_cpu_mask; i++) {
+        struct cpu_cache *cc = cache_cpus[i];
+        if (!cc)
+            continue;
+        uint64_t bytes = 0;
+        for (unsigned c = 0; c < SC_COUNT; c++) {
+            bytes += (uint64_t)cc->cls[c].cap * sc_size[c];
+            cr_assert_leq(cc->cls[c].cap, cache_slots[c], "cap beyond the stack");
+        }
+        cr_assert_leq(bytes, budget, "cpu %u caps hold %lu bytes", i, (unsigned long)bytes);
+    }
+}
+
+Test(cache, calibration_grows_missing_classes_and_shrinks_idle_ones)
+{
+    unsigned busy = sc_of(256), idle = sc_of(64);
+    enum { N = 2000 };
+    static void *objs[N];
+    /* Touch the idle class once so that every CPU cache exists with it. */
+    void *q = cache_alloc(idle);
+    cache_free(idle, q);
+    flush_run();
+    uint64_t idle_before = cap_sum(idle), busy_before = cap_sum(busy);
+    for (int gen = 0; gen < 4; gen++) {
+        /* Far more than fits: underflows on the way up, overflows on the way down. */
+        for (unsigned i = 0; i < N; i++)
+            cr_assert(objs[i] = cache_alloc(busy));
+        for (unsigned i = 0; i < N; i++)
+            cache_free(busy, objs[i]);
+        flush_run();
+        assert_every_cpu_within_budget(256 * 1024);
+    }
+    cr_log_info("busy class cap %lu -> %lu, idle %lu -> %lu", (unsigned long)busy_before,
+                (unsigned long)cap_sum(busy), (unsigned long)idle_before,
+                (unsigned long)cap_sum(idle));
+#ifndef POOLALLOC_NO_CALIBRATE
+    cr_assert_gt(cap_sum(busy), busy_before, "a class that keeps missing must grow");
+    cr_assert_lt(cap_sum(idle), idle_before, "a class with no traffic must shrink");
+#endif
+    cr_assert_gt(HARNESS_CTR(busy, underflows), 0);
+    cr_assert_gt(HARNESS_CTR(busy, overflows), 0);
+}
