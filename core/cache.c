@@ -277,11 +277,12 @@ void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
  * allocations nor frees. */
 static int local_push(unsigned cls, void *p)
 {
-    int ok;
-    RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+    RSEQ_PUSH(full, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
               offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
               offsetof(struct cache_class, cap), p);
-    return ok;
+    return 1;
+full:
+    return 0;
 }
 
 static void *local_pop(unsigned cls)
@@ -354,11 +355,7 @@ void cache_free_slow(unsigned cls, void *p)
      * its place; if it still cannot, p goes too. */
     while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
         n++;
-    int ok;
-    RSEQ_PUSH(ok, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-              offsetof(struct cpu_cache, stopped), CACHE_CTR_OFF(frees),
-              offsetof(struct cache_class, cap), p);
-    if (!ok) {
+    if (!cache_free_fast(cls, p)) {
         buf[n++] = p;
         if (cc)
             CTR_ADD(&cc->cls[cls], frees, 1);

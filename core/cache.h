@@ -254,11 +254,11 @@ static inline __attribute__((always_inline)) int cache_free_fast(unsigned cls, v
 #if CPU_HAVE_RSEQ
     ptrdiff_t off = cache_rseq_off;
     if (likely(off)) {
-        int ok;
-        RSEQ_PUSH(ok, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
+        RSEQ_PUSH(miss, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
                   CACHE_CTR_OFF(frees), offsetof(struct cache_class, cap), p);
-        return ok;
+        return 1;
     }
+miss:
 #endif
     (void)cls, (void)p;
     return 0;

@@ -95,43 +95,43 @@
 
 /*
  * Pushes p on the local stack if it holds fewer than its capacity (the u32 at
- * cap_off in the entry), adding one to the counter at ctr_off. ok = 1 if
- * pushed, 0 on any give-up.
+ * cap_off in the entry), adding one to the counter at ctr_off; on any give-up
+ * it jumps to the C label `miss_`. An asm goto, so no register is spent on a
+ * result: callers then need no prologue. Nothing the sequence reads on a
+ * restart is ever overwritten by it.
  */
-#define RSEQ_PUSH(ok_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_off_, p_)             \
+#define RSEQ_PUSH(miss_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_off_, p_)   \
     do {                                                                               \
         uint64_t rp_tmp, rp_cnt, rp_slots;                                             \
-        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
-                         "1:\n\t"                                                      \
-                         "xorl %k[ok], %k[ok]\n\t"                                     \
-                         "leaq 66b(%%rip), %[tmp]\n\t"                                 \
-                         "movq %[tmp], %%fs:8(%[off])\n\t"                             \
-                         "3:\n\t"                                                      \
-                         "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
-                         "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
-                         "testq %[tmp], %[tmp]\n\t"                                    \
-                         "jz 8f\n\t"                                                   \
-                         "cmpb $0, %c[stop](%[tmp])\n\t"                               \
-                         "jne 8f\n\t"                                                  \
-                         "addq %[cls], %[tmp]\n\t"                                     \
-                         "movl (%[tmp]), %k[cnt]\n\t"                                  \
-                         "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                           \
-                         "jae 8f\n\t"                                                  \
-                         "movq 8(%[tmp]), %[slots]\n\t"                                \
-                         "movq %[p], (%[slots], %[cnt], 8)\n\t"                        \
-                         "incq %c[ctr](%[tmp])\n\t"                                    \
-                         "addl $1, %k[cnt]\n\t"                                        \
-                         "movl %k[cnt], (%[tmp])\n\t"                                  \
-                         "4:\n\t"                                                      \
-                         "movl $1, %k[ok]\n\t"                                         \
-                         "8:\n\t"                                                      \
-                         RSEQ_ABORT(5, 1)                                              \
-                         : [ok] "=&r"(ok_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt),   \
-                           [slots] "=&r"(rp_slots)                                     \
-                         : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
-                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),   \
-                           [p] "r"(p_)                                                  \
-                         : "memory", "cc");                                            \
+        __asm__ volatile goto(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                     \
+                     "1:\n\t"                                                          \
+                     "leaq 66b(%%rip), %[tmp]\n\t"                                     \
+                     "movq %[tmp], %%fs:8(%[off])\n\t"                                 \
+                     "3:\n\t"                                                          \
+                     "movl %%fs:4(%[off]), %k[cnt]\n\t"                                \
+                     "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                            \
+                     "testq %[tmp], %[tmp]\n\t"                                        \
+                     "jz %l[" #miss_ "]\n\t"                                           \
+                     "cmpb $0, %c[stop](%[tmp])\n\t"                                   \
+                     "jne %l[" #miss_ "]\n\t"                                          \
+                     "addq %[cls], %[tmp]\n\t"                                         \
+                     "movl (%[tmp]), %k[cnt]\n\t"                                      \
+                     "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                               \
+                     "jae %l[" #miss_ "]\n\t"                                          \
+                     "movq 8(%[tmp]), %[slots]\n\t"                                    \
+                     "movq %[p], (%[slots], %[cnt], 8)\n\t"                            \
+                     "incq %c[ctr](%[tmp])\n\t"                                        \
+                     "addl $1, %k[cnt]\n\t"                                            \
+                     "movl %k[cnt], (%[tmp])\n\t"                                      \
+                     "4:\n\t"                                                          \
+                     RSEQ_ABORT(5, 1)                                                  \
+                     : [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt), [slots] "=&r"(rp_slots) \
+                     : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),   \
+                       [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),  \
+                       [p] "r"(p_)                                                     \
+                     : "memory", "cc"                                                  \
+                     : miss_);                                                         \
+        (void)rp_tmp, (void)rp_cnt, (void)rp_slots;                                    \
     } while (0)
 
 #endif

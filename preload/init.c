@@ -13,6 +13,7 @@
 #include "../core/cpu.h"
 #include "../core/log.h"
 #include "../core/region.h"
+#include "../stats/server.h"
 #include "../stats/stats.h"
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
@@ -62,6 +63,12 @@ static void log_init(void)
     log_flush(&b, 2);
 }
 
+static void init_fork_child(void)
+{
+    core_fork_child();
+    server_fork_child();
+}
+
 void init_slow(void)
 {
     int expect = INIT_NONE;
@@ -77,7 +84,7 @@ void init_slow(void)
     };
     core_init(&cfg);
     /* May allocate: that request passes through (state is INIT_BUSY). */
-    pthread_atfork(core_fork_prepare, core_fork_parent, core_fork_child);
+    pthread_atfork(core_fork_prepare, core_fork_parent, init_fork_child);
     if (opt_g.verbose)
         log_init();
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
@@ -122,10 +129,12 @@ __attribute__((constructor)) static void init_ctor(void)
     if (opt_g.stats)
         keep_stderr();
     core_start_background();
+    server_start(&opt_g);
 }
 
 __attribute__((destructor)) static void init_dtor(void)
 {
+    server_stop();
     if (!opt_g.stats)
         return;
     int fd = summary_target();

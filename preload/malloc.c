@@ -22,6 +22,7 @@
 #include "../core/log.h"
 #include "../core/region.h"
 #include "../core/sizeclass.h"
+#include "../stats/server.h"
 #include "../stats/stats.h"
 #include "preload.h"
 
@@ -30,6 +31,7 @@ static PA_NOINLINE void gate_slow(void)
 {
     init_slow();
     core_attend();
+    server_attend();
 }
 
 static void *libc_alloc(size_t n)
@@ -58,30 +60,27 @@ static PA_NOINLINE void *malloc_slow(size_t n)
 
 /* The cache's fast path did not serve (or LOCKED mode): out of line, so that
  * malloc itself saves no register. */
-static PA_NOINLINE void *malloc_miss_slow(size_t n, unsigned cls)
+static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
 {
     void *p = cache_alloc_miss(cls);
     return likely(p) ? p : libc_alloc(n);
 }
 
-static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
-{
-    if (!CPU_HAVE_RSEQ || !cache_rseq_off) {
-        void *p = cache_alloc_locked_try(cls);
-        if (likely(p))
-            return p;
-    }
-    return malloc_miss_slow(n, cls);
-}
-
-static inline void *pa_malloc(size_t n)
+static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
 {
     /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow. */
     if (likely(n - 1 < core_gate)) {
         unsigned cls = sc_of(n);
+        /* Either mode's common case has no call in it, so malloc saves no
+         * register; everything else is one tail call. */
         void *p = cache_alloc_fast(cls);
         if (likely(p))
             return p;
+        if (!CPU_HAVE_RSEQ || !cache_rseq_off) {
+            p = cache_alloc_locked_try(cls);
+            if (likely(p))
+                return p;
+        }
         return malloc_miss(n, cls);
     }
     return malloc_slow(n);
@@ -111,24 +110,30 @@ static inline unsigned owned_class(const char *what, const void *p)
 /* The cache's fast path did not take it (or LOCKED mode). */
 static PA_NOINLINE void free_miss(unsigned cls, void *p)
 {
-    if ((!CPU_HAVE_RSEQ || !cache_rseq_off) && likely(cache_free_locked_try(cls, p)))
-        return;
     cache_free_miss(cls, p);
 }
 
-static inline void pa_free(void *p)
+/* Not ours: glibc's, or NULL. Out of line, like every call free makes. */
+static PA_NOINLINE void free_foreign(void *p)
+{
+    if (p) {
+        stats_passthrough_free();
+        __libc_free(p);
+    }
+}
+
+static inline __attribute__((always_inline)) void pa_free(void *p)
 {
     if (likely(region_owns(p))) {
         unsigned cls = owned_class("free", p);
         if (likely(cache_free_fast(cls, p)))
             return;
+        if ((!CPU_HAVE_RSEQ || !cache_rseq_off) && likely(cache_free_locked_try(cls, p)))
+            return;
         free_miss(cls, p);
         return;
     }
-    if (p) {
-        stats_passthrough_free();
-        __libc_free(p);
-    }
+    free_foreign(p);
 }
 
 static size_t pa_usable(void *p)

@@ -219,3 +219,18 @@ Test(cache, calibration_grows_missing_classes_and_shrinks_idle_ones)
     cr_assert_gt(HARNESS_CTR(busy, underflows), 0);
     cr_assert_gt(HARNESS_CTR(busy, overflows), 0);
 }
+
+Test(cache, a_free_then_alloc_loop_reuses_objects)
+{
+    /* Every free must really land somewhere: a long ping-pong keeps the number
+     * of objects out of the spans at a few, not one per iteration. */
+    unsigned cls = sc_of(32);
+    for (unsigned i = 0; i < 200000; i++) {
+        void *p = cache_alloc(cls);
+        cr_assert(p);
+        cache_free(cls, p);
+    }
+    cr_assert_lt(central_g[cls].objs_out, 4u * CACHE_SLOTS_MAX, "%lu objects out",
+                 (unsigned long)central_g[cls].objs_out);
+    cr_assert_geq(HARNESS_CTR(cls, frees), 200000);
+}
