@@ -110,6 +110,10 @@ static inline unsigned owned_class(const char *what, const void *p)
 /* The cache's fast path did not take it (or LOCKED mode). */
 static PA_NOINLINE void free_miss(unsigned cls, void *p)
 {
+    /* A program (a fork child, say) may only free for a long while: its
+     * slow path answers the core's requests too. */
+    if (unlikely(core_gate == 0))
+        gate_slow();
     cache_free_miss(cls, p);
 }
 
