@@ -9,9 +9,11 @@
  * started.  The pointer table lives in its own mmap so that the program's bookkeeping
  * is not counted as allocator memory.
  *
- * Then the same promise in a fork child: the child allocates 96 MiB of small objects
- * (quickly: well within one flush period), frees them and stays idle, like a pre-forked
- * worker after its start-up; three flush periods later its RSS must be back too.
+ * Then the same promise in two fork children: one allocates 96 MiB of small objects
+ * (quickly: well within one flush period), frees them and stays idle, like a
+ * pre-forked worker after its start-up; the other frees 160 MiB of blocks it inherited
+ * from the parent and stays idle without a single allocation.  Three flush periods
+ * later each child's RSS must be back too.
  *
  * The flush period comes from POOLALLOC_FLUSH_MS (the runner sets 200).  On plain glibc
  * the end RSS is only reported: giving memory back is poolalloc's promise, not glibc's.
@@ -140,7 +142,44 @@ static int child_memory_returns(long flush_ms)
     return 0;
 }
 
-static void fork_child_memory_returns(long flush_ms)
+/*
+ * In a fork child that only frees: the blocks came from the parent, the child frees
+ * them all and goes idle without one allocation (write(2) and nanosleep only), like a
+ * worker dropping the parent's caches.  RSS must come back to what the parent had
+ * before it made the blocks.
+ */
+static int child_frees_inherited(unsigned char **ptrs, size_t count, size_t base, long flush_ms)
+{
+    size_t start = pt_rss_bytes();
+    for (size_t i = 0; i < count; i++)
+        free(ptrs[i]);
+    sleep_ms(3 * flush_ms);
+    size_t end = pt_rss_bytes();
+    char line[256];
+    int len = snprintf(line, sizeof line,
+                       "fork child (frees only, no allocation): RSS %.1f MiB at fork, after "
+                       "freeing all and 3 flush periods %.1f MiB (parent had %.1f MiB before)\n",
+                       (double)start / MIB, (double)end / MIB, (double)base / MIB);
+    if (len > 0 && write(1, line, (size_t)len) < 0)
+        return 2;
+    if (!pt_preloaded())
+        return 0;
+    if (start < base + 64 * MIB)
+        return 3;
+    if (end > base + SLACK) {
+        len = snprintf(line, sizeof line,
+                       "FAIL: a fork child freed %zu inherited blocks and went idle: RSS still "
+                       "%.1f MiB after 3 flush periods (%.1f MiB before the blocks existed)\n",
+                       count, (double)end / MIB, (double)base / MIB);
+        if (len > 0 && write(2, line, (size_t)len) < 0)
+            return 2;
+        return 1;
+    }
+    return 0;
+}
+
+/* Fork, run one child scenario, check how it ended. */
+static void run_child(const char *what, int (*scenario)(void *), void *arg)
 {
     fflush(stdout);
     pid_t pid = fork();
@@ -149,26 +188,76 @@ static void fork_child_memory_returns(long flush_ms)
         return;
     }
     if (pid == 0)
-        _exit(child_memory_returns(flush_ms));
+        _exit(scenario(arg));
     int status = 0;
     double deadline = pt_now() + 30;
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (pt_now() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            FAILF("fork child hung");
+            FAILF("%s: fork child hung", what);
             return;
         }
         sleep_ms(5);
     }
     if (!WIFEXITED(status))
-        FAILF("fork child killed by signal %d", WTERMSIG(status));
+        FAILF("%s: fork child killed by signal %d", what, WTERMSIG(status));
     else if (WEXITSTATUS(status) == 1)
-        FAILF("fork child: freed memory not returned to the OS (details above)");
+        FAILF("%s: freed memory not returned to the OS (details above)", what);
     else if (WEXITSTATUS(status) == 3)
-        FAILF("fork child: RSS did not grow with its allocations");
+        FAILF("%s: RSS did not grow with the allocations: the check proves nothing", what);
     else if (WEXITSTATUS(status) != 0)
-        FAILF("fork child: exit status %d", WEXITSTATUS(status));
+        FAILF("%s: fork child exit status %d", what, WEXITSTATUS(status));
+}
+
+static long child_flush_ms;
+
+static int scenario_allocates_then_idles(void *arg)
+{
+    (void)arg;
+    return child_memory_returns(child_flush_ms);
+}
+
+struct inherited {
+    unsigned char **ptrs;
+    size_t count, base;
+};
+
+static int scenario_frees_inherited(void *arg)
+{
+    struct inherited *in = arg;
+    return child_frees_inherited(in->ptrs, in->count, in->base, child_flush_ms);
+}
+
+static void fork_children_memory_returns(long flush_ms)
+{
+    child_flush_ms = flush_ms;
+    run_child("fork child that allocates then idles", scenario_allocates_then_idles, NULL);
+
+    const size_t target = 160 * MIB;
+    struct inherited in = {0};
+    size_t cap = target / 16 + 1;
+    in.ptrs = mmap(NULL, cap * sizeof *in.ptrs, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (in.ptrs == MAP_FAILED) {
+        FAILF("mmap failed");
+        return;
+    }
+    in.base = pt_rss_bytes();
+    uint64_t rng = 4242;
+    for (size_t total = 0; total < target;) {
+        size_t n = 16 + (size_t)(pt_rand(&rng) % 1009);
+        unsigned char *p = malloc(n);
+        if (!p)
+            break;
+        memset(p, 0x44, n);
+        in.ptrs[in.count++] = p;
+        total += n;
+    }
+    run_child("fork child that frees what it inherited", scenario_frees_inherited, &in);
+    for (size_t i = 0; i < in.count; i++)
+        free(in.ptrs[i]);
+    munmap(in.ptrs, cap * sizeof *in.ptrs);
 }
 
 int main(void)
@@ -253,6 +342,6 @@ int main(void)
     if (!pt_preloaded())
         printf("plain glibc: end RSS only reported\n");
     calloc_after_flush(flush_ms);
-    fork_child_memory_returns(flush_ms);
+    fork_children_memory_returns(flush_ms);
     return pt_finish(TEST);
 }

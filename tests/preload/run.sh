@@ -33,14 +33,6 @@ if [ $# -lt 2 ]; then
 fi
 lib=$1
 [ "${PRELOAD_LIB:-}" = none ] && lib=none
-mkdir -p "$2/tests/preload/logs" || exit 2
-builddir=$(cd "$2" && pwd)
-out=$builddir/tests/preload
-logs=$out/logs
-cc=${CC:-gcc}
-cflags=(-O2 -g -Wall -Wextra -Werror -pthread)
-filter=${PRELOAD_TESTS:-}
-
 if [ "$lib" != none ]; then
     if [ ! -f "$lib" ]; then
         echo "run.sh: $lib does not exist (run make first, or PRELOAD_LIB=none for glibc only)" >&2
@@ -53,6 +45,14 @@ if [ "$lib" != none ]; then
         exit 2
     fi
 fi
+
+mkdir -p "$2/tests/preload/logs" || exit 2
+builddir=$(cd "$2" && pwd)
+out=$builddir/tests/preload
+logs=$out/logs
+cc=${CC:-gcc}
+cflags=(-O2 -g -Wall -Wextra -Werror -pthread)
+filter=${PRELOAD_TESTS:-}
 
 passed=0
 failed=0
@@ -81,11 +81,12 @@ why() { # why RC TIMEOUT
 
 # ---- per-test settings -----------------------------------------------------------------
 
+# Seconds before a run counts as hung: several times the run's time on a loaded
+# 2-core machine, small enough that a few hangs still end the tier in minutes.
 timeout_of() {
     case $1 in
-    threads_fork_random_torture) echo 120 ;;
-    real_* | memory_returns_to_os) echo 90 ;;
-    *) echo 60 ;;
+    threads_fork_random_torture | real_* | memory_returns_to_os) echo 60 ;;
+    *) echo 45 ;;
     esac
 }
 
@@ -133,19 +134,22 @@ run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
     local -a envs
     read -r -a envs <<<"$(env_of "$name")"
     if [ "$variant" = glibc ]; then
-        display="$name[glibc]"
+        display="${name}[glibc]"
         tag=$name.glibc
     else
         envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1 "$@")
         if [ "$variant" != preload ]; then
-            display="$name[$variant]"
+            display="${name}[$variant]"
             tag=$name.$variant
         fi
     fi
     to=$(timeout_of "$name")
     t0=$EPOCHREALTIME
-    timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe" </dev/null >"$logs/$tag.out" \
-        2>"$logs/$tag.err" || rc=$?
+    # In a subshell, so that bash's own "Segmentation fault" line lands in the log.
+    (
+        timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe"
+        exit $?
+    ) </dev/null >"$logs/$tag.out" 2>"$logs/$tag.err" || rc=$?
     if [ "$rc" -eq 0 ]; then
         echo "PASS $display ($(elapsed "$t0") s)"
         passed=$((passed + 1))
@@ -191,7 +195,7 @@ for script in "$here"/*.sh; do
     arg=$lib
     if [ "$lib" = none ]; then
         grep -q 'preload-test: glibc-variant' "$script" || continue
-        display="$name[glibc]"
+        display="${name}[glibc]"
         tag=$name.glibc
         arg=
     fi

@@ -2,6 +2,10 @@
  * threads_fork_random_torture — 8 threads of seeded random malloc-family calls, blocks
  * handed between threads, and fork() while they run.
  *
+ * The main thread forks twice while the workers run (the children verify what they
+ * inherited and allocate with threads of their own, one forks a grandchild), and in
+ * between keeps moving random workers from CPU to CPU with pthread_setaffinity_np.
+ *
  * Every live block carries a pattern that depends only on its id (never on its
  * address): bytes [0,8) hold the id, [8,16) the size (when the block has 16 bytes),
  * every other byte i is byte i of the id's pattern stream.  A block is verified before
@@ -439,6 +443,42 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- watchdog ------------------------------------------------------------------------ */
+
+static uint64_t run_seed;
+static atomic_int run_done;
+static _Atomic(const char *) main_stage = "starting workers"; /* what main is doing */
+
+/*
+ * A deadlocked allocator stops every worker: say so after 25 s without progress (longer
+ * than a fork child's 20 s deadline), with what the main thread was doing and the seed,
+ * and exit, instead of waiting for the runner's timeout.  Allocates nothing.
+ */
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    unsigned long last = atomic_load(&progress);
+    double since = pt_now();
+    while (!atomic_load(&run_done)) {
+        usleep(200000);
+        unsigned long now = atomic_load(&progress);
+        if (now != last) {
+            last = now;
+            since = pt_now();
+        } else if (pt_now() - since > 25.0) {
+            char msg[256];
+            int n = snprintf(msg, sizeof msg,
+                             "FAIL: no progress for 25 s after %lu ops, main thread %s: "
+                             "deadlock? (seed=%llu)\n",
+                             now, atomic_load(&main_stage), (unsigned long long)run_seed);
+            if (n > 0 && write(2, msg, (size_t)n) < 0)
+                _exit(3);
+            _exit(3);
+        }
+    }
+    return NULL;
+}
+
 /* ---- fork ---------------------------------------------------------------------------- */
 
 static struct slot main_blocks[MAIN_BLOCKS];
@@ -570,6 +610,7 @@ static void child_main(uint64_t seed)
 static void fork_and_check(int nth, uint64_t seed)
 {
     fflush(stdout);
+    atomic_store(&main_stage, "inside fork()");
     pid_t pid = fork();
     if (pid < 0) {
         FAILF("fork failed: errno %d", errno);
@@ -577,6 +618,7 @@ static void fork_and_check(int nth, uint64_t seed)
     }
     if (pid == 0)
         child_main(seed + (uint64_t)nth);
+    atomic_store(&main_stage, "waiting for a fork child (20 s deadline)");
     double deadline = pt_now() + 20.0;
     int status = 0;
     for (;;) {
@@ -591,10 +633,12 @@ static void fork_and_check(int nth, uint64_t seed)
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             FAILF("fork child %d hung for 20 s (deadlock after fork?), killed", (int)pid);
+            atomic_store(&main_stage, "back from a hung fork child");
             return;
         }
         usleep(2000);
     }
+    atomic_store(&main_stage, "watching the workers");
     if (WIFSIGNALED(status))
         FAILF("fork child %d killed by signal %d", (int)pid, WTERMSIG(status));
     else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -620,8 +664,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "%s: seed=%llu (rerun: %s %llu)\n", TEST, (unsigned long long)seed, argv[0],
             (unsigned long long)seed);
 
+    run_seed = seed;
     uint64_t rng = seed;
     main_blocks_make(&rng, 0);
+    pthread_t dog;
+    if (pthread_create(&dog, NULL, watchdog, NULL) != 0) {
+        FAILF("pthread_create (watchdog) failed");
+        return 1;
+    }
     double t0 = pt_now();
     for (int t = 0; t < NTHREADS; t++) {
         workers[t].index = t;
@@ -634,21 +684,40 @@ int main(int argc, char **argv)
     }
     unsigned long total = (unsigned long)ops * NTHREADS;
     int forks = 0;
-    while (forks < FORKS) {
+    atomic_store(&main_stage, "watching the workers");
+    /* While the workers run, keep moving them between CPUs: a thread that migrates
+     * in the middle of an allocation must not corrupt either CPU's cache. */
+    cpu_set_t allowed;
+    int cpus[CPU_SETSIZE], ncpu = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &allowed))
+                cpus[ncpu++] = c;
+    unsigned long migrations = 0;
+    for (;;) {
         unsigned long done = atomic_load(&progress);
-        if (atomic_load(&pt_failures) > 0) {
-            break; /* a hung or broken child already told the story */
-        } else if (done >= total * (unsigned long)(3 * (forks + 1)) / 10) {
+        if (atomic_load(&pt_failures) > 0 || done >= total - 512 * NTHREADS)
+            break;
+        if (forks < FORKS && done >= total * (unsigned long)(3 * (forks + 1)) / 10) {
             fork_and_check(forks, seed);
             forks++;
-        } else if (done >= total - 512 * NTHREADS) {
-            break;
-        } else {
-            usleep(1000);
+            continue;
         }
+        if (ncpu > 1) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[pt_rand(&rng) % (unsigned)ncpu], &one);
+            if (pthread_setaffinity_np(workers[pt_rand(&rng) % NTHREADS].thread, sizeof one,
+                                       &one) == 0)
+                migrations++;
+        }
+        usleep(500);
     }
+    atomic_store(&main_stage, "joining the workers");
     for (int t = 0; t < NTHREADS; t++)
         pthread_join(workers[t].thread, NULL);
+    atomic_store(&run_done, 1);
+    pthread_join(dog, NULL);
     for (int i = 0; i < XCHG; i++) {
         unsigned char *p = atomic_exchange(&xchg[i], NULL);
         if (p)
@@ -673,9 +742,9 @@ int main(int argc, char **argv)
         all += sum.op[k];
     }
     printf("total ops %llu in %.2f s, %llu cross-thread frees, %.1f MiB requested, "
-           "%llu blocks >= 1 MiB, %d forks\n",
+           "%llu blocks >= 1 MiB, %d forks, %lu forced migrations\n",
            (unsigned long long)all, dt, (unsigned long long)sum.cross_frees,
-           (double)sum.bytes / (1 << 20), (unsigned long long)sum.big, forks);
+           (double)sum.bytes / (1 << 20), (unsigned long long)sum.big, forks, migrations);
     CHECK(forks == FORKS || atomic_load(&pt_failures), "only %d of %d forks ran", forks, FORKS);
     CHECK(sum.cross_frees > 0, "no block was freed by another thread than its allocator");
     if (atomic_load(&pt_failures))

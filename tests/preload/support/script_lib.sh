@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # script_lib.sh — sourced by the tests/preload/*.sh scripts, never run on its own.
 #
 # A script is called as `bash NAME.sh LIB BUILDDIR` by run.sh.  LIB is the absolute path
@@ -10,6 +11,7 @@
 
 LIB=${1-}
 BUILDDIR=${2:?usage: $0 LIB BUILDDIR}
+# shellcheck disable=SC2034 # used by the scripts that source this file
 PT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PT_NAME=$(basename "$0" .sh)
 PT_WORK=$BUILDDIR/tests/preload/$PT_NAME.d
