@@ -1,5 +1,6 @@
 /* cache.c - the slow paths of the per-CPU caches (see cache.h). */
 #include "cache.h"
+#include "cache_slow.h"
 
 #include <stdatomic.h>
 
@@ -14,13 +15,9 @@ static size_t cache_budget;
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
-static unsigned cache_nslots;
+unsigned cache_nslots;
 static pa_lock cache_create_lock;
-static unsigned cache_next_slot;
 
-/* Counters written outside a critical section (slow paths may run on a
- * cache that is not their CPU's any more): relaxed atomic adds. */
-#define CTR_ADD(cl, field, n) __atomic_fetch_add(&(cl)->ctr.field, (n), __ATOMIC_RELAXED)
 
 /* Water-filling: every active class gets an equal share of the budget in
  * bytes, capped at CACHE_SLOTS_MAX objects; what capped classes leave is
@@ -112,7 +109,7 @@ out:
 
 /* Up to `want` objects from another CPU's victim. Never waits for its lock:
  * two CPUs stealing from each other would otherwise deadlock. */
-static unsigned steal(unsigned self, unsigned cls, void **out, unsigned want)
+unsigned cache_steal(unsigned self, unsigned cls, void **out, unsigned want)
 {
     for (unsigned i = 1; i < cache_nslots; i++) {
         struct cpu_cache *o =
@@ -133,7 +130,7 @@ static unsigned steal(unsigned self, unsigned cls, void **out, unsigned want)
 }
 
 /* Pops one object off the victim stack of cl, under cc's lock; NULL if empty. */
-static void *victim_pop(struct cache_class *cl)
+void *cache_victim_pop(struct cache_class *cl)
 {
     if (!cl->vcount)
         return NULL;
@@ -145,7 +142,7 @@ static void *victim_pop(struct cache_class *cl)
 /* Objects for an empty cache, after the victim: a batch from central, else
  * another CPU's victim, else a new span. Counts the source in cl. Returns how
  * many are in buf (0: out of memory). */
-static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
+unsigned cache_refill(struct cpu_cache *cc, unsigned cls, void **buf)
 {
     struct cache_class *cl = &cc->cls[cls];
 
@@ -161,7 +158,7 @@ static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
             CTR_ADD(cl, alloc_new, 1);
         else
             CTR_ADD(cl, alloc_central, 1);
-    } else if ((got = steal(cc->cpu, cls, buf, want)) != 0) {
+    } else if ((got = cache_steal(cc->cpu, cls, buf, want)) != 0) {
         CTR_ADD(cl, alloc_steal, 1);
     } else if ((got = central_alloc(cls, want, buf, CENTRAL_GROW, &fresh)) != 0) {
         CTR_ADD(cl, alloc_new, 1);
@@ -169,206 +166,6 @@ static unsigned refill(struct cpu_cache *cc, unsigned cls, void **buf)
     return got;
 }
 
-/* ---- LOCKED mode ------------------------------------------------------- */
-
-struct cpu_cache *cache_enter_slow(void)
-{
-    struct cpu_cache *home = cache_tls_home;
-    /* Re-entered from a signal handler, or between fork's prepare and the
-     * fork: this thread holds the lock already. Pass through. */
-    if (home && lock_mine(&home->lock))
-        return NULL;
-    unsigned first = home ? home->cpu
-                          : __atomic_fetch_add(&cache_next_slot, 1, __ATOMIC_RELAXED);
-    /* Busy home slot: try the others before waiting, and make the first free
-     * one home, so contending threads spread over the slots. */
-    for (unsigned i = 0; i < cache_nslots; i++) {
-        unsigned s = (first + i) & cache_cpu_mask;
-        struct cpu_cache *cc = __atomic_load_n(&cache_cpus[s], __ATOMIC_ACQUIRE);
-        if (!cc && !(cc = cache_create_slow(s)))
-            continue;
-        if (lock_try(&cc->lock)) {
-            cache_tls_home = cc;
-            return cc;
-        }
-        if (lock_mine(&cc->lock))
-            return NULL;
-    }
-    if (!home && !(home = __atomic_load_n(&cache_cpus[first & cache_cpu_mask], __ATOMIC_ACQUIRE)))
-        return NULL;
-    lock_take(&home->lock);
-    cache_tls_home = home;
-    return home;
-}
-
-void *cache_alloc_locked_slow(unsigned cls)
-{
-    struct cpu_cache *cc = cache_enter_slow();
-    return cc ? cache_alloc_entered(cc, cls) : NULL;
-}
-
-void cache_free_locked_slow(unsigned cls, void *p)
-{
-    struct cpu_cache *cc = cache_enter_slow();
-    if (cc)
-        cache_free_entered(cc, cls, p);
-    else
-        central_defer(cls, p);
-}
-
-void *cache_alloc_miss(unsigned cls)
-{
-#if CPU_HAVE_RSEQ
-    if (cache_rseq_off)
-        return cache_alloc_slow(cls);
-#endif
-    return cache_alloc_locked(cls);
-}
-
-void cache_free_miss(unsigned cls, void *p)
-{
-#if CPU_HAVE_RSEQ
-    if (cache_rseq_off) {
-        cache_free_slow(cls, p);
-        return;
-    }
-#endif
-    cache_free_locked(cls, p);
-}
-
-void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
-{
-    struct cache_class *cl = &cc->cls[cls];
-    cl->ctr.underflows++;
-    void *p = victim_pop(cl);
-    if (p)
-        return p;
-    void *buf[64];
-    unsigned got = refill(cc, cls, buf);
-    if (!got)
-        return NULL;
-    for (unsigned i = 1; i < got; i++)
-        cl->slots[cl->count++] = buf[i];
-    return buf[0];
-}
-
-void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
-{
-    struct cache_class *cl = &cc->cls[cls];
-    cl->ctr.overflows++;
-    if (cl->count == 0) {
-        /* A class with no room in the cache: straight to central. */
-        CTR_ADD(cl, drops, 1);
-        central_free(cls, &p, 1);
-        return;
-    }
-    unsigned n = sc_batch[cls] < cl->count ? sc_batch[cls] : cl->count;
-    cl->count -= n;
-    central_free(cls, &cl->slots[cl->count], n);
-    CTR_ADD(cl, drops, n);
-    cl->slots[cl->count++] = p;
-}
-
-/* ---- RSEQ mode ----------------------------------------------------------- */
-
-#if CPU_HAVE_RSEQ
-/* Pushes onto / pops off this CPU's local stack through the sequences,
- * counting into `scratch`: moves between a cache and central are neither
- * allocations nor frees. */
-static int local_push(unsigned cls, void *p)
-{
-    RSEQ_PUSH(full, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-              offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
-              offsetof(struct cache_class, cap), p);
-    return 1;
-full:
-    return 0;
-}
-
-static void *local_pop(unsigned cls)
-{
-    void *p;
-    RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-             offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch));
-    return p;
-}
-
-/* The cache of the CPU this thread is on now, made if needed; NULL if it
- * cannot be made. */
-static struct cpu_cache *current_cache(void)
-{
-    unsigned cpu = cpu_current() & cache_cpu_mask;
-    struct cpu_cache *cc = __atomic_load_n(&cache_cpus[cpu], __ATOMIC_ACQUIRE);
-    return cc ? cc : cache_create_slow(cpu);
-}
-
-void *cache_alloc_slow(unsigned cls)
-{
-    if (cache_tls_busy)
-        return NULL;   /* a signal handler inside our own slow path */
-    cache_tls_busy = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    void *p = NULL;
-    struct cpu_cache *cc = current_cache();
-    if (cc) {
-        struct cache_class *cl = &cc->cls[cls];
-        int stopped = __atomic_load_n(&cc->stopped, __ATOMIC_RELAXED);
-        if (!stopped)
-            CTR_ADD(cl, underflows, 1);
-        if (cl->vcount && !stopped) {
-            lock_take(&cc->lock);
-            p = victim_pop(cl);
-            lock_give(&cc->lock);
-        }
-        if (!p) {
-            void *buf[64];
-            unsigned got = refill(cc, cls, buf);
-            if (got) {
-                p = buf[0];
-                unsigned i = 1;
-                while (i < got && local_push(cls, buf[i]))
-                    i++;
-                if (i < got)
-                    central_free(cls, buf + i, got - i);
-            }
-        }
-    }
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    cache_tls_busy = 0;
-    return p;
-}
-
-void cache_free_slow(unsigned cls, void *p)
-{
-    if (cache_tls_busy) {
-        central_defer(cls, p);   /* a signal handler inside our own slow path */
-        return;
-    }
-    cache_tls_busy = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    struct cpu_cache *cc = current_cache();
-    void *buf[40];
-    unsigned n = 0;
-    if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED))
-        CTR_ADD(&cc->cls[cls], overflows, 1);
-    /* The stack is full (or stopped): a batch goes to central, then p takes
-     * its place; if it still cannot, p goes too. */
-    while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
-        n++;
-    if (!cache_free_fast(cls, p)) {
-        buf[n++] = p;
-        if (cc)
-            CTR_ADD(&cc->cls[cls], frees, 1);
-    }
-    if (cc)
-        CTR_ADD(&cc->cls[cls], drops, n);
-    central_free(cls, buf, n);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    cache_tls_busy = 0;
-}
-#endif
-
-/* ---- both modes -------------------------------------------------------- */
 
 static void stop(struct cpu_cache *cc)
 {

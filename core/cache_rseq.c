@@ -1,0 +1,101 @@
+/* cache_rseq.c - RSEQ mode: the slow paths after a restartable sequence gave
+ * up (see cache.h and rseq_x86_64.h). */
+#include "cache.h"
+#include "cache_slow.h"
+
+#if CPU_HAVE_RSEQ
+/* Pushes onto / pops off this CPU's local stack through the sequences,
+ * counting into `scratch`: moves between a cache and central are neither
+ * allocations nor frees. */
+static int local_push(unsigned cls, void *p)
+{
+    RSEQ_PUSH(full, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+              offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
+              offsetof(struct cache_class, cap), p);
+    return 1;
+full:
+    return 0;
+}
+
+static void *local_pop(unsigned cls)
+{
+    void *p;
+    RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
+             offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch));
+    return p;
+}
+
+/* The cache of the CPU this thread is on now, made if needed; NULL if it
+ * cannot be made. */
+static struct cpu_cache *current_cache(void)
+{
+    unsigned cpu = cpu_current() & cache_cpu_mask;
+    struct cpu_cache *cc = __atomic_load_n(&cache_cpus[cpu], __ATOMIC_ACQUIRE);
+    return cc ? cc : cache_create_slow(cpu);
+}
+
+void *cache_alloc_slow(unsigned cls)
+{
+    if (cache_tls_busy)
+        return NULL;   /* a signal handler inside our own slow path */
+    cache_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    void *p = NULL;
+    struct cpu_cache *cc = current_cache();
+    if (cc) {
+        struct cache_class *cl = &cc->cls[cls];
+        int stopped = __atomic_load_n(&cc->stopped, __ATOMIC_RELAXED);
+        if (!stopped)
+            CTR_ADD(cl, underflows, 1);
+        if (cl->vcount && !stopped) {
+            lock_take(&cc->lock);
+            p = cache_victim_pop(cl);
+            lock_give(&cc->lock);
+        }
+        if (!p) {
+            void *buf[64];
+            unsigned got = cache_refill(cc, cls, buf);
+            if (got) {
+                p = buf[0];
+                unsigned i = 1;
+                while (i < got && local_push(cls, buf[i]))
+                    i++;
+                if (i < got)
+                    central_free(cls, buf + i, got - i);
+            }
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cache_tls_busy = 0;
+    return p;
+}
+
+void cache_free_slow(unsigned cls, void *p)
+{
+    if (cache_tls_busy) {
+        central_defer(cls, p);   /* a signal handler inside our own slow path */
+        return;
+    }
+    cache_tls_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    struct cpu_cache *cc = current_cache();
+    void *buf[40];
+    unsigned n = 0;
+    if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED))
+        CTR_ADD(&cc->cls[cls], overflows, 1);
+    /* The stack is full (or stopped): a batch goes to central, then p takes
+     * its place; if it still cannot, p goes too. */
+    while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
+        n++;
+    if (!cache_free_fast(cls, p)) {
+        buf[n++] = p;
+        if (cc)
+            CTR_ADD(&cc->cls[cls], frees, 1);
+    }
+    if (cc)
+        CTR_ADD(&cc->cls[cls], drops, n);
+    central_free(cls, buf, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cache_tls_busy = 0;
+}
+#endif
