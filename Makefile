@@ -28,7 +28,7 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(B)/obj/%.o) $(STATS_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 
-TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils
+TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils libjemalloc2
 DEMO_PKGS := gcc make libc6-dev python3
 
 .PHONY: all lib test clang-build check-exports unit unit-sanitizers preload-tests readme readme-check demo deps-test \

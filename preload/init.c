@@ -120,12 +120,27 @@ static int summary_target(void)
     return -1;
 }
 
+/* glibc's own malloc_usable_size, for the blocks we pass through. Looked up
+ * in libc.so.6 itself: RTLD_NEXT would find the next definition in search
+ * order, which in a program linked with another allocator (Debian's
+ * redis-server links jemalloc) is that allocator's, and it crashes on a
+ * glibc block. NULL: init_libc_usable() reads glibc's chunk header. */
+static size_t (*find_libc_usable(void))(void *)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (!libc)
+        return NULL;
+    size_t (*f)(void *) = (size_t(*)(void *))dlsym(libc, "malloc_usable_size");
+    dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
+    return f;
+}
+
 /* Runs before main, after libc is up: the clean context in which a thread
  * can be started and dlsym called. */
 __attribute__((constructor)) static void init_ctor(void)
 {
     init_slow();
-    libc_usable = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    libc_usable = find_libc_usable();
     if (opt_g.stats)
         keep_stderr();
     core_start_background();
