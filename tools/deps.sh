@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh PACKAGE... - installs the Debian packages that are missing, with
-# apt-get, so `make test` and `make demo` work on a fresh Debian 12 machine.
+# apt-get, so `make test`, `make demo` and `make bench` work on a fresh Debian 12
+# machine.
 # Installs nothing that is already there; needs root only when it must install.
 set -eu
 missing=""

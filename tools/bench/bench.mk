@@ -17,7 +17,7 @@ BENCH_ARGS   := --build $(B) $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 .PHONY: bench bench-fastpath bench-deps
 
 bench-deps:
-	@sh tools/bench/deps.sh $(BENCH_PKGS)
+	@sh tools/deps.sh $(BENCH_PKGS)
 
 $(B)/bench/micro: tools/bench/micro.c tools/bench/bench.mk
 	@mkdir -p $(@D)

@@ -62,11 +62,31 @@ def find_mimalloc():
     return libs[0] if libs else None
 
 
-def allocators(build):
+def snapshot_poolalloc(build, work):
+    """Copies BUILD/libpoolalloc.so to WORK/lib/ and returns the copy's path: the whole
+    run then measures one library, even when someone rebuilds BUILD meanwhile."""
+    src = os.path.join(ROOT, build, "libpoolalloc.so")
+    if not os.path.exists(src):
+        return src
+    dst_dir = os.path.join(work, "lib")
+    os.makedirs(dst_dir, exist_ok=True)
+    dst = os.path.join(dst_dir, "libpoolalloc.so")
+    with open(src, "rb") as f:
+        data = f.read()
+    with open(dst + ".tmp", "wb") as f:
+        f.write(data)
+    os.chmod(dst + ".tmp", 0o755)
+    os.replace(dst + ".tmp", dst)
+    stamp = datetime.datetime.fromtimestamp(os.path.getmtime(src)).strftime("%Y-%m-%d %H:%M:%S")
+    return dst, "%s (built %s, sha256 %s)" % (os.path.join(build, "libpoolalloc.so"), stamp,
+                                             hashlib.sha256(data).hexdigest()[:12])
+
+
+def allocators(build, poolalloc_lib):
     """name -> path of the library to preload (None for glibc)."""
     return {
         "glibc": None,
-        "poolalloc": os.path.join(ROOT, build, "libpoolalloc.so"),
+        "poolalloc": poolalloc_lib,
         "tcmalloc": os.path.join(LIBDIR, "libtcmalloc_minimal.so.4"),
         "jemalloc": os.path.join(LIBDIR, "libjemalloc.so.2"),
         "mimalloc": find_mimalloc(),
@@ -140,7 +160,8 @@ class Proc:
             out = self.out.decode(errors="replace").splitlines()
             text = [l for l in out if re.search(r"crash|signal|EIP|error|assert|abort", l, re.I)]
             text = text[:3] + [l for l in out if re.search(r"^\S+\(\S+\+0x[0-9a-f]+\)", l)][:4]
-            return " | ".join(l.strip() for l in text)[:600]
+            text = list(dict.fromkeys(l.strip() for l in text))  # without repeats
+            return " | ".join(text)[:600]
         return " | ".join(text[-3:])[:400]
 
     def save(self, path):
@@ -249,8 +270,8 @@ class MicroCase(Case):
         kv = dict(w.split("=", 1) for w in p.out.decode().split() if "=" in w)
         want = os.path.basename(lib) if lib else "libc.so.6"
         if kv.get("lib") != want:
-            return Result(fail="malloc came from %s, not %s (preload did not take)"
-                          % (kv.get("lib"), want))
+            return Result(fail="malloc came from %s, not %s (preload did not take); %s"
+                          % (kv.get("lib"), want, p.tail()))
         metrics = {self.name: float(kv["value"])}
         for key, _label, _unit in self.rows[1:]:
             metrics[key] = int(kv[key.split(":")[1]]) / 1024.0
@@ -616,12 +637,19 @@ def run_case(case, allocs, libs, reps, ctx, results):
 
 
 def failure_lines(name, alloc, bad, total):
-    """One markdown line per distinct reason, naming the repetitions it happened in."""
-    by_reason = {}
+    """One markdown line per kind of failure (the reason up to its first ';'), naming
+    the repetitions it happened in; the details are those of the first of them."""
+    by_kind = {}
     for r in bad:
-        by_reason.setdefault(r.fail, []).append(str(r.rep))
-    return ["- **%s** under **%s**, rep %s of %d: %s" % (name, alloc, ",".join(reps), total, why)
-            for why, reps in by_reason.items()]
+        by_kind.setdefault(r.fail.split(";")[0], []).append(r)
+    lines = []
+    for rs in by_kind.values():
+        logs = re.findall(r"\(log: (\S+)\)", " ".join(r.fail for r in rs))
+        first = re.sub(r" \(log: \S+\)", "", rs[0].fail)
+        lines.append("- **%s** under **%s**, rep %s of %d: %s%s" % (
+            name, alloc, ",".join(str(r.rep) for r in rs), total, first,
+            " (logs: %s)" % ", ".join(logs) if logs else ""))
+    return lines
 
 
 def table(cases, allocs, results):
@@ -671,7 +699,15 @@ def table(cases, allocs, results):
     return lines, failures
 
 
-def machine_header(title, build):
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_header(title, build, lib_note):
     def sh(cmd):
         try:
             return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
@@ -693,10 +729,12 @@ def machine_header(title, build):
     return ["# %s" % title, "",
             "- machine: %s CPUs (nproc), %s, kernel %s" % (sh("nproc"), cpu,
                                                           platform.release()),
-            "- date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
-            "- poolalloc: %s/libpoolalloc.so, git %s%s" % (build, rev or "?",
-                                                           " + uncommitted changes in core/preload/stats"
-                                                           if dirty else ""),
+            "- date: %s; load average (1/5/15 min) at the end: %s (2 CPUs shared: other work "
+            "adds noise)" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+                             loadavg()),
+            "- poolalloc: %s, git %s%s" % (lib_note, rev or "?",
+                                           " + uncommitted changes in core/preload/stats"
+                                           if dirty else ""),
             "- packages: %s" % vers, ""]
 
 
@@ -734,7 +772,7 @@ def run_all(args, ctx, libs, allocs):
     if failures:
         notes += ["", "## FAILED", ""] + failures
     header = machine_header("poolalloc benchmarks" + (" (BENCH_QUICK=1)" if ctx.quick else ""),
-                            args.build)
+                            args.build, ctx.lib_note)
     text = "\n".join(header + lines + notes) + "\n"
     print("\n".join(lines + notes))
     out = os.path.join(ctx.outdir, "results.md" if not args.case else "results-partial.md")
@@ -742,7 +780,7 @@ def run_all(args, ctx, libs, allocs):
         f.write(text)
     raw = {"%s/%s" % k: [dict(rep=r.rep, metrics=r.metrics, check=r.check, peak_kib=r.peak_kib,
                              fail=r.fail) for r in v] for k, v in results.items()}
-    with open(os.path.join(ctx.outdir, "results.json"), "w") as f:
+    with open(out[:-3] + ".json", "w") as f:
         json.dump(raw, f, indent=1)
     log("bench: wrote %s (%.0f s)" % (out, elapsed))
     return 0
@@ -787,8 +825,8 @@ def fastpath(args, ctx, libs, allocs):
             instr[a] = None
             failures.append("- callgrind under **%s**: %s" % (a, e))
         log("  callgrind %-10s %s instructions/pair" % (a, fmt(instr[a])))
-    head = ["allocator", "ns per malloc(32)+free pair", "ns per object, batch of 100",
-            "callgrind instructions per pair"]
+    head = ["allocator", "ns per malloc(32)+free pair (median, min–max)",
+            "ns per object, batch of 100 (median, min–max)", "callgrind instructions per pair"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|"]
     med = {}
     for a in allocs:
@@ -797,9 +835,10 @@ def fastpath(args, ctx, libs, allocs):
             rs = results[(c.name, a)]
             bad = [r for r in rs if r.fail]
             failures += failure_lines(c.name, a, bad, len(rs))
-            v = None if bad else median([r.metrics[c.name] for r in rs])
+            vals = [r.metrics[c.name] for r in rs]
+            v = None if bad else median(vals)
             med[(c.name, a)] = v
-            row.append("FAILED" if bad else fmt(v))
+            row.append("FAILED" if bad else "%s (%s–%s)" % (fmt(v), fmt(min(vals)), fmt(max(vals))))
         row.append("FAILED" if instr[a] is None else "%.1f" % instr[a])
         lines.append("| " + " | ".join(row) + " |")
     if "poolalloc" in allocs:
@@ -825,7 +864,7 @@ def fastpath(args, ctx, libs, allocs):
              "", "Whole run: %.0f s." % (time.time() - t0)]
     if failures:
         notes += ["", "## FAILED", ""] + failures
-    header = machine_header("poolalloc fast path", args.build)
+    header = machine_header("poolalloc fast path", args.build, ctx.lib_note)
     print("\n".join(lines + notes))
     out = os.path.join(ctx.outdir, "fastpath.md")
     with open(out, "w") as f:
@@ -867,7 +906,11 @@ def main():
         return 0
     if not os.access(ctx.micro, os.X_OK):
         sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.micro, os.path.relpath(ctx.micro, ROOT)))
-    libs = allocators(args.build)
+    snap = snapshot_poolalloc(args.build, ctx.work)
+    if isinstance(snap, str):
+        sys.exit("bench.py: %s missing: run `make %s` first" % (snap, os.path.relpath(snap, ROOT)))
+    ctx.lib_note = snap[1]
+    libs = allocators(args.build, snap[0])
     allocs = args.alloc.split(",") if args.alloc else list(ALLOC_NAMES)
     for a in allocs:
         if a not in libs:

@@ -129,9 +129,17 @@ struct result {
 
 /* ---- single thread, same size ---------------------------------------------- */
 
-/* The measured loop: malloc(32), one store, free. noinline and noclone so that
- * callgrind can find it by name (bench.py --fastpath). */
-__attribute__((noinline, noclone)) uint64_t bench_pingpong_loop(long n)
+/* GCC may clone a function with a constant argument under another name; clang
+ * does not know the attribute. */
+#ifdef __clang__
+#define NOCLONE
+#else
+#define NOCLONE __attribute__((noclone))
+#endif
+
+/* The measured loop: malloc(32), one store, free. noinline and noclone so that it
+ * stays one function under one name (bench.py --fastpath reads its disassembly). */
+__attribute__((noinline)) NOCLONE uint64_t bench_pingpong_loop(long n)
 {
     for (long i = 0; i < n; i++) {
         unsigned char *p = malloc(32);

@@ -1,0 +1,46 @@
+/*
+ * poolstat.h - the poolstat CLI: finds a process's stats socket, asks it one
+ * request (stats/proto.h) and renders the reply with stats/render.c, the
+ * code the library itself uses. A normal program: stdio and malloc are fine
+ * here, unlike in the library.
+ */
+#ifndef POOLSTAT_H
+#define POOLSTAT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../../stats/proto.h"
+
+#define POOLSTAT_ERR_MAX 512
+
+/* Where a command goes: a pid (its socket found by poolstat_find) or a path. */
+struct target {
+    pid_t pid;              /* 0 if given as a path */
+    char path[256];
+    char comm[64];          /* /proc/PID/comm, "" if unknown */
+};
+
+/* Resolves "4242" or "/path/to.sock" into t. 0, or -1 with a message a
+ * person can act on in err. */
+int poolstat_resolve(const char *arg, struct target *t, char *err);
+
+/* Sends req, reads the whole reply into *r. 0 if the reply is a complete
+ * "ok" reply; -1 with a message in err otherwise. */
+int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *r, char *err);
+
+/* Reads /proc/PID/comm into out (cap bytes); "" if it cannot. */
+void poolstat_comm(pid_t pid, char *out, size_t cap);
+
+/* `poolstat` alone: the table of live processes; removes stale sockets. */
+int poolstat_list(void);
+
+/* `poolstat -w`: the refreshing view. */
+struct watch_opts {
+    double interval;        /* seconds between refreshes */
+    long count;             /* frames to show, 0 = until q or Ctrl-C */
+    char sort;              /* sort key (see watch.c) */
+};
+int poolstat_watch(const struct target *t, const struct watch_opts *o);
+
+#endif
