@@ -56,7 +56,7 @@
 #include "rseq_x86_64.h"
 #endif
 
-#define CACHE_SLOTS_MAX 512   /* largest cap of one class */
+#define CACHE_SLOTS_MAX 2048  /* largest cap of one class */
 
 struct cache_class {
     uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */

@@ -4,6 +4,11 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "meta.h"
+
+/* Transfer stack per class: up to 128 KiB of objects, at most 4096. */
+#define XFER_BYTES (128u * 1024)
+#define XFER_MAX   4096u
 
 struct central central_g[SC_COUNT];
 
@@ -25,6 +30,12 @@ void central_init(size_t max_size)
             ce->spans_max = 0;
         else
             ce->spans_max = (uint32_t)(slice >> sc_span_shift[c]);
+        uint32_t cap = XFER_BYTES / ce->size;
+        if (cap > XFER_MAX)
+            cap = XFER_MAX;
+        /* No stack (NULL, cap 0) if its memory cannot be had: spans only. */
+        ce->xfer = ce->spans_max && cap ? meta_alloc(cap * sizeof(void *)) : NULL;
+        ce->xfer_cap = ce->xfer ? cap : 0;
     }
 }
 
@@ -143,6 +154,19 @@ unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mod
     *fresh = 0;
     lock_take(&ce->lock);
     take_deferred(ce);
+    /* Pointers on the transfer stack are already out of their spans. */
+    /* xfer_count is read by the stats without the lock: atomic stores. */
+    uint32_t top = ce->xfer_count;
+    unsigned from_xfer = top < want ? top : want;
+    for (unsigned i = 0; i < from_xfer; i++)
+        out[i] = ce->xfer[top - from_xfer + i];
+    __atomic_store_n(&ce->xfer_count, top - from_xfer, __ATOMIC_RELAXED);
+    if (from_xfer == want) {
+        lock_give(&ce->lock);
+        return want;
+    }
+    got = from_xfer;
+    unsigned from_spans_start = got;
     while (got < want) {
         struct span *s = span_pick(ce, mode);
         if (!s)
@@ -151,7 +175,7 @@ unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mod
         if (s->used == ce->nobjs)
             list_remove(&ce->partial, s);   /* full: on no list until a free */
     }
-    ce->objs_out += got;
+    ce->objs_out += got - from_spans_start;
     lock_give(&ce->lock);
     return got;
 }
@@ -212,7 +236,13 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
     struct central *ce = &central_g[cls];
     lock_take(&ce->lock);
     take_deferred(ce);
-    for (unsigned i = 0; i < n; i++)
+    uint32_t top = ce->xfer_count;
+    unsigned room = ce->xfer_cap - top;
+    unsigned to_xfer = n < room ? n : room;
+    for (unsigned i = 0; i < to_xfer; i++)
+        ce->xfer[top + i] = objs[i];
+    __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
+    for (unsigned i = to_xfer; i < n; i++)
         give_back(ce, objs[i]);
     lock_give(&ce->lock);
 }
@@ -233,6 +263,9 @@ size_t central_release(unsigned cls)
     struct central *ce = &central_g[cls];
     lock_take(&ce->lock);
     take_deferred(ce);
+    for (uint32_t i = 0; i < ce->xfer_count; i++)
+        give_back(ce, ce->xfer[i]);
+    __atomic_store_n(&ce->xfer_count, 0, __ATOMIC_RELAXED);
     struct span *list = ce->empty;
     ce->empty = NULL;
     /* Detached spans are on no list: nothing can reach them while the lock

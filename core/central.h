@@ -3,15 +3,21 @@
  * the objects free in them, shared by all CPUs under one lock per class.
  *
  * CPU caches refill from here and drain to here in batches (sc_batch), so the
- * lock is taken once per batch, not once per object. The flush gives each
- * CPU's victim back here, and central_release() hands the pages of spans left
- * empty back to the OS.
+ * lock is taken once per batch, not once per object. A bounded stack of
+ * pointers, the transfer stack (tcmalloc's transfer cache), takes what caches
+ * drain and gives it to the next refill without touching a span: a program
+ * that frees ten thousand objects and allocates them again moves pointers,
+ * not bits. The flush gives each CPU's victim back here; central_release()
+ * empties the transfer stack into the spans (so nothing idles in it longer
+ * than a generation) and hands the pages of spans left empty back to the OS.
  *
  * Lists: `partial` (doubly linked: a free can empty a span anywhere in it),
  * `empty` and `released` (used from the head). A full span is on no list;
  * the free that makes it partial again puts it back at the head.
  *
- *     objs_out   == sum over spans of used      (in programs' hands or cached)
+ *     objs_out   == sum over spans of used      (in programs' hands, cached, or
+ *                                               on the transfer stack)
+ *     xfer_count <= xfer_cap
  *     spans_live == spans not released          (their pages may be resident)
  *     free objects in live spans == spans_live * nobjs - objs_out
  *
@@ -44,6 +50,8 @@ struct central {
     uint32_t words;          /* bitmap words per span */
     uint64_t recip;          /* ceil(2^40 / size): offset * recip >> 40 == offset / size */
     char *meta;              /* span records, indexed by span number */
+    void **xfer;             /* transfer stack */
+    uint32_t xfer_count, xfer_cap;
     struct span *partial, *empty, *released;
     uint64_t objs_out;
     uint64_t spans_live;     /* spans not released */
@@ -81,8 +89,9 @@ void central_free(unsigned cls, void *const *objs, unsigned n);
  * allocator on its own thread. Taken in at the next central_free/flush. */
 void central_defer(unsigned cls, void *p);
 
-/* Gives the pages of every empty span of class cls back to the OS. Returns the
- * bytes given back. Takes the lock; madvise runs outside it. */
+/* Empties the transfer stack into the spans, then gives the pages of every
+ * empty span of class cls back to the OS. Returns the bytes given back. Takes
+ * the lock; madvise runs outside it. */
 size_t central_release(unsigned cls);
 
 /* For fork: take or reset every central lock. */

@@ -53,7 +53,45 @@ Test(central, batch_objects_are_distinct_aligned_and_in_their_slice)
     check_invariants(cls);
     central_free(cls, objs, n);
     check_invariants(cls);
+    /* On the transfer stack: still out of their spans until a release. */
+    cr_assert_eq(central_g[cls].xfer_count, n);
+    central_release(cls);
+    check_invariants(cls);
+    cr_assert_eq(central_g[cls].xfer_count, 0);
     cr_assert_eq(central_g[cls].objs_out, 0);
+}
+
+Test(central, transfer_stack_moves_pointers_without_touching_spans)
+{
+    unsigned cls = sc_of(32);
+    struct central *ce = &central_g[cls];
+    void *objs[64], *back[64];
+    unsigned fresh;
+    cr_assert_eq(central_alloc(cls, 32, objs, CENTRAL_GROW, &fresh), 32);
+    uint64_t out = ce->objs_out;
+    central_free(cls, objs, 32);
+    cr_assert_eq(ce->objs_out, out, "the spans' bitmaps were not touched");
+    cr_assert_eq(central_alloc(cls, 32, back, CENTRAL_EXISTING, &fresh), 32);
+    cr_assert_eq(fresh, 0);
+    for (unsigned i = 0; i < 32; i++) {
+        int found = 0;
+        for (unsigned j = 0; j < 32; j++)
+            found |= back[i] == objs[j];
+        cr_assert(found, "object %u did not come back from the transfer stack", i);
+    }
+    /* More than the stack holds goes on to the spans. */
+    static void *many[4096];
+    unsigned got = 0;
+    while (got < ce->xfer_cap + 100)
+        got += central_alloc(cls, 64, many + got, CENTRAL_GROW, &fresh);
+    for (unsigned i = 0; i < got; i += 64)
+        central_free(cls, many + i, got - i < 64 ? got - i : 64);
+    cr_assert_eq(ce->xfer_count, ce->xfer_cap);
+    check_invariants(cls);
+    central_free(cls, back, 32);
+    central_release(cls);
+    cr_assert_eq(ce->objs_out, 0);
+    check_invariants(cls);
 }
 
 Test(central, existing_mode_never_grows)
