@@ -80,8 +80,9 @@ Test(central, transfer_stack_moves_pointers_without_touching_spans)
         cr_assert(found, "object %u did not come back from the transfer stack", i);
     }
     /* More than the stack holds goes on to the spans. */
-    static void *many[4096];
+    static void *many[8192];
     unsigned got = 0;
+    cr_assert_lt(ce->xfer_cap + 164, 8192u);
     while (got < ce->xfer_cap + 100)
         got += central_alloc(cls, 64, many + got, CENTRAL_GROW, &fresh);
     for (unsigned i = 0; i < got; i += 64)
