@@ -182,38 +182,68 @@ static void unstop(struct cpu_cache *cc)
 
 #ifndef POOLALLOC_NO_CALIBRATE
 /* Resizes the caps of one CPU for the next generation (see cache.h). Runs
- * with local empty, so any cap <= cache_slots is safe to set. */
+ * with local empty, so any cap <= cache_slots is safe to set.
+ *
+ * bytebufferpool's calibrate() keeps the sizes most calls use. Here a class is
+ * "hot" when it had at least half the average traffic (frees) of the classes
+ * in use last generation. A hot class that missed (underflow or overflow)
+ * doubles; a class without traffic decays by a quarter; the rest keep their
+ * room. Growth that does not fit the budget is paid for by the classes that
+ * are not hot, halving, worst first (ranked by frees per byte of a batch:
+ * room in the cache costs bytes, and a batch is what one miss moves); only
+ * then does everyone shrink in proportion. With an even mix every class is
+ * hot and nothing moves: calibration costs a uniform workload nothing. */
 static void calibrate(struct cpu_cache *cc)
 {
     uint32_t want[SC_COUNT];
-    uint64_t missed[SC_COUNT];
-    uint64_t total = 0;
+    uint64_t traffic[SC_COUNT], missed[SC_COUNT];
+    double rank[SC_COUNT];
+    unsigned order[SC_COUNT], n = 0;
+    uint64_t traffic_total = 0, used = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct cache_class *cl = &cc->cls[c];
         uint64_t misses = __atomic_load_n(&cl->ctr.underflows, __ATOMIC_RELAXED) +
                           __atomic_load_n(&cl->ctr.overflows, __ATOMIC_RELAXED);
         uint64_t frees = __atomic_load_n(&cl->ctr.frees, __ATOMIC_RELAXED);
         missed[c] = misses - cl->seen_misses;
-        uint32_t w = cl->cap;
-        if (missed[c]) {
-            uint32_t step = w / 2 > sc_batch[c] ? w / 2 : sc_batch[c];
-            w = w + step < cache_slots[c] ? w + step : cache_slots[c];
-        } else if (frees == cl->seen_frees) {
-            w /= 2;   /* no traffic for a whole generation */
-        }
+        traffic[c] = frees - cl->seen_frees;
         cl->seen_misses = misses;
         cl->seen_frees = frees;
-        want[c] = w;
-        total += (uint64_t)w * sc_size[c];
+        rank[c] = (double)traffic[c] / ((double)sc_batch[c] * sc_size[c]);
+        want[c] = cl->cap;
+        if (!traffic[c])
+            want[c] -= want[c] / 4;
+        traffic_total += traffic[c];
+        used += traffic[c] != 0;
+        /* Insertion sort by rank, descending: 52 entries at most. */
+        unsigned k = n++;
+        while (k && rank[order[k - 1]] < rank[c]) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = c;
     }
-    /* Over budget: classes that did not miss give up room first, halving;
-     * then everyone shrinks in proportion. */
+    int hot[SC_COUNT] = {0};
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        hot[c] = traffic[c] && traffic[c] * used * 2 >= traffic_total;
+        /* Grow only where misses moved a good part (>= 1/4) of the traffic. */
+        if (hot[c] && missed[c] * sc_batch[c] * 4 >= traffic[c]) {
+            uint32_t grown = want[c] > sc_batch[c] ? 2 * want[c] : 2 * sc_batch[c];
+            want[c] = grown < cache_slots[c] ? grown : cache_slots[c];
+        }
+    }
+    uint64_t total = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        total += (uint64_t)want[c] * sc_size[c];
+    /* Over budget: the worst-ranked classes that are not hot give up room first. */
     for (int round = 0; round < 8 && total > cache_budget; round++)
-        for (unsigned c = 0; c < SC_COUNT && total > cache_budget; c++)
-            if (!missed[c] && want[c]) {
+        for (unsigned k = n; k-- > 0 && total > cache_budget;) {
+            unsigned c = order[k];
+            if (!hot[c] && want[c]) {
                 total -= (uint64_t)(want[c] - want[c] / 2) * sc_size[c];
                 want[c] /= 2;
             }
+        }
     if (total > cache_budget)
         for (unsigned c = 0; c < SC_COUNT; c++)
             want[c] = (uint32_t)((uint64_t)want[c] * cache_budget / total);

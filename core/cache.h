@@ -10,10 +10,11 @@
  *     pools at most 2 * budget * CPUs. cap <= cache_slots[cls], the size of the
  *     stacks, so a cap can change without moving anything.
  *   - Calibration (bytebufferpool's idea): at every flush each CPU resizes its
- *     caps within the budget: a class that missed (underflow: empty on
- *     alloc; overflow: full on free) grows, a class with no traffic shrinks,
- *     and when the growth does not fit, classes that did not miss give up
- *     room first. cache_cap[] is where every CPU starts.
+ *     caps within the budget: a busy class whose misses (underflow: empty on
+ *     alloc; overflow: full on free) moved a good part of its traffic doubles,
+ *     a class with no traffic shrinks, and growth that does not fit is paid
+ *     for by the classes that are not busy (rule and figures in cache.c,
+ *     calibrate()). cache_cap[] is where every CPU starts.
  *   - Allocation: local, else own victim, else a batch from central, else
  *     another CPU's victim (steal), else a new or released span.
  *   - Free: onto local; when local is full, a batch goes to central (a drop).

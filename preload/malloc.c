@@ -258,10 +258,9 @@ PA_EXPORT void *realloc(void *p, size_t n)
         __libc_free(p);
         return q;
     }
+    /* Counted when it was allocated: a resize is not another allocation. */
     void *q = __libc_realloc(p, n);
-    if (q)
-        stats_passthrough_alloc(n);
-    else
+    if (!q)
         errno = ENOMEM;
     return q;
 }

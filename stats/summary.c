@@ -29,7 +29,7 @@ void stats_print_summary(int fd)
     log_str(&b, " ms, cpu_cache ");
     log_u64(&b, core_cfg.cpu_cache);
     log_str(&b, "\n");
-    log_str(&b, "class   size   in_use  in_use_KiB  local victim central spans"
+    log_str(&b, "class   size   in_use  in_use_KiB  local victim central spans   cap"
                 "      cache   victim  central   steal      new     frees    drops\n");
     log_flush(&b, fd);
 
@@ -52,6 +52,7 @@ void stats_print_summary(int fd)
         log_u64w(&b, k->victim, 7);
         log_u64w(&b, k->central, 8);
         log_u64w(&b, k->spans, 6);
+        log_u64w(&b, k->cap, 6);
         log_u64w(&b, k->ctr.alloc_cache, 11);
         log_u64w(&b, k->ctr.alloc_victim, 9);
         log_u64w(&b, k->ctr.alloc_central, 9);

@@ -30,3 +30,10 @@ bench: bench-deps
 bench-fastpath: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	$(BENCH_PY) tools/bench/bench.py --fastpath $(BENCH_ARGS)
+
+# Calibrated against fixed cache capacities (make CALIBRATE=0), same run.
+.PHONY: bench-calibration
+bench-calibration:
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
+	@$(MAKE) --no-print-directory CALIBRATE=0 lib
+	sh tools/bench/calibration.sh $(B) | tee $(B)/bench/calibration.md

@@ -241,6 +241,66 @@ static void random_sizes(long ops, long live, size_t lo, size_t hi, struct resul
 }
 
 static void case_rand_small(long n, struct result *r) { random_sizes(n, 10000, 8, 1024, r); }
+
+/* A skewed size mix, as real programs have: nine bursts in ten are of one
+ * of three sizes (48, 256, 640 B), 200..1000 objects allocated and then freed
+ * together; one in ten is of a random size up to 4 KiB. The three classes'
+ * bursts fit a 1 MiB cache only if it gives them most of its room, not if it
+ * shares it evenly over 40 classes: what calibration is for. */
+static void case_skewed(long ops, struct result *r)
+{
+    static const size_t hot[3] = {48, 256, 640};
+    enum { BURST_MAX = 1000 };
+    unsigned char **slot = raw_alloc(BURST_MAX * sizeof *slot);
+    uint64_t rng = 0x2545F4914F6CDD1DULL, sum = 0;
+    long done = 0;
+    double t0 = now_s();
+    while (done < ops) {
+        uint64_t pick = rng_next(&rng);
+        size_t size = pick % 10 ? hot[(pick >> 8) % 3] : rng_range(&rng, 8, 4096);
+        long burst = 200 + (long)((pick >> 16) % (BURST_MAX - 200));
+        for (long i = 0; i < burst; i++) {
+            slot[i] = xmalloc(size);
+            tag_write(slot[i], size, (uint64_t)i);
+        }
+        for (long i = 0; i < burst; i++) {
+            sum += tag_check(slot[i], size, (uint64_t)i);
+            free(slot[i]);
+        }
+        done += 2 * burst;
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)done;
+    r->unit = "ns/op";
+    r->check = sum;
+}
+
+/* The same number of operations, sizes uniform over 8 B..4 KiB, same bursts. */
+static void case_uniform(long ops, struct result *r)
+{
+    enum { BURST_MAX = 1000 };
+    unsigned char **slot = raw_alloc(BURST_MAX * sizeof *slot);
+    size_t *size = raw_alloc(BURST_MAX * sizeof *size);
+    uint64_t rng = 0x2545F4914F6CDD1DULL, sum = 0;
+    long done = 0;
+    double t0 = now_s();
+    while (done < ops) {
+        uint64_t pick = rng_next(&rng);
+        long burst = 200 + (long)((pick >> 16) % (BURST_MAX - 200));
+        for (long i = 0; i < burst; i++) {
+            size[i] = rng_range(&rng, 8, 4096);
+            slot[i] = xmalloc(size[i]);
+            tag_write(slot[i], size[i], (uint64_t)i);
+        }
+        for (long i = 0; i < burst; i++) {
+            sum += tag_check(slot[i], size[i], (uint64_t)i);
+            free(slot[i]);
+        }
+        done += 2 * burst;
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)done;
+    r->unit = "ns/op";
+    r->check = sum;
+}
 static void case_rand_large(long n, struct result *r) { random_sizes(n, 1000, 8192, 32768, r); }
 
 /* ---- producer / consumer -------------------------------------------------------- */
@@ -540,6 +600,8 @@ static const struct bench_case cases[] = {
     {"batch10000", case_batch10000, 40000000, "alloc 10000 objects of 32 B, then free them"},
     {"rand-small", case_rand_small, 16000000, "random sizes 8..1024 B, live set 10000"},
     {"rand-large", case_rand_large, 5000000, "random sizes 8..32 KiB, live set 1000"},
+    {"skewed", case_skewed, 60000000, "bursts of 200..1200 objects, 90% of 3 sizes"},
+    {"uniform", case_uniform, 60000000, "bursts of 200..1200 objects, sizes 8 B..4 KiB"},
     {"prodcons", case_prodcons, 16000000, "malloc on one thread, free on another (ring)"},
     {"threads", case_threads, 8000, "short-lived threads, 8 at a time, ~300 ops each"},
     {"realloc", case_realloc, 200, "grow 16 B -> 4 MiB in 128 B steps, N times"},
