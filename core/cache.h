@@ -181,14 +181,17 @@ static inline __attribute__((always_inline)) void *cache_alloc_locked_try(unsign
     if (likely(cc) && likely(lock_try(&cc->lock))) {
         struct cache_class *cl = &cc->cls[cls];
         uint32_t n = cl->count;
-        void *p = NULL;
         if (likely(n)) {
             cl->count = --n;
-            p = cl->slots[n];
+            void *p = cl->slots[n];
             cl->ctr.alloc_cache++;
+            lock_give(&cc->lock);
+            if (!p)
+                __builtin_unreachable();   /* stacks never hold NULL */
+            return p;
         }
         lock_give(&cc->lock);
-        return p;
+        return NULL;
     }
     return NULL;
 }
