@@ -198,7 +198,7 @@ static void calibrate(struct cpu_cache *cc)
     uint32_t want[SC_COUNT];
     uint64_t traffic[SC_COUNT], missed[SC_COUNT];
     double rank[SC_COUNT];
-    unsigned order[SC_COUNT], n = 0;
+    unsigned order[SC_COUNT] = {0}, n = 0;
     uint64_t traffic_total = 0, used = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct cache_class *cl = &cc->cls[c];

@@ -79,7 +79,7 @@ static void warn_bad(void (*warn)(const char *), const struct opt_desc *d, const
     log_str(&b, d->name);
     log_str(&b, "='");
     /* Quote at most 40 characters of a hostile value, without control bytes. */
-    for (unsigned i = 0; s[i] && i < 40; i++)
+    for (unsigned i = 0; i < 40 && s[i]; i++)
         log_mem(&b, (unsigned char)s[i] < 32 || s[i] == 127 ? "?" : &s[i], 1);
     log_str(&b, "' is ");
     log_str(&b, why);
@@ -97,7 +97,7 @@ static void copy_str(char *dst, const char *src)
 {
     size_t i = 0;
     if (src)
-        for (; src[i] && i < OPT_STR_MAX - 1; i++)
+        for (; i < OPT_STR_MAX - 1 && src[i]; i++)
             dst[i] = src[i];
     dst[i] = '\0';
 }
