@@ -99,7 +99,8 @@ check-exports: $(B)/libpoolalloc.so
 clang-build:
 	$(MAKE) --no-print-directory CC=clang B=build-clang lib check-exports
 
-TEST_TIERS := lib check-exports clang-build readme-check unit unit-sanitizers preload-tests
+TEST_TIERS := lib check-exports clang-build readme-check unit unit-sanitizers preload-tests \
+              socket-tests
 test: deps-test
 	@mkdir -p $(B)
 	@set -o pipefail; $(MAKE) --no-print-directory $(TEST_TIERS) 2>&1 | tee $(B)/test.log

@@ -26,8 +26,9 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "per-CPU cache budget in bytes (`k`/`m` suffixes); the victim generation holds at most " \
       "as much again")                                                                         \
     X(SOCKET, socket, OPT_STR, 0, 0, 0,                                                        \
-      "stats socket path (`%p` = pid), or `off` (read and kept; the socket server is not in "  \
-      "this version yet)")                                                                     \
+      "stats socket path (`%p` = pid), or `off`; default `$XDG_RUNTIME_DIR/poolalloc/<pid>.sock`, " \
+      "else `/tmp/poolalloc-<uid>/<pid>.sock`; ignored in set-uid programs; read it with "     \
+      "`poolstat` (see Live stats)")                                                           \
     X(SAMPLE, sample, OPT_SIZE, 0, 0, 1073741824,                                              \
       "mean bytes between sampled allocations, `0` = off (read and kept; sampling is not in "  \
       "this version yet)")                                                                     \

@@ -1,0 +1,101 @@
+/*
+ * proto.h - the stats socket protocol, version PROTO_VERSION: the request
+ * parser (server side), the reply writer, and the reply parser (poolstat).
+ *
+ * One connection carries one request and one reply, then the server closes:
+ *
+ *   request   one line of printable ASCII, at most PROTO_REQ_MAX - 1 bytes,
+ *             ended by "\n" (or "\r\n", or the end of the client's output):
+ *             a command word (help stats classes cpus config flush all)
+ *   reply     "poolalloc <version> ok <command>\n", then lines "<key> <value...>\n",
+ *             then "end\n"; or exactly one line "poolalloc <version> error <reason>\n"
+ *
+ * Keys: the process figures of STATS_PROCESS plus pid, uptime_ms, mode,
+ * mode_reason (the value is the rest of the line); `class.columns NAME...`
+ * names the columns of the `class N ...` rows that follow it, `cpu.columns`
+ * those of `cpu N ...` rows; `config NAME VALUE` lines; `command NAME TEXT`
+ * for help. A client ignores keys and columns it does not know: adding a
+ * figure does not change the version. Anything a client of version N could
+ * misread does, and poolstat refuses a version it does not speak.
+ */
+#ifndef POOLALLOC_PROTO_H
+#define POOLALLOC_PROTO_H
+
+#include <stddef.h>
+
+#include "render.h"
+#include "stats.h"
+
+#define PROTO_VERSION 1
+#define PROTO_REQ_MAX 256   /* request buffer: a longer line is refused */
+
+#define PROTO_COMMANDS(X)                                                          \
+    X(help, "this list")                                                          \
+    X(stats, "process figures: in use, cached, region, pass-through, flushes")    \
+    X(classes, "one row per active size class")                                  \
+    X(cpus, "one row per CPU cache")                                             \
+    X(config, "options as parsed from the environment, socket path, pool mode")  \
+    X(flush, "run one generation now; replies with the bytes it returned")       \
+    X(all, "stats, classes, cpus and config in one reply")
+
+enum proto_cmd {
+#define X(name, doc) PROTO_##name,
+    PROTO_COMMANDS(X)
+#undef X
+    PROTO_NCMD
+};
+
+extern const char *const proto_cmd_name[PROTO_NCMD];
+extern const char *const proto_cmd_doc[PROTO_NCMD];
+
+/* Parses one request held in buf[0..len) (not NUL-terminated; may hold any
+ * bytes). Returns the command, or -1 and a one-line reason in why[0..cap)
+ * (always NUL-terminated, printable). Pure: no globals, no allocation. */
+int proto_parse_request(const char *buf, size_t len, char *why, size_t cap);
+
+/* Reply pieces, written to a sink. */
+void proto_reply_ok(struct sink *o, int cmd);
+void proto_reply_error(struct sink *o, const char *why);
+void proto_write_stats(struct sink *o, const struct stats_snapshot *s);
+void proto_write_classes(struct sink *o, const struct stats_snapshot *s);
+void proto_write_cpus(struct sink *o, const struct stats_snapshot *s);
+void proto_write_help(struct sink *o);
+void proto_write_config(struct sink *o, const char *name, const char *value);
+void proto_reply_end(struct sink *o);
+
+/* A reply as poolstat reads it, line by line. */
+enum proto_status {
+    PROTO_PENDING,    /* no first line yet */
+    PROTO_OK,
+    PROTO_ERROR,      /* the server said error: see `error` */
+    PROTO_FOREIGN,    /* the first line is not "poolalloc ..." */
+    PROTO_SKEW,       /* another protocol version: see `version` */
+};
+
+#define PROTO_COLS_MAX 64
+
+struct proto_reply {
+    int status;
+    int ended;                /* "end" seen */
+    int malformed;            /* a line could not be read: the first one is in `bad` */
+    long version;
+    char cmd[16];
+    char error[PROTO_REQ_MAX];
+    char bad[80];
+    int class_cols[PROTO_COLS_MAX], nclass_cols;
+    int cpu_cols[PROTO_COLS_MAX], ncpu_cols;
+    uint64_t returned_now;    /* flush: bytes that flush returned */
+    unsigned ncommands;
+    struct stats_snapshot snap;
+    struct render_config config;
+};
+
+/* Starts reading a reply. */
+void proto_reply_init(struct proto_reply *r);
+
+/* Reads one line (without its "\n"; modified in place). Returns 0, or -1 if
+ * the reply cannot be read any further (status tells why; a malformed line
+ * sets `malformed` and is skipped, returning 0). */
+int proto_parse_line(struct proto_reply *r, char *line);
+
+#endif

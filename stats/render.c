@@ -1,0 +1,474 @@
+/* render.c - sink and renderers (see render.h). No malloc, no stdio. */
+#define _GNU_SOURCE
+#include "render.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+/* ---- sink ----------------------------------------------------------------------------- */
+
+void sink_init(struct sink *o, int fd, int sock)
+{
+    o->fd = fd;
+    o->sock = sock;
+    o->failed = 0;
+    o->len = 0;
+}
+
+int sink_flush(struct sink *o)
+{
+    size_t off = 0;
+    int saved = errno;
+    while (!o->failed && off < o->len) {
+        ssize_t w = o->sock ? send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL)
+                            : write(o->fd, o->buf + off, o->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            o->failed = 1;
+        else
+            off += (size_t)w;
+    }
+    o->len = 0;
+    errno = saved;
+    return o->failed ? -1 : 0;
+}
+
+void sink_mem(struct sink *o, const char *s, size_t n)
+{
+    while (n) {
+        if (o->len == sizeof o->buf)
+            sink_flush(o);
+        size_t room = sizeof o->buf - o->len;
+        size_t k = n < room ? n : room;
+        for (size_t i = 0; i < k; i++)
+            o->buf[o->len + i] = s[i];
+        o->len += k;
+        s += k;
+        n -= k;
+    }
+}
+
+static size_t slen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+void sink_str(struct sink *o, const char *s)
+{
+    sink_mem(o, s, slen(s));
+}
+
+static size_t digits(uint64_t v, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void sink_u64(struct sink *o, uint64_t v)
+{
+    char d[24];
+    sink_mem(o, d, digits(v, d));
+}
+
+static void pad(struct sink *o, size_t have, int width)
+{
+    for (; (int)have < width; have++)
+        sink_mem(o, " ", 1);
+}
+
+void sink_u64w(struct sink *o, uint64_t v, int width)
+{
+    char d[24];
+    size_t n = digits(v, d);
+    if (width >= 0)
+        pad(o, n, width);
+    sink_mem(o, d, n);
+    if (width < 0)
+        pad(o, n, -width);
+}
+
+void sink_strw(struct sink *o, const char *s, int width)
+{
+    size_t n = slen(s);
+    if (width >= 0)
+        pad(o, n, width);
+    sink_mem(o, s, n);
+    if (width < 0)
+        pad(o, n, -width);
+}
+
+void sink_fixed(struct sink *o, uint64_t v, uint64_t scale, int decimals)
+{
+    uint64_t pow = 1;
+    for (int i = 0; i < decimals; i++)
+        pow *= 10;
+    /* v * pow may overflow for huge v: divide first then, losing nothing that shows. */
+    uint64_t q = v / scale, r = v % scale;
+    uint64_t frac = (uint64_t)(((unsigned __int128)r * pow + scale / 2) / scale);
+    if (frac >= pow) {
+        q++;
+        frac -= pow;
+    }
+    sink_u64(o, q);
+    if (decimals > 0) {
+        char d[24];
+        size_t n = digits(frac, d);
+        sink_mem(o, ".", 1);
+        for (size_t i = n; i < (size_t)decimals; i++)
+            sink_mem(o, "0", 1);
+        sink_mem(o, d, n);
+    }
+}
+
+void sink_bytes(struct sink *o, uint64_t bytes)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    unsigned u = 0;
+    uint64_t scale = 1;
+    while (u < 4 && bytes >= scale * 1024) {
+        scale *= 1024;
+        u++;
+    }
+    sink_fixed(o, bytes, scale, u ? 1 : 0);
+    sink_str(o, " ");
+    sink_str(o, unit[u]);
+}
+
+void sink_printable(struct sink *o, const char *s)
+{
+    for (; *s; s++)
+        sink_mem(o, (unsigned char)*s < 32 || (unsigned char)*s >= 127 ? "?" : s, 1);
+}
+
+void render_duration(struct sink *o, uint64_t ms)
+{
+    uint64_t s = ms / 1000, m = s / 60, h = m / 60, d = h / 24;
+    uint64_t big, small;
+    const char *bu, *su;
+    if (d) {
+        big = d, bu = "d", small = h % 24, su = "h";
+    } else if (h) {
+        big = h, bu = "h", small = m % 60, su = "m";
+    } else if (m) {
+        big = m, bu = "m", small = s % 60, su = "s";
+    } else {
+        sink_u64(o, s);
+        sink_str(o, "s");
+        return;
+    }
+    sink_u64(o, big);
+    sink_str(o, bu);
+    if (small < 10)
+        sink_str(o, "0");
+    sink_u64(o, small);
+    sink_str(o, su);
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static void json_string(struct sink *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sink_str(o, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sink_mem(o, e, 2);
+        } else if (c < 32 || c >= 127) {
+            /* Non-ASCII bytes become escapes too: the output is valid JSON
+             * whatever bytes a value holds. */
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sink_mem(o, e, 6);
+        } else {
+            sink_mem(o, (const char *)&c, 1);
+        }
+    }
+    sink_str(o, "\"");
+}
+
+static void json_num(struct sink *o, int *first, const char *key, uint64_t v)
+{
+    sink_str(o, *first ? "\"" : ",\"");
+    *first = 0;
+    sink_str(o, key);
+    sink_str(o, "\":");
+    sink_u64(o, v);
+}
+
+void render_json(struct sink *o, const struct stats_snapshot *s, const struct render_config *cfg)
+{
+    int first = 1;
+    sink_str(o, "{");
+    json_num(o, &first, "protocol", PROTO_VERSION);
+    json_num(o, &first, "pid", s->pid);
+    json_num(o, &first, "uptime_ms", s->uptime_ms);
+    sink_str(o, ",\"mode\":");
+    json_string(o, s->mode);
+    sink_str(o, ",\"mode_reason\":");
+    json_string(o, s->mode_reason);
+#define X(name, kind, doc) json_num(o, &first, #name, s->name);
+    STATS_PROCESS(X)
+#undef X
+    sink_str(o, ",\n\"classes\":[");
+    int firstc = 1;
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        const struct stats_class *k = &s->cls[c];
+        if (!stats_class_active(k))
+            continue;
+        sink_str(o, firstc ? "\n{" : ",\n{");
+        firstc = 0;
+        first = 1;
+        json_num(o, &first, "class", c);
+        json_num(o, &first, "size", k->size);
+#define X(name, unit, doc) json_num(o, &first, #name, k->name);
+        STATS_CLASS_GAUGES(X)
+#undef X
+        json_num(o, &first, "in_use_bytes", k->in_use * k->size);
+        json_num(o, &first, "cached_bytes", (k->local + k->victim) * k->size);
+#define X(name, doc) json_num(o, &first, #name, k->ctr.name);
+        CACHE_COUNTERS(X)
+#undef X
+        sink_str(o, "}");
+    }
+    sink_str(o, "],\n\"per_cpu\":[");
+    for (unsigned i = 0; i < s->ncpu; i++) {
+        const struct stats_cpu *p = &s->cpu[i];
+        sink_str(o, i ? ",\n{" : "\n{");
+        first = 1;
+        json_num(o, &first, "cpu", p->cpu);
+#define X(name, kind, doc) json_num(o, &first, #name, p->name);
+        STATS_CPU_FIELDS(X)
+#undef X
+        sink_str(o, "}");
+    }
+    sink_str(o, "]");
+    if (cfg) {
+        sink_str(o, ",\n\"config\":{");
+        for (unsigned i = 0; i < cfg->n; i++) {
+            if (i)
+                sink_str(o, ",");
+            json_string(o, cfg->item[i].name);
+            sink_str(o, ":");
+            json_string(o, cfg->item[i].value);
+        }
+        sink_str(o, "}");
+    }
+    sink_str(o, "}\n");
+}
+
+/* ---- Prometheus ------------------------------------------------------------------------ */
+
+static void prom_label_value(struct sink *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            sink_mem(o, "\\", 1);
+        if (*s == '\n')
+            sink_str(o, "\\n");
+        else
+            sink_mem(o, s, 1);
+    }
+}
+
+static void prom_family(struct sink *o, const char *prefix, const char *name, const char *suffix,
+                        const char *type, const char *doc)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        sink_str(o, pass ? "# TYPE " : "# HELP ");
+        sink_str(o, prefix);
+        sink_str(o, name);
+        sink_str(o, suffix);
+        sink_str(o, " ");
+        sink_str(o, pass ? type : doc);
+        sink_str(o, "\n");
+    }
+}
+
+static void prom_name(struct sink *o, const char *prefix, const char *name, const char *suffix)
+{
+    sink_str(o, prefix);
+    sink_str(o, name);
+    sink_str(o, suffix);
+}
+
+static void prom_class_sample(struct sink *o, const char *name, const char *suffix, unsigned c,
+                              const struct stats_class *k, uint64_t v)
+{
+    prom_name(o, "poolalloc_class_", name, suffix);
+    sink_str(o, "{class=\"");
+    sink_u64(o, c);
+    sink_str(o, "\",size=\"");
+    sink_u64(o, k->size);
+    sink_str(o, "\"} ");
+    sink_u64(o, v);
+    sink_str(o, "\n");
+}
+
+#define PROM_TYPE_G "gauge"
+#define PROM_TYPE_C "counter"
+#define PROM_SUFFIX_G ""
+#define PROM_SUFFIX_C "_total"
+#define PROM_CLASS_UNIT_objects 1
+#define PROM_CLASS_UNIT_spans 0
+
+void render_prom(struct sink *o, const struct stats_snapshot *s)
+{
+    prom_family(o, "poolalloc_", "info", "", "gauge",
+                "Constant 1; labels: pid, pool access mode, stats protocol version.");
+    sink_str(o, "poolalloc_info{pid=\"");
+    sink_u64(o, s->pid);
+    sink_str(o, "\",mode=\"");
+    prom_label_value(o, s->mode);
+    sink_str(o, "\",protocol=\"");
+    sink_u64(o, PROTO_VERSION);
+    sink_str(o, "\"} 1\n");
+    prom_family(o, "poolalloc_", "uptime_seconds", "", "gauge",
+                "Seconds since poolalloc started in this process.");
+    sink_str(o, "poolalloc_uptime_seconds ");
+    sink_fixed(o, s->uptime_ms, 1000, 3);
+    sink_str(o, "\n");
+
+#define X(name, kind, doc)                                                                \
+    prom_family(o, "poolalloc_", #name, PROM_SUFFIX_##kind, PROM_TYPE_##kind, doc ".");  \
+    prom_name(o, "poolalloc_", #name, PROM_SUFFIX_##kind);                               \
+    sink_str(o, " ");                                                                    \
+    sink_u64(o, s->name);                                                                \
+    sink_str(o, "\n");
+    STATS_PROCESS(X)
+#undef X
+
+    /* Per class: object gauges in objects and in bytes, spans, then counters. */
+#define X(name, unit, doc)                                                                     \
+    prom_family(o, "poolalloc_class_", #name, PROM_CLASS_UNIT_##unit ? "_objects" : "",       \
+                "gauge", "Per size class: " doc ".");                                         \
+    for (unsigned c = 0; c < SC_COUNT; c++)                                                    \
+        if (stats_class_active(&s->cls[c]))                                                    \
+            prom_class_sample(o, #name, PROM_CLASS_UNIT_##unit ? "_objects" : "", c, &s->cls[c], \
+                              s->cls[c].name);                                                 \
+    if (PROM_CLASS_UNIT_##unit) {                                                              \
+        prom_family(o, "poolalloc_class_", #name, "_bytes", "gauge",                          \
+                    "Per size class: " doc ", in bytes.");                                     \
+        for (unsigned c = 0; c < SC_COUNT; c++)                                                \
+            if (stats_class_active(&s->cls[c]))                                                \
+                prom_class_sample(o, #name, "_bytes", c, &s->cls[c],                           \
+                                  s->cls[c].name * s->cls[c].size);                            \
+    }
+    STATS_CLASS_GAUGES(X)
+#undef X
+#define X(name, doc)                                                                       \
+    prom_family(o, "poolalloc_class_", #name, "_total", "counter", "Per size class: " doc "."); \
+    for (unsigned c = 0; c < SC_COUNT; c++)                                                \
+        if (stats_class_active(&s->cls[c]))                                                \
+            prom_class_sample(o, #name, "_total", c, &s->cls[c], s->cls[c].ctr.name);
+    CACHE_COUNTERS(X)
+#undef X
+
+#define X(name, kind, doc)                                                                       \
+    prom_family(o, "poolalloc_cpu_", #name, PROM_SUFFIX_##kind, PROM_TYPE_##kind,               \
+                "Per CPU cache: " doc ".");                                                     \
+    for (unsigned i = 0; i < s->ncpu; i++) {                                                    \
+        prom_name(o, "poolalloc_cpu_", #name, PROM_SUFFIX_##kind);                              \
+        sink_str(o, "{cpu=\"");                                                                 \
+        sink_u64(o, s->cpu[i].cpu);                                                             \
+        sink_str(o, "\"} ");                                                                    \
+        sink_u64(o, s->cpu[i].name);                                                            \
+        sink_str(o, "\n");                                                                      \
+    }
+    STATS_CPU_FIELDS(X)
+#undef X
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+void render_text(struct sink *o, const struct stats_snapshot *s, const char *comm)
+{
+    sink_str(o, "pid ");
+    sink_u64(o, s->pid);
+    if (comm && *comm) {
+        sink_str(o, " (");
+        sink_printable(o, comm);
+        sink_str(o, ")");
+    }
+    sink_str(o, ", up ");
+    render_duration(o, s->uptime_ms);
+    sink_str(o, ", mode ");
+    sink_printable(o, s->mode);
+    if (s->mode_reason[0]) {
+        sink_str(o, " (");
+        sink_printable(o, s->mode_reason);
+        sink_str(o, ")");
+    }
+    sink_str(o, ", ");
+    sink_u64(o, s->cpus);
+    sink_str(o, " CPU caches\nin use ");
+    sink_bytes(o, s->in_use_bytes);
+    sink_str(o, "; cached ");
+    sink_bytes(o, s->local_bytes + s->victim_bytes);
+    sink_str(o, " (local ");
+    sink_bytes(o, s->local_bytes);
+    sink_str(o, ", victim ");
+    sink_bytes(o, s->victim_bytes);
+    sink_str(o, "); free in spans ");
+    sink_bytes(o, s->central_bytes);
+    sink_str(o, "\nregion: reserved ");
+    sink_bytes(o, s->reserved_bytes);
+    sink_str(o, ", committed ");
+    sink_bytes(o, s->committed_bytes);
+    sink_str(o, ", resident ");
+    sink_bytes(o, s->resident_bytes);
+    sink_str(o, "; metadata ");
+    sink_bytes(o, s->metadata_bytes);
+    sink_str(o, "\npass-through ");
+    sink_u64(o, s->passthrough_allocs);
+    sink_str(o, " allocations (");
+    sink_bytes(o, s->passthrough_bytes);
+    sink_str(o, "), ");
+    sink_u64(o, s->passthrough_frees);
+    sink_str(o, " frees; ");
+    sink_u64(o, s->flushes);
+    sink_str(o, " flushes; returned to the OS ");
+    sink_bytes(o, s->returned_bytes);
+    sink_str(o, " (");
+    sink_u64(o, s->released_spans);
+    sink_str(o, " spans)\n\n");
+
+    /* The table: every column from the X-macros, widths fitted to the name. */
+    sink_str(o, "class   size  in_use_B");
+#define X(name, unit, doc) sink_strw(o, #name, 9);
+    STATS_CLASS_GAUGES(X)
+#undef X
+#define X(name, doc) sink_strw(o, #name, sizeof #name > 10 ? (int)sizeof #name : 10);
+    CACHE_COUNTERS(X)
+#undef X
+    sink_str(o, "\n");
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        const struct stats_class *k = &s->cls[c];
+        if (!stats_class_active(k))
+            continue;
+        sink_u64w(o, c, 5);
+        sink_u64w(o, k->size, 7);
+        sink_u64w(o, k->in_use * k->size, 10);
+#define X(name, unit, doc) sink_u64w(o, k->name, 9);
+        STATS_CLASS_GAUGES(X)
+#undef X
+#define X(name, doc) sink_u64w(o, k->ctr.name, sizeof #name > 10 ? (int)sizeof #name : 10);
+        CACHE_COUNTERS(X)
+#undef X
+        sink_str(o, "\n");
+    }
+}

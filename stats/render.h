@@ -1,0 +1,70 @@
+/*
+ * render.h - an output sink that never allocates, and the renderers of a
+ * snapshot for people and machines: JSON, Prometheus text exposition, the
+ * summary + per-class table. Shared by the library (the socket server writes
+ * its replies through a sink) and by poolstat, which parses a reply back into
+ * a snapshot (proto.h) and renders it here, as redis-cli links server objects.
+ *
+ * Every renderer walks the X-macro lists of stats.h, so a figure declared
+ * there appears in every format. Nothing here calls malloc or stdio: a sink
+ * is a fixed buffer flushed with write(2) or send(2).
+ */
+#ifndef POOLALLOC_RENDER_H
+#define POOLALLOC_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+struct sink {
+    int fd;
+    int sock;      /* 1: send(MSG_NOSIGNAL), never raising SIGPIPE; 0: write(2) */
+    int failed;    /* a write failed: everything after it is dropped */
+    size_t len;
+    char buf[4096];
+};
+
+/* Options and facts that are not counters: `config NAME VALUE` lines. */
+#define RENDER_CONFIG_MAX 32
+struct render_config {
+    unsigned n;
+    struct {
+        char name[48];
+        char value[2 * STATS_STR_MAX];
+    } item[RENDER_CONFIG_MAX];
+};
+
+void sink_init(struct sink *o, int fd, int sock);
+void sink_mem(struct sink *o, const char *s, size_t n);
+void sink_str(struct sink *o, const char *s);
+void sink_u64(struct sink *o, uint64_t v);
+/* Right-aligned in a field of the given width (left-aligned if width < 0). */
+void sink_u64w(struct sink *o, uint64_t v, int width);
+void sink_strw(struct sink *o, const char *s, int width);
+/* v / scale with `decimals` digits after the point (0..6), rounded. */
+void sink_fixed(struct sink *o, uint64_t v, uint64_t scale, int decimals);
+/* Bytes as "12.3 MiB" / "512 B": 1024-based, one decimal. */
+void sink_bytes(struct sink *o, uint64_t bytes);
+/* s with control characters and bytes >= 0x7f replaced by '?'. */
+void sink_printable(struct sink *o, const char *s);
+/* Writes what is buffered (retrying short writes and EINTR). Returns 0, or -1
+ * if any write failed. */
+int sink_flush(struct sink *o);
+
+/* One JSON object: process figures, "classes" (active ones), "cpus", and
+ * "config" if cfg is not NULL. */
+void render_json(struct sink *o, const struct stats_snapshot *s, const struct render_config *cfg);
+
+/* Prometheus text exposition format 0.0.4: HELP and TYPE before each family,
+ * names poolalloc_* with their unit, counters ending in _total. */
+void render_prom(struct sink *o, const struct stats_snapshot *s);
+
+/* For people: the summary lines and the table of active classes. comm may
+ * be NULL. */
+void render_text(struct sink *o, const struct stats_snapshot *s, const char *comm);
+
+/* Uptime as "3d04h", "2h05m", "4m07s", "12s". */
+void render_duration(struct sink *o, uint64_t ms);
+
+#endif

@@ -1,0 +1,773 @@
+/* server.c - the stats socket server (see server.h). Nothing here calls malloc. */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+#include "../core/cpu.h"
+#include "../core/flush.h"
+#include "../core/log.h"
+#include "../preload/options.h"
+#include "proto.h"
+#include "render.h"
+#include "stats.h"
+
+#define PATH_CAP sizeof(((struct sockaddr_un *)0)->sun_path)   /* 108 with the NUL */
+#define ACCEPT_BATCH 64
+
+/* A descriptor and the file it named when we made it. */
+struct owned_fd {
+    int fd;          /* -1: none */
+    dev_t dev;
+    ino_t ino;
+};
+
+struct conn {
+    struct owned_fd o;
+    uint64_t deadline_ms;
+    uint64_t since_ms;
+    size_t len;
+    char buf[PROTO_REQ_MAX];
+};
+
+static const struct opt_values *srv_opts;
+static char srv_template[OPT_STR_MAX];   /* POOLALLOC_SOCKET, copied; "" = default */
+static char srv_xdg[OPT_STR_MAX];        /* XDG_RUNTIME_DIR at start, copied */
+static int srv_wanted;                   /* a server should run in this process */
+static int srv_restart;                  /* fork child: start one at server_attend() */
+static int srv_private;                  /* the thread has its own descriptor table */
+static int srv_handshake;                /* 0, then 1 (shared table) or 2 (private) */
+static pid_t srv_owner;                  /* pid that bound srv_path; 0: none */
+static char srv_path[PATH_CAP];
+static dev_t srv_path_dev;               /* the socket file as bound */
+static ino_t srv_path_ino;
+static struct owned_fd srv_listen = {-1, 0, 0};
+static struct conn srv_conn[SERVER_SLOTS];
+static struct stats_snapshot srv_snap;   /* used by the server thread only */
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int own(struct owned_fd *o, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    o->fd = fd;
+    o->dev = st.st_dev;
+    o->ino = st.st_ino;
+    return 0;
+}
+
+/* 1 if o->fd still names the file we made it for. */
+static int still_ours(const struct owned_fd *o)
+{
+    struct stat st;
+    return o->fd >= 0 && fstat(o->fd, &st) == 0 && st.st_dev == o->dev && st.st_ino == o->ino;
+}
+
+/* Closes o->fd if it is still ours; forgets it either way. */
+static void release(struct owned_fd *o)
+{
+    if (still_ours(o))
+        close(o->fd);
+    o->fd = -1;
+}
+
+/* Keeps our descriptors off 0-2: a program started with those closed must
+ * find them free for its own stdin, stdout and stderr. */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < cap; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+static const char *errno_text(int e)
+{
+    switch (e) {
+    case EACCES: return "permission denied";
+    case EPERM: return "operation not permitted";
+    case ENOENT: return "no such file or folder";
+    case ENOTDIR: return "a part of the path is not a folder";
+    case EROFS: return "read-only file system";
+    case ENOSPC: return "no space left";
+    case EMFILE: case ENFILE: return "too many open files";
+    case EADDRINUSE: return "address in use";
+    case ENAMETOOLONG: return "name too long";
+    default: return "system error";
+    }
+}
+
+/* The one warning line of a refused socket. */
+static void warn(struct logbuf *why)
+{
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: no stats socket: ");
+    log_mem(&b, why->buf, why->len);
+    log_str(&b, " (POOLALLOC_SOCKET=off silences this)\n");
+    log_flush(&b, 2);
+}
+
+/* ---- the path ---------------------------------------------------------------------------- */
+
+/* Appends s to a path buffer; -1 if it does not fit a socket address. */
+static int path_add(char *p, size_t *n, const char *s)
+{
+    for (; *s; s++) {
+        if (*n + 1 >= PATH_CAP)
+            return -1;
+        p[(*n)++] = *s;
+    }
+    p[*n] = '\0';
+    return 0;
+}
+
+static int path_add_u64(char *p, size_t *n, uint64_t v)
+{
+    char d[24];
+    int i = 23;
+    d[i] = '\0';
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return path_add(p, n, d + i);
+}
+
+/* The folder must be a real folder (not a symlink), owned by our effective
+ * uid, writable by nobody else; it is created 0700 if missing (its parent
+ * must exist). */
+static int folder_ok(const char *dir, struct logbuf *why)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT || (mkdir(dir, 0700) != 0 && errno != EEXIST) || lstat(dir, &st) != 0) {
+            log_str(why, "cannot create the folder ");
+            log_str(why, dir);
+            log_str(why, ": ");
+            log_str(why, errno_text(errno));
+            return -1;
+        }
+    }
+    log_str(why, "the folder ");
+    log_str(why, dir);
+    if (S_ISLNK(st.st_mode)) {
+        log_str(why, " is a symbolic link");
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        log_str(why, " is not a folder");
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        log_str(why, " belongs to uid ");
+        log_u64(why, st.st_uid);
+        log_str(why, ", not to this process's uid ");
+        log_u64(why, geteuid());
+        return -1;
+    }
+    if (st.st_mode & 022) {
+        log_str(why, " can be written by other users (mode 0");
+        log_u64(why, (st.st_mode >> 6) & 7);
+        log_u64(why, (st.st_mode >> 3) & 7);
+        log_u64(why, st.st_mode & 7);
+        log_str(why, ")");
+        return -1;
+    }
+    why->len = 0;
+    return 0;
+}
+
+/* Expands the template (or the default) for pid into out; checks and
+ * creates the folder. 0, or -1 with the reason in why. */
+static int make_path(char *out, pid_t pid, int suffix_pid, struct logbuf *why)
+{
+    size_t n = 0;
+    char dir[PATH_CAP];
+    out[0] = '\0';
+    if (!srv_template[0]) {
+        if (srv_xdg[0] == '/') {
+            if (path_add(out, &n, srv_xdg) || path_add(out, &n, "/poolalloc"))
+                goto long_path;
+        } else if (path_add(out, &n, "/tmp/poolalloc-") || path_add_u64(out, &n, geteuid())) {
+            goto long_path;
+        }
+        copy_str(dir, sizeof dir, out);
+        if (path_add(out, &n, "/") || path_add_u64(out, &n, (uint64_t)pid) ||
+            path_add(out, &n, ".sock"))
+            goto long_path;
+    } else {
+        const char *t = srv_template;
+        if (t[0] != '/') {
+            log_str(why, "POOLALLOC_SOCKET must be an absolute path");
+            return -1;
+        }
+        for (; *t; t++) {
+            char one[2] = {*t, '\0'};
+            if (*t != '%') {
+                if (path_add(out, &n, one))
+                    goto long_path;
+            } else if (t[1] == 'p') {
+                if (path_add_u64(out, &n, (uint64_t)pid))
+                    goto long_path;
+                t++;
+            } else if (t[1] == '%') {
+                if (path_add(out, &n, "%"))
+                    goto long_path;
+                t++;
+            } else {
+                log_str(why, "POOLALLOC_SOCKET may hold %p (the pid) and %%, nothing else after %");
+                return -1;
+            }
+        }
+        if (suffix_pid && (path_add(out, &n, ".") || path_add_u64(out, &n, (uint64_t)pid)))
+            goto long_path;
+        copy_str(dir, sizeof dir, out);
+        char *slash = dir;
+        for (char *c = dir; *c; c++)
+            if (*c == '/')
+                slash = c;
+        if (slash == dir || !slash[1]) {
+            log_str(why, "POOLALLOC_SOCKET must name a file in a folder");
+            return -1;
+        }
+        *slash = '\0';
+    }
+    return folder_ok(dir, why);
+long_path:
+    log_str(why, "the socket path is longer than a unix socket address allows (");
+    log_u64(why, PATH_CAP - 1);
+    log_str(why, " bytes)");
+    return -1;
+}
+
+/* Is the path free to bind? 0: free (a stale socket of ours removed);
+ * 1: a live server answers there; -1: refused, reason in why. */
+static int path_free(const char *path, struct logbuf *why)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    log_str(why, path);
+    if (S_ISLNK(st.st_mode)) {
+        log_str(why, " is a symbolic link");
+        return -1;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        log_str(why, " exists and is not a socket");
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        log_str(why, " belongs to uid ");
+        log_u64(why, st.st_uid);
+        return -1;
+    }
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    copy_str(a.sun_path, sizeof a.sun_path, path);
+    int fd = high_fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd < 0) {
+        log_str(why, ": ");
+        log_str(why, errno_text(errno));
+        return -1;
+    }
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(fd);
+    why->len = 0;
+    if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
+        return 1;
+    if (e == ECONNREFUSED)   /* a socket nobody listens on: a dead process's */
+        unlink(path);
+    return 0;
+}
+
+/* A listening socket bound at path, mode 0600. Returns the fd, or -1 with
+ * errno. */
+static int bind_listen(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    copy_str(a.sun_path, sizeof a.sun_path, path);
+    /* Non-blocking: accept_some() takes what is queued and never waits. */
+    int fd = high_fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd < 0)
+        return -1;
+    /* The socket file takes the socket inode's mode, less the umask: set
+     * before bind, there is no moment when the file is open to others. */
+    fchmod(fd, 0600);
+    struct stat st;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || lstat(path, &st) != 0 ||
+        listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (st.st_mode & 077)
+        chmod(path, 0600);
+    srv_path_dev = st.st_dev;
+    srv_path_ino = st.st_ino;
+    return fd;
+}
+
+/* 1 if the socket file at srv_path is still the one we bound. */
+static int path_still_ours(void)
+{
+    struct stat st;
+    return lstat(srv_path, &st) == 0 && st.st_dev == srv_path_dev && st.st_ino == srv_path_ino;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static void write_config(struct sink *o)
+{
+    const struct opt_values *v = srv_opts;
+    const struct opt_desc *d = opt_table;
+#define X(NAME, field, kind, def, min, max, doc) SRV_CFG_##kind(field); d++;
+#define SRV_CFG_NUM(f)                                                  \
+    do {                                                                \
+        struct logbuf b = {0};                                          \
+        log_u64(&b, v->f);                                              \
+        b.buf[b.len] = '\0';                                            \
+        proto_write_config(o, d->name, b.buf);                          \
+    } while (0)
+#define SRV_CFG_OPT_SIZE(f) SRV_CFG_NUM(f)
+#define SRV_CFG_OPT_UINT(f) SRV_CFG_NUM(f)
+#define SRV_CFG_OPT_BOOL(f) SRV_CFG_NUM(f)
+#define SRV_CFG_OPT_STR(f)  proto_write_config(o, d->name, v->f)
+    OPTIONS(X)
+#undef X
+    proto_write_config(o, "socket_path", srv_path);
+    proto_write_config(o, "descriptor_table", srv_private ? "private" : "shared");
+    proto_write_config(o, "mode", cpu_mode_name());
+    proto_write_config(o, "mode_reason", cpu_fallback_reason);
+}
+
+static void answer(int fd, const char *req, size_t len)
+{
+    static struct sink o;   /* 4 KiB: off the thread's small stack */
+    char why[PROTO_REQ_MAX];
+    sink_init(&o, fd, 1);
+    int cmd = proto_parse_request(req, len, why, sizeof why);
+    if (cmd < 0) {
+        proto_reply_error(&o, why);
+        sink_flush(&o);
+        return;
+    }
+    proto_reply_ok(&o, cmd);
+    if (cmd == PROTO_flush) {
+        size_t bytes = flush_run();
+        struct flush_totals t;
+        flush_totals(&t);
+        sink_str(&o, "returned_now_bytes ");
+        sink_u64(&o, bytes);
+        sink_str(&o, "\nflushes ");
+        sink_u64(&o, t.generations);
+        sink_str(&o, "\n");
+    } else if (cmd == PROTO_help) {
+        proto_write_help(&o);
+    } else if (cmd == PROTO_config) {
+        write_config(&o);
+    } else {
+        stats_snapshot(&srv_snap);
+        if (cmd == PROTO_stats || cmd == PROTO_all)
+            proto_write_stats(&o, &srv_snap);
+        if (cmd == PROTO_classes || cmd == PROTO_all)
+            proto_write_classes(&o, &srv_snap);
+        if (cmd == PROTO_cpus || cmd == PROTO_all)
+            proto_write_cpus(&o, &srv_snap);
+        if (cmd == PROTO_all)
+            write_config(&o);
+    }
+    proto_reply_end(&o);
+    sink_flush(&o);
+}
+
+/* Reads and drops what the client sent beyond its request (bounded): a unix
+ * socket closed with unread data resets the peer, which may then lose the
+ * reply it has not read yet. */
+static void drain(int fd)
+{
+    static char scratch[4096];
+    for (int i = 0; i < 16; i++)
+        if (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
+            break;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (still_ours(&c->o)) {
+        drain(c->o.fd);
+        shutdown(c->o.fd, SHUT_WR);
+    }
+    release(&c->o);
+    c->len = 0;
+}
+
+static void conn_fail(struct conn *c, const char *why)
+{
+    if (still_ours(&c->o)) {
+        struct sink o;
+        sink_init(&o, c->o.fd, 1);
+        proto_reply_error(&o, why);
+        /* Never wait for a client that is not reading. */
+        send(c->o.fd, o.buf, o.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    conn_close(c);
+}
+
+/* Reads what the client sent so far; answers once a whole line (or the end
+ * of its output) is in. */
+static void conn_read(struct conn *c)
+{
+    if (!still_ours(&c->o)) {
+        c->o.fd = -1;
+        return;
+    }
+    for (;;) {
+        if (c->len == sizeof c->buf) {
+            conn_fail(c, "request too long (a request is one short line); try help");
+            return;
+        }
+        ssize_t n = recv(c->o.fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0) {
+            conn_close(c);
+            return;
+        }
+        size_t old = c->len;
+        c->len += (size_t)n;
+        int eof = n == 0;
+        for (size_t i = old; i < c->len; i++)
+            if (c->buf[i] == '\n') {
+                c->len = i + 1;
+                eof = 1;
+                break;
+            }
+        if (eof) {
+            answer(c->o.fd, c->buf, c->len);
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+/* Our uid or root only. */
+static int peer_allowed(int fd)
+{
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return 0;
+    return cr.uid == 0 || cr.uid == geteuid();
+}
+
+static void accept_some(uint64_t now)
+{
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
+        if (!still_ours(&srv_listen))
+            return;
+        int fd = high_fd(accept4(srv_listen.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (fd < 0)
+            return;
+        struct conn *c = NULL, *oldest = &srv_conn[0];
+        for (int i = 0; i < SERVER_SLOTS; i++) {
+            if (srv_conn[i].o.fd < 0) {
+                c = &srv_conn[i];
+                break;
+            }
+            if (srv_conn[i].since_ms < oldest->since_ms)
+                oldest = &srv_conn[i];
+        }
+        if (!c) {
+            conn_fail(oldest, "too many clients at once; yours waited longest, try again");
+            c = oldest;
+        }
+        if (own(&c->o, fd) != 0) {
+            close(fd);
+            c->o.fd = -1;
+            continue;
+        }
+        c->len = 0;
+        c->since_ms = now;
+        c->deadline_ms = now + SERVER_REQUEST_MS;
+        if (!peer_allowed(fd)) {
+            conn_fail(c, "permission denied: only the process's own user and root may ask");
+            continue;
+        }
+        /* A reply is sent with the socket blocking, bounded by a send
+         * timeout; it fits the send buffer, so a client that does not read
+         * costs at most that timeout. */
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 500000};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        int sndbuf = 256 * 1024;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        conn_read(c);   /* an honest client has usually sent its line already */
+    }
+}
+
+/* The listening socket is gone (a program closed it: shared table) or its
+ * file was removed: make both again. The thread is silent: it does not know
+ * what fd 2 is any more. */
+static void relisten(void)
+{
+    if (still_ours(&srv_listen) && path_still_ours())
+        return;
+    if (path_still_ours())
+        unlink(srv_path);
+    struct logbuf why = {0};
+    if (path_free(srv_path, &why) != 0)
+        return;   /* someone else's socket now: keep what we have */
+    int fd = bind_listen(srv_path);
+    if (fd < 0)
+        return;
+    release(&srv_listen);
+    if (own(&srv_listen, fd) != 0) {
+        close(fd);
+        srv_listen.fd = -1;
+    }
+}
+
+static void serve(void)
+{
+    static struct pollfd pfd[SERVER_SLOTS + 1];
+    uint64_t next_check = 0;
+    for (;;) {
+        uint64_t now = now_ms();
+        /* Shared table: check the listener every round; the file, every second. */
+        if (!still_ours(&srv_listen) || now >= next_check) {
+            relisten();
+            next_check = now + 1000;
+        }
+        int timeout = srv_listen.fd >= 0 ? 1000 : 200;
+        nfds_t n = 0;
+        if (srv_listen.fd >= 0)
+            pfd[n++] = (struct pollfd){.fd = srv_listen.fd, .events = POLLIN};
+        for (int i = 0; i < SERVER_SLOTS; i++) {
+            struct conn *c = &srv_conn[i];
+            if (c->o.fd < 0)
+                continue;
+            pfd[n++] = (struct pollfd){.fd = c->o.fd, .events = POLLIN};
+            int left = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
+            if (left < timeout)
+                timeout = left;
+        }
+        int rc = poll(pfd, n, timeout);
+        now = now_ms();
+        if (rc < 0 && errno != EINTR) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        for (nfds_t k = 0; rc > 0 && k < n; k++) {
+            if (!pfd[k].revents || pfd[k].fd == srv_listen.fd)
+                continue;
+            for (int i = 0; i < SERVER_SLOTS; i++)
+                if (srv_conn[i].o.fd == pfd[k].fd) {
+                    conn_read(&srv_conn[i]);
+                    break;
+                }
+        }
+        for (int i = 0; i < SERVER_SLOTS; i++)
+            if (srv_conn[i].o.fd >= 0 && now >= srv_conn[i].deadline_ms)
+                conn_fail(&srv_conn[i], "no request within the time allowed; try help");
+        if (rc > 0 && srv_listen.fd >= 0 && pfd[0].fd == srv_listen.fd && pfd[0].revents)
+            accept_some(now);
+    }
+}
+
+static long futex(int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* Every descriptor of our own table but keep. */
+static void close_others(int keep)
+{
+    if (keep > 0 && close_range(0, (unsigned)keep - 1, 0) != 0 && errno == ENOSYS) {
+        for (int fd = 0; fd < keep; fd++)
+            close(fd);
+    }
+    if (close_range((unsigned)keep + 1, ~0u, 0) != 0 && errno == ENOSYS) {
+        for (int fd = keep + 1; fd < 65536; fd++)
+            close(fd);
+    }
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "poolalloc-stats", 0, 0, 0);
+    int state = 1;
+    if (unshare(CLONE_FILES) == 0) {
+        /* Our own copy of the table: drop the program's files from it at
+         * once, or a pipe the program closes would never see its end. */
+        close_others(srv_listen.fd);
+        state = 2;
+    }
+    __atomic_store_n(&srv_handshake, state, __ATOMIC_RELEASE);
+    futex(&srv_handshake, FUTEX_WAKE_PRIVATE, 1, NULL);
+    serve();
+    return NULL;
+}
+
+/* Binds and starts the thread for this pid. Warnings go to stderr. */
+static void start_here(void)
+{
+    struct logbuf why = {0};
+    pid_t pid = getpid();
+    char path[PATH_CAP];
+    int rc = make_path(path, pid, 0, &why);
+    if (rc == 0 && (rc = path_free(path, &why)) == 1 && srv_template[0]) {
+        /* A fixed path (no %p) held by a live process, e.g. the parent that
+         * started this program: this process takes PATH.<pid>. */
+        why.len = 0;
+        if ((rc = make_path(path, pid, 1, &why)) == 0)
+            rc = path_free(path, &why);
+    }
+    if (rc == 1) {
+        log_str(&why, path);
+        log_str(&why, " is in use by another live process");
+        rc = -1;
+    }
+    int fd = -1;
+    if (rc == 0 && (fd = bind_listen(path)) < 0) {
+        log_str(&why, "cannot listen on ");
+        log_str(&why, path);
+        log_str(&why, ": ");
+        log_str(&why, errno_text(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        srv_wanted = 0;   /* fork children would fail the same way: no retry, no repeat */
+        warn(&why);
+        return;
+    }
+    copy_str(srv_path, sizeof srv_path, path);
+    srv_owner = pid;
+    own(&srv_listen, fd);
+    for (int i = 0; i < SERVER_SLOTS; i++)
+        srv_conn[i].o.fd = -1;
+
+    srv_handshake = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t t;
+    rc = pthread_create(&t, &attr, server_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        close(fd);
+        srv_listen.fd = -1;
+        unlink(path);
+        srv_owner = 0;
+        srv_wanted = 0;
+        why.len = 0;
+        log_str(&why, "cannot start the server thread");
+        warn(&why);
+        return;
+    }
+    /* Wait for the thread to say whose table it uses (microseconds). With a
+     * private table of its own, our copy of the listener is closed here. */
+    struct timespec ts = {5, 0};
+    while (__atomic_load_n(&srv_handshake, __ATOMIC_ACQUIRE) == 0) {
+        if (futex(&srv_handshake, FUTEX_WAIT_PRIVATE, 0, &ts) != 0 && errno == ETIMEDOUT)
+            break;
+    }
+    if (__atomic_load_n(&srv_handshake, __ATOMIC_ACQUIRE) == 2) {
+        srv_private = 1;
+        struct owned_fd mine = srv_listen;
+        release(&mine);
+    }
+}
+
+void server_start(const struct opt_values *opts)
+{
+    stats_mark_start();
+    srv_opts = opts;
+    /* secure_getenv semantics: a set-uid program ignores the variables. */
+    int secure = getauxval(AT_SECURE) != 0;
+    copy_str(srv_template, sizeof srv_template, secure ? NULL : opts->socket);
+    copy_str(srv_xdg, sizeof srv_xdg, secure_getenv("XDG_RUNTIME_DIR"));
+    if (srv_template[0] == 'o' && srv_template[1] == 'f' && srv_template[2] == 'f' &&
+        !srv_template[3])
+        return;
+    srv_wanted = 1;
+    start_here();
+}
+
+void server_fork_child(void)
+{
+    /* Only the forking thread exists here. With a shared table the child
+     * inherited the parent's listener and clients: close them, if they are
+     * still what we made. */
+    if (!srv_private) {
+        release(&srv_listen);
+        for (int i = 0; i < SERVER_SLOTS; i++)
+            release(&srv_conn[i].o);
+    }
+    srv_listen.fd = -1;
+    srv_private = 0;
+    if (srv_wanted) {
+        __atomic_store_n(&srv_restart, 1, __ATOMIC_RELAXED);
+        core_request_attention();
+    }
+}
+
+void server_attend(void)
+{
+    if (!__atomic_load_n(&srv_restart, __ATOMIC_RELAXED) ||
+        !__atomic_exchange_n(&srv_restart, 0, __ATOMIC_ACQ_REL))
+        return;
+    stats_mark_start();
+    start_here();
+}
+
+void server_stop(void)
+{
+    if (srv_owner && srv_owner == getpid() && path_still_ours())
+        unlink(srv_path);
+}

@@ -1,0 +1,54 @@
+/*
+ * server.h - the stats socket: a thread that answers one short text request
+ * per connection (proto.h) on a unix socket, for poolstat or socat.
+ *
+ * Who talks to it: preload/init.c starts it from the constructor, removes the
+ * socket file at exit, and tells it about fork; preload's slow path calls
+ * server_attend() so that a fork child starts its own server, with its own
+ * pid, at its first allocation.
+ *
+ * Rules the thread keeps:
+ *   - It never calls malloc (nor stdio, nor anything that may): replies are
+ *     built in fixed buffers (render.h) from a static snapshot.
+ *   - Every signal is blocked in it; it holds no allocator lock except
+ *     inside flush_run() for a `flush` request, like the flush thread.
+ *   - It never trusts a client: SO_PEERCRED admits our own uid and root only;
+ *     a request is at most PROTO_REQ_MAX bytes and must arrive within
+ *     SERVER_REQUEST_MS; up to SERVER_SLOTS clients are read at once (a new
+ *     one evicts the oldest), so a client that stalls delays nobody.
+ *   - It never touches a descriptor the program may own. It runs with its own
+ *     descriptor table (unshare(CLONE_FILES)): the program cannot close or
+ *     reuse its sockets, and fork children do not inherit them. Where unshare
+ *     is refused (some seccomp profiles) it shares the program's table: every
+ *     descriptor's (st_dev, st_ino) is kept and checked before each use; one
+ *     that changed is forgotten, never closed, and the socket is made again.
+ *   - The socket file is removed only by the process that bound it, and only
+ *     while it is still the file it bound.
+ */
+#ifndef POOLALLOC_SERVER_H
+#define POOLALLOC_SERVER_H
+
+#define SERVER_SLOTS      16      /* clients read at the same time */
+#define SERVER_REQUEST_MS 10000   /* time a client has to send its request (a person typing in socat) */
+
+struct opt_values;
+
+/* Starts the server of this process, from a clean context (the constructor),
+ * with no allocator lock held. The path comes from opts->socket (ignored in
+ * set-uid programs, as secure_getenv would) or the default. A path that is
+ * refused gives one warning line on stderr and no server; the program goes on. */
+void server_start(const struct opt_values *opts);
+
+/* pthread_atfork child handler: the parent's server is not ours; asks the
+ * core for one slow-path visit, where server_attend() starts the child's. */
+void server_fork_child(void);
+
+/* From the preload slow path, no allocator lock held: starts a fork child's
+ * server if one is wanted. Cheap when not. */
+void server_attend(void);
+
+/* At exit: removes the socket file if this process bound it and it is still
+ * the same file. */
+void server_stop(void);
+
+#endif
