@@ -12,6 +12,7 @@
 #include "lock.h"
 
 static pa_lock flush_lock;            /* one generation step at a time */
+static void (*flush_hook)(void);
 static uint64_t flush_generations, flush_returned;
 static uint64_t flush_period_ms;
 static int flush_thread_running;
@@ -36,6 +37,11 @@ size_t flush_run(void)
     return bytes;
 }
 
+void flush_set_hook(void (*fn)(void))
+{
+    __atomic_store_n(&flush_hook, fn, __ATOMIC_RELEASE);
+}
+
 void flush_totals(struct flush_totals *t)
 {
     t->generations = __atomic_load_n(&flush_generations, __ATOMIC_RELAXED);
@@ -55,6 +61,9 @@ static void *flush_main(void *arg)
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) != 0)
             ;
         flush_run();
+        void (*hook)(void) = __atomic_load_n(&flush_hook, __ATOMIC_ACQUIRE);
+        if (hook)
+            hook();
     }
     return NULL;
 }

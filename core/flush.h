@@ -24,6 +24,11 @@ size_t flush_run(void);
 
 void flush_totals(struct flush_totals *t);
 
+/* fn runs on the flush thread after every generation, with no allocator lock
+ * held: a clean place for work that must not run inside malloc or fork (the
+ * preload layer starts a fork child's stats server there). */
+void flush_set_hook(void (*fn)(void));
+
 /* Starts the flush thread (period in ms, > 0). Returns 0, or -1 if the thread
  * could not be made (then memory is only returned by explicit flushes). Must
  * be called with no allocator lock held. */

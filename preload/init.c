@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../core/flush.h"
 #include "../core/cpu.h"
 #include "../core/log.h"
 #include "../core/region.h"
@@ -63,10 +64,20 @@ static void log_init(void)
     log_flush(&b, 2);
 }
 
+/* A fork child gets its own stats server only once it has lived one flush
+ * period (from the flush thread, a clean context): a child that forks only
+ * to exec never makes a socket it could not remove. */
 static void init_fork_child(void)
 {
     core_fork_child();
     server_fork_child();
+    if (!opt_g.flush_ms)
+        core_request_attention();   /* no flush thread: the next request starts it */
+}
+
+static void init_after_flush(void)
+{
+    server_attend();
 }
 
 void init_slow(void)
@@ -143,6 +154,7 @@ __attribute__((constructor)) static void init_ctor(void)
     libc_usable = find_libc_usable();
     if (opt_g.stats)
         keep_stderr();
+    flush_set_hook(init_after_flush);
     core_start_background();
     server_start(&opt_g);
 }

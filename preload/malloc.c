@@ -31,7 +31,9 @@ static PA_NOINLINE void gate_slow(void)
 {
     init_slow();
     core_attend();
-    server_attend();
+    /* Without a flush thread, a fork child's stats server starts here. */
+    if (!opt_g.flush_ms)
+        server_attend();
 }
 
 static void *libc_alloc(size_t n)

@@ -751,10 +751,10 @@ void server_fork_child(void)
     }
     srv_listen.fd = -1;
     srv_private = 0;
-    if (srv_wanted) {
+    /* Started later by server_attend(): from the flush thread once the child
+     * has lived a period, or (no flush thread) at its next request. */
+    if (srv_wanted)
         __atomic_store_n(&srv_restart, 1, __ATOMIC_RELAXED);
-        core_request_attention();
-    }
 }
 
 void server_attend(void)

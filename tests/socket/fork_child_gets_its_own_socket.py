@@ -1,6 +1,6 @@
-"""After fork the child starts its own server at its first allocation, on a
-socket named with its own pid, answering with its own pid; when the child
-exits, its socket goes and the parent's stays and answers. Run with the
+"""After fork a child that lives on starts its own server (once it has lived a
+flush period, from its flush thread), on a socket named with its own pid,
+answering with its own pid; when the child exits, its socket goes and the parent's stays and answers. Run with the
 server's private descriptor table (the normal case), with a shared one (unshare
 refused by seccomp, as in many containers), and with a POOLALLOC_SOCKET
 without %p (the child then takes PATH.<pid>)."""

@@ -8,6 +8,8 @@
  *   fork           fork a child that allocates once (so its server starts)
  *                  and waits for `endchild`                  -> "child PID"
  *   endchild       end that child (it exits normally)        -> "ok"
+ *   forkexec       fork a child that allocates, frees, then execs /bin/true
+ *                  without the preload; wait for it         -> "exec PID"
  *   ping           -> "pong"
  * End of input or `quit`: exit 0. Prints "ready PID" first.
  */
@@ -115,6 +117,21 @@ int main(void)
             }
             close(fds[0]);
             child_pipe = fds[1];
+        } else if (!strcmp(line, "forkexec")) {
+            pid_t c = fork();
+            if (c == 0) {
+                /* What a shell does between fork and exec: a little work. */
+                for (int i = 0; i < 64; i++) {
+                    keep[nkeep] = malloc(200 + (size_t)i);
+                    free(keep[nkeep]);
+                }
+                char *argv[] = {"true", NULL}, *envp[] = {NULL};
+                execve("/bin/true", argv, envp);
+                _exit(127);
+            }
+            int st;
+            waitpid(c, &st, 0);
+            say_num(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "exec" : "execfailed", c);
         } else if (!strcmp(line, "endchild")) {
             close(child_pipe);
             int st;
