@@ -28,10 +28,11 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(B)/obj/%.o) $(STATS_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 
-TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils libjemalloc2
+TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils libjemalloc2 \
+             cppcheck clang-tidy
 DEMO_PKGS := gcc make libc6-dev python3
 
-.PHONY: all lib test clang-build check-exports unit unit-sanitizers preload-tests readme readme-check demo deps-test \
+.PHONY: all lib test clang-build check-exports lint unit unit-sanitizers preload-tests readme readme-check demo deps-test \
         deps-demo clean
 all: lib
 lib: $(B)/libpoolalloc.so $(B)/optdoc
@@ -95,11 +96,21 @@ readme-check: $(B)/optdoc
 check-exports: $(B)/libpoolalloc.so
 	sh tools/check_exports.sh $<
 
+# Static analysis: cppcheck and clang-tidy (checks in .clang-tidy) on every
+# C file of the library and of poolstat; any finding fails.
+LINT_SRC := $(LIB_SRC) $(wildcard tools/poolstat/*.c)
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
+	    --error-exitcode=1 -I. $(LINT_SRC)
+	@set -o pipefail; clang-tidy --quiet $(LINT_SRC) -- -std=gnu11 -I. -D_GNU_SOURCE -pthread \
+	    2>&1 | { grep -v 'warnings generated' || true; }
+	@echo "lint: cppcheck and clang-tidy clean"; echo "2 passed, 0 failed"
+
 # The library must also build warning-free with clang.
 clang-build:
 	$(MAKE) --no-print-directory CC=clang B=build-clang lib check-exports
 
-TEST_TIERS := lib check-exports clang-build readme-check unit unit-sanitizers preload-tests \
+TEST_TIERS := lib check-exports clang-build readme-check lint unit unit-sanitizers preload-tests \
               socket-tests
 test: deps-test
 	@mkdir -p $(B)

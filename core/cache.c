@@ -68,7 +68,7 @@ int cache_init(size_t budget, size_t max_size)
     unsigned slots = 1;
     while (slots < n)
         slots <<= 1;
-    cache_cpus = meta_alloc(slots * sizeof *cache_cpus);
+    cache_cpus = meta_alloc(slots * sizeof(struct cpu_cache *));
     if (!cache_cpus)
         return -1;
     cache_nslots = slots;

@@ -130,7 +130,7 @@
                        [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),  \
                        [p] "r"(p_)                                                     \
                      : "memory", "cc"                                                  \
-                     : miss_);                                                         \
+                     : miss_); /* a label: cannot be parenthesised */ /* NOLINT */   \
         (void)rp_tmp, (void)rp_cnt, (void)rp_slots;                                    \
     } while (0)
 

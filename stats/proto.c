@@ -45,7 +45,7 @@ static const struct field cpu_fields[] = {
 #undef X
 };
 
-#define NFIELDS(a) (sizeof a / sizeof a[0])
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 #define COL_UNKNOWN (-1)
 #define COL_INDEX   (-2)
 

@@ -60,8 +60,13 @@ static long target_euid(pid_t pid)
     if (!f)
         return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "Uid: %ld %ld", &ruid, &euid) == 2)
+        if (strncmp(line, "Uid:", 4) == 0) {
+            char *q = line + 4;
+            ruid = strtol(q, &q, 10);
+            euid = strtol(q, &q, 10);
+            (void)ruid;
             break;
+        }
     fclose(f);
     return euid;
 }
@@ -199,7 +204,7 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket path too long: %s", t->path);
         return -1;
     }
-    strcpy(a.sun_path, t->path);
+    memcpy(a.sun_path, t->path, strlen(t->path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket: %s", strerror(errno));
@@ -238,14 +243,14 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
     }
     /* Read everything (a reply is tens of KiB), then parse line by line. */
     size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+    char *buf = poolstat_xmalloc(cap);
     int timed_out = 0;
     for (;;) {
         if (len + 1 >= cap) {
             if (cap >= (64u << 20))
                 break;
             cap *= 2;
-            buf = realloc(buf, cap);
+            buf = poolstat_xrealloc(buf, cap);
         }
         ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
         if (k < 0 && errno == EINTR)
@@ -302,4 +307,14 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
         return -1;
     }
     return 0;
+}
+
+void *poolstat_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        fprintf(stderr, "poolstat: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return q;
 }

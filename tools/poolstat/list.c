@@ -94,7 +94,7 @@ int poolstat_list(void)
     struct row *rows = NULL;
     size_t nrows = 0, cap = 0;
     int stale = 0;
-    struct proto_reply *r = malloc(sizeof *r);
+    struct proto_reply *r = poolstat_xmalloc(sizeof *r);
     for (int i = 0; i < nd; i++) {
         DIR *d = opendir(dirs[i]);
         if (!d)
@@ -103,7 +103,7 @@ int poolstat_list(void)
         while ((e = readdir(d)) != NULL) {
             char *end;
             long pid = strtol(e->d_name, &end, 10);
-            if (pid <= 0 || strcmp(end, ".sock"))
+            if (pid <= 0 || strcmp(end, ".sock") != 0)
                 continue;
             struct target t = {.pid = (pid_t)pid};
             snprintf(t.path, sizeof t.path, "%.200s/%.40s", dirs[i], e->d_name);
@@ -119,7 +119,7 @@ int poolstat_list(void)
             }
             if (nrows == cap) {
                 cap = cap ? 2 * cap : 16;
-                rows = realloc(rows, cap * sizeof *rows);
+                rows = poolstat_xrealloc(rows, cap * sizeof *rows);
             }
             struct row *w = &rows[nrows++];
             memset(w, 0, sizeof *w);
@@ -129,7 +129,7 @@ int poolstat_list(void)
             char err[POOLSTAT_ERR_MAX];
             if (poolstat_fetch(&t, "stats", r, err) == 0) {
                 w->ok = 1;
-                w->snap = malloc(sizeof *w->snap);
+                w->snap = poolstat_xmalloc(sizeof *w->snap);
                 *w->snap = r->snap;
             } else {
                 /* "poolstat: " is noise inside a table. */
@@ -139,7 +139,8 @@ int poolstat_list(void)
         closedir(d);
     }
     free(r);
-    qsort(rows, nrows, sizeof *rows, by_pid);
+    if (nrows)
+        qsort(rows, nrows, sizeof *rows, by_pid);
     if (!nrows) {
         printf("no process with a poolalloc socket in");
         for (int i = 0; i < nd; i++)

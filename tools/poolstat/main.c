@@ -31,7 +31,7 @@ static int one(const char *what, const char *arg)
     char err[POOLSTAT_ERR_MAX];
     if (poolstat_resolve(arg, &t, err) != 0)
         return fail(err);
-    struct proto_reply *r = malloc(sizeof *r);
+    struct proto_reply *r = poolstat_xmalloc(sizeof *r);
     const char *req = !strcmp(what, "flush") ? "flush" : !strcmp(what, "config") ? "config" : "all";
     if (poolstat_fetch(&t, req, r, err) != 0) {
         free(r);

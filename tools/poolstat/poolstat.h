@@ -35,6 +35,10 @@ void poolstat_comm(pid_t pid, char *out, size_t cap);
 /* `poolstat` alone: the table of live processes; removes stale sockets. */
 int poolstat_list(void);
 
+/* malloc/realloc that end the program with a message instead of returning NULL. */
+void *poolstat_xrealloc(void *p, size_t n);
+#define poolstat_xmalloc(n) poolstat_xrealloc(NULL, (n))
+
 /* `poolstat -w`: the refreshing view. */
 struct watch_opts {
     double interval;        /* seconds between refreshes */

@@ -217,8 +217,8 @@ int poolstat_watch(const struct target *t, const struct watch_opts *o)
             fputs("\033[?25l", stdout);
         }
     }
-    struct proto_reply *r = malloc(sizeof *r);
-    struct stats_snapshot *prev = malloc(sizeof *prev);
+    struct proto_reply *r = poolstat_xmalloc(sizeof *r);
+    struct stats_snapshot *prev = poolstat_xmalloc(sizeof *prev);
     int have_prev = 0, rc = 0;
     double last = 0;
     char err[POOLSTAT_ERR_MAX];
