@@ -2,6 +2,8 @@
  * dispatch of every miss to the mode's slow path (see cache.h). */
 #include "cache.h"
 #include "cache_slow.h"
+#include "check.h"
+#include "core.h"
 
 static unsigned cache_next_slot;
 
@@ -52,15 +54,23 @@ void cache_free_locked_slow(unsigned cls, void *p)
 
 void *cache_alloc_miss(unsigned cls)
 {
+    void *p;
 #if CPU_HAVE_RSEQ
     if (cache_rseq_off)
-        return cache_alloc_slow(cls);
+        p = cache_alloc_slow(cls);
+    else
 #endif
-    return cache_alloc_locked(cls);
+        p = cache_alloc_locked(cls);
+    /* POOLALLOC_CHECK: caches hold nothing, so every allocation passes here. */
+    if (unlikely(core_cfg.check) && p)
+        check_on_alloc(cls, p);
+    return p;
 }
 
 void cache_free_miss(unsigned cls, void *p)
 {
+    if (unlikely(core_cfg.check))
+        check_on_free(cls, p);
 #if CPU_HAVE_RSEQ
     if (cache_rseq_off) {
         cache_free_slow(cls, p);

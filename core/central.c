@@ -12,7 +12,7 @@
 
 struct central central_g[SC_COUNT];
 
-void central_init(size_t max_size)
+void central_init(size_t max_size, int no_xfer)
 {
     size_t slice = region_slice_size();
     for (unsigned c = 0; c < SC_COUNT; c++) {
@@ -30,7 +30,7 @@ void central_init(size_t max_size)
             ce->spans_max = 0;
         else
             ce->spans_max = (uint32_t)(slice >> sc_span_shift[c]);
-        uint32_t cap = XFER_BYTES / ce->size;
+        uint32_t cap = no_xfer ? 0 : XFER_BYTES / ce->size;
         if (cap > XFER_MAX)
             cap = XFER_MAX;
         /* No stack (NULL, cap 0) if its memory cannot be had: spans only. */

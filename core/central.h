@@ -62,8 +62,9 @@ struct central {
 
 extern struct central central_g[SC_COUNT];
 
-/* Sets up the central list of every class whose size <= max_size. */
-void central_init(size_t max_size);
+/* Sets up the central list of every class whose size <= max_size; with
+ * no_xfer, without transfer stacks. */
+void central_init(size_t max_size, int no_xfer);
 
 static inline struct span *central_span(const struct central *ce, size_t index)
 {

@@ -27,8 +27,10 @@ int core_init(const struct core_config *cfg)
         log_line("cannot reserve address space for the pools; every request goes to the C library");
         return -1;
     }
-    central_init(core_cfg.max_size);
-    if (cache_init(core_cfg.cpu_cache, core_cfg.max_size) != 0)
+    central_init(core_cfg.max_size, core_cfg.check);
+    /* Checking: caches of capacity 0 and no transfer stacks, so every free
+     * goes to its span's bitmap, where a second free is seen. */
+    if (cache_init(core_cfg.check ? 0 : core_cfg.cpu_cache, core_cfg.max_size) != 0)
         return -1;
     core_ready = 1;
     __atomic_store_n(&core_gate, core_cfg.max_size, __ATOMIC_RELEASE);

@@ -23,6 +23,7 @@ struct core_config {
     uint64_t flush_ms;  /* flush period; 0 = never */
     int verbose;
     int no_rseq;        /* 1: the LOCKED fallback even where rseq works */
+    int check;          /* 1: POOLALLOC_CHECK: no caching, so every free reaches its span */
 };
 
 extern size_t core_gate;

@@ -92,6 +92,7 @@ void init_slow(void)
         .cpu_cache = opt_g.cpu_cache,
         .flush_ms = opt_g.flush_ms,
         .verbose = (int)opt_g.verbose,
+        .check = (int)opt_g.check,
     };
     core_init(&cfg);
     /* May allocate: that request passes through (state is INIT_BUSY). */

@@ -33,6 +33,9 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "mean bytes between sampled allocations, `0` = off (read and kept; sampling is not in "  \
       "this version yet)")                                                                     \
     X(STATS, stats, OPT_BOOL, 0, 0, 1, "`1`: print a per-class summary on stderr at exit")    \
+    X(CHECK, check, OPT_BOOL, 0, 0, 1,                                                         \
+      "`1`: costly checks: no object is cached anywhere, so every double free is caught, "     \
+      "and freed memory is poisoned and verified on reuse (see Known limits for the cost)")    \
     X(VERBOSE, verbose, OPT_BOOL, 0, 0, 1,                                                     \
       "`1`: log decisions (init, mode, region size, flush thread) on stderr")
 
