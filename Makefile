@@ -29,7 +29,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 
 TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils libjemalloc2 \
-             cppcheck clang-tidy
+             cppcheck clang-tidy libunwind-dev google-perftools
 DEMO_PKGS := gcc make libc6-dev python3
 
 .PHONY: all lib test clang-build check-exports lint unit unit-sanitizers preload-tests readme readme-check demo deps-test \
@@ -131,3 +131,5 @@ clean:
 
 # Stats socket server tests and the poolstat CLI: tools/poolstat.mk
 -include tools/poolstat.mk
+-include tests/sample/sample.mk
+-include tests/stress/stress.mk

@@ -14,6 +14,7 @@
 #include "../core/cpu.h"
 #include "../core/log.h"
 #include "../core/region.h"
+#include "../stats/sample.h"
 #include "../stats/server.h"
 #include "../stats/stats.h"
 
@@ -153,6 +154,7 @@ __attribute__((constructor)) static void init_ctor(void)
 {
     init_slow();
     libc_usable = find_libc_usable();
+    sample_start(opt_g.sample, (int)opt_g.verbose);   /* loads libunwind: here, not in malloc */
     if (opt_g.stats)
         keep_stderr();
     flush_set_hook(init_after_flush);

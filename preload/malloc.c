@@ -5,6 +5,8 @@
  *   larger, or pools unavailable  -> glibc (__libc_*), counted as pass-through
  *   free/realloc/usable size      -> by address: inside the region is ours,
  *                                    anything else is glibc's
+ *   a sampled request (sample.h)  -> glibc, recorded with its stack; free()
+ *                                    finds it on the foreign-pointer path
  *
  * Semantics follow glibc 2.36 where C leaves a choice: malloc(0) is a unique
  * pointer, realloc(p, 0) frees and returns NULL, memalign rounds a
@@ -22,6 +24,7 @@
 #include "../core/log.h"
 #include "../core/region.h"
 #include "../core/sizeclass.h"
+#include "../stats/sample.h"
 #include "../stats/server.h"
 #include "../stats/stats.h"
 #include "preload.h"
@@ -38,7 +41,9 @@ static PA_NOINLINE void gate_slow(void)
 
 static void *libc_alloc(size_t n)
 {
+    sample_libc_enter();
     void *p = __libc_malloc(n);
+    sample_libc_leave();
     if (likely(p))
         stats_passthrough_alloc(n);
     else
@@ -68,8 +73,39 @@ static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
     return likely(p) ? p : libc_alloc(n);
 }
 
+/* A sampled request: served by glibc, so that free() meets it on its
+ * out-of-line foreign path and the pools' fast paths never know, then
+ * recorded with its stack (align: > 16 for memalign; zero: calloc). */
+static PA_NOINLINE void *sample_alloc(size_t n, size_t align, int zero)
+{
+    size_t m = n ? n : 1;
+    sigset_t old;
+    sample_libc_enter_quiet(&old);
+    void *p = align ? __libc_memalign(align, m) : zero ? __libc_calloc(1, m) : __libc_malloc(m);
+    sample_libc_leave_quiet(&old);
+    if (unlikely(!p)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!sample_record(p, n))
+        stats_passthrough_alloc(n);   /* no room to record it: a plain pass-through */
+    return p;
+}
+
+/* This thread's sampling countdown ran out (sample.h). */
+static PA_NOINLINE void *malloc_sample_slow(size_t n)
+{
+    if (sample_due(n))
+        return sample_alloc(n, 0, 0);
+    return malloc_slow(n);
+}
+
 static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
 {
+    /* Every request counts against the sampling countdown: a TLS subtract
+     * and a branch, the slow half a tail call. */
+    if (unlikely(sample_tick(n)))
+        return malloc_sample_slow(n);
     /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow. */
     if (likely(n - 1 < core_gate)) {
         unsigned cls = sc_of(n);
@@ -119,12 +155,22 @@ static PA_NOINLINE void free_miss(unsigned cls, void *p)
     cache_free_miss(cls, p);
 }
 
-/* Not ours: glibc's, or NULL. Out of line, like every call free makes. */
+/* Not ours: glibc's (a pass-through or a sampled block), or NULL. Out of
+ * line, like every call free makes. */
 static PA_NOINLINE void free_foreign(void *p)
 {
     if (p) {
+        if (sample_forget(p, NULL)) {
+            sigset_t old;
+            sample_libc_enter_quiet(&old);
+            __libc_free(p);
+            sample_libc_leave_quiet(&old);
+            return;
+        }
         stats_passthrough_free();
+        sample_libc_enter();
         __libc_free(p);
+        sample_libc_leave();
     }
 }
 
@@ -154,6 +200,8 @@ static size_t pa_usable(void *p)
 /* Alignment a power of two, > 16. */
 static void *pa_aligned(size_t align, size_t n)
 {
+    if (unlikely(sample_tick(n)) && sample_due(n))
+        return sample_alloc(n, align, 0);
     if (core_gate == 0)
         gate_slow();
     if (n <= core_gate && align <= PA_PAGE) {
@@ -164,7 +212,9 @@ static void *pa_aligned(size_t align, size_t n)
                 return p;
         }
     }
+    sample_libc_enter();
     void *p = __libc_memalign(align, n);
+    sample_libc_leave();
     if (p)
         stats_passthrough_alloc(n);
     else
@@ -206,6 +256,8 @@ PA_EXPORT void *calloc(size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
+    if (unlikely(sample_tick(total)) && sample_due(total))
+        return sample_alloc(total, 0, 1);
     if (core_gate == 0)
         gate_slow();
     if (total - 1 < core_gate) {
@@ -219,12 +271,48 @@ PA_EXPORT void *calloc(size_t n, size_t m)
     }
     if (total == 0)
         return pa_malloc(0);   /* a unique pointer; no byte of it is the caller's */
+    sample_libc_enter();
     void *p = __libc_calloc(1, total);
+    sample_libc_leave();
     if (p)
         stats_passthrough_alloc(total);
     else
         errno = ENOMEM;
     return p;
+}
+
+/* glibc's realloc of a glibc block. A pass-through was counted when it was
+ * allocated: a resize is not another allocation. A sampled block leaves the
+ * live table (its result is sampled only if the countdown says so); growth
+ * counts against the countdown, and a result it samples is recorded with
+ * this call's stack. */
+static PA_NOINLINE void *realloc_libc(void *p, size_t n)
+{
+    struct sample_obj was;
+    int sampled = sample_forget(p, &was);
+    size_t have = init_libc_usable(p);
+    sigset_t old;
+    if (sampled)
+        sample_libc_enter_quiet(&old);
+    else
+        sample_libc_enter();
+    void *q = __libc_realloc(p, n);
+    if (sampled)
+        sample_libc_leave_quiet(&old);
+    else
+        sample_libc_leave();
+    if (!q) {
+        if (sampled && !sample_restore(p, &was))
+            stats_passthrough_alloc(have);
+        errno = ENOMEM;
+        return NULL;
+    }
+    int now = n > have && unlikely(sample_tick(n - have)) && sample_due(n) && sample_record(q, n);
+    if (sampled && !now)
+        stats_passthrough_alloc(n);   /* a plain glibc block from here on */
+    else if (!sampled && now)
+        stats_passthrough_free();     /* left the pass-through figures for the samples */
+    return q;
 }
 
 PA_EXPORT void *realloc(void *p, size_t n)
@@ -256,15 +344,10 @@ PA_EXPORT void *realloc(void *p, size_t n)
             return NULL;
         size_t have = init_libc_usable(p);
         memcpy(q, p, n < have ? n : have);
-        stats_passthrough_free();
-        __libc_free(p);
+        free_foreign(p);
         return q;
     }
-    /* Counted when it was allocated: a resize is not another allocation. */
-    void *q = __libc_realloc(p, n);
-    if (!q)
-        errno = ENOMEM;
-    return q;
+    return realloc_libc(p, n);
 }
 
 PA_EXPORT void *reallocarray(void *p, size_t n, size_t m)

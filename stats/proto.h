@@ -6,7 +6,7 @@
  *
  *   request   one line of printable ASCII, at most PROTO_REQ_MAX - 1 bytes,
  *             ended by "\n" (or "\r\n", or the end of the client's output):
- *             a command word (help stats classes cpus config flush all)
+ *             a command word (help stats classes cpus config flush all sites heap)
  *   reply     "poolalloc <version> ok <command>\n", then lines "<key> <value...>\n",
  *             then "end\n"; or exactly one line "poolalloc <version> error <reason>\n"
  *
@@ -14,7 +14,14 @@
  * mode_reason (the value is the rest of the line); `class.columns NAME...`
  * names the columns of the `class N ...` rows that follow it, `cpu.columns`
  * those of `cpu N ...` rows; `config NAME VALUE` lines; `command NAME TEXT`
- * for help. A client ignores keys and columns it does not know: adding a
+ * for help. `sites` and `heap` (allocation sampling, stats/sample.h) start
+ * with `sampling on` (or `sampling off (why)` and nothing more); `sites` has
+ * `site.columns` and `site N ... @ 0xADDR...` rows plus `order.live` and
+ * `order.total` lines, `heap` one `heap LINE` per line of a heap profile
+ * file. They were added without a new version: a client that never sends
+ * them never sees them, and one that sends them to an older library gets an
+ * `unknown request` error.
+ * A client ignores keys and columns it does not know: adding a
  * figure does not change the version. Anything a client of version N could
  * misread does, and poolstat refuses a version it does not speak.
  */
@@ -36,7 +43,9 @@
     X(cpus, "one row per CPU cache")                                             \
     X(config, "options as parsed from the environment, socket path, pool mode")  \
     X(flush, "run one generation now; replies with the bytes it returned")       \
-    X(all, "stats, classes, cpus and config in one reply")
+    X(all, "stats, classes, cpus and config in one reply")                       \
+    X(sites, "top allocation sites by live and total bytes (sampled estimates)") \
+    X(heap, "heap profile in gperftools' legacy text format (pprof reads it)")
 
 enum proto_cmd {
 #define X(name, doc) PROTO_##name,

@@ -26,6 +26,7 @@
 #include "../preload/options.h"
 #include "proto.h"
 #include "render.h"
+#include "sample.h"
 #include "stats.h"
 
 #define PATH_CAP sizeof(((struct sockaddr_un *)0)->sun_path)   /* 108 with the NUL */
@@ -373,6 +374,45 @@ static void write_config(struct sink *o)
     proto_write_config(o, "descriptor_table", srv_private ? "private" : "shared");
     proto_write_config(o, "mode", cpu_mode_name());
     proto_write_config(o, "mode_reason", cpu_fallback_reason);
+    proto_write_config(o, "sampling", sample_state());
+}
+
+/* /proc/self/maps as `heap` lines, streamed through the sink (it may be far
+ * larger than its buffer). The descriptor is checked like every other one
+ * of ours: with a shared table the program may close and reuse its number
+ * meanwhile. */
+static void write_maps(struct sink *o)
+{
+    static char chunk[4096];
+    struct owned_fd m = {-1, 0, 0};
+    int fd = high_fd(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
+    if (fd < 0 || own(&m, fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    int line_start = 1;
+    while (!o->failed && still_ours(&m)) {
+        ssize_t n = read(m.fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (size_t i = 0; i < (size_t)n;) {
+            size_t end = i;
+            while (end < (size_t)n && chunk[end] != '\n')
+                end++;
+            if (line_start)
+                sink_str(o, "heap ");
+            line_start = end < (size_t)n;
+            end += line_start;   /* the newline too */
+            sink_mem(o, chunk + i, end - i);
+            i = end;
+        }
+    }
+    if (!line_start)
+        sink_str(o, "\n");
+    release(&m);
 }
 
 static void answer(int fd, const char *req, size_t len)
@@ -400,6 +440,11 @@ static void answer(int fd, const char *req, size_t len)
         proto_write_help(&o);
     } else if (cmd == PROTO_config) {
         write_config(&o);
+    } else if (cmd == PROTO_sites) {
+        heapprof_write_sites(&o);
+    } else if (cmd == PROTO_heap) {
+        if (heapprof_write_heap(&o))
+            write_maps(&o);
     } else {
         stats_snapshot(&srv_snap);
         if (cmd == PROTO_stats || cmd == PROTO_all)

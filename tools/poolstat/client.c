@@ -194,11 +194,13 @@ static void who(const struct target *t, char *out, size_t cap)
         snprintf(out, cap, "%s", t->path);
 }
 
-int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *r, char *err)
+/* Connects to t, sends req and reads the whole reply into *out (NUL-terminated,
+ * the caller frees it). 0, or -1 with a message in err. */
+static int exchange(const struct target *t, const char *req, char **out, size_t *outlen,
+                    int *timed_out, char *err)
 {
     char name[320];
     who(t, name, sizeof name);
-    proto_reply_init(r);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(t->path) >= sizeof a.sun_path) {
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket path too long: %s", t->path);
@@ -241,10 +243,10 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
         close(fd);
         return -1;
     }
-    /* Read everything (a reply is tens of KiB), then parse line by line. */
+    /* Read everything (a reply is tens of KiB; a heap profile a few MiB). */
     size_t cap = 1 << 16, len = 0;
     char *buf = poolstat_xmalloc(cap);
-    int timed_out = 0;
+    *timed_out = 0;
     for (;;) {
         if (len + 1 >= cap) {
             if (cap >= (64u << 20))
@@ -256,19 +258,24 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            timed_out = 1;
+            *timed_out = 1;
         if (k <= 0)
             break;
         len += (size_t)k;
     }
     close(fd);
     buf[len] = '\0';
-    char *save = NULL;
-    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        if (proto_parse_line(r, l) != 0)
-            break;
-    free(buf);
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
 
+/* The message for a reply that is not a complete "ok" reply; -1 then, else 0. */
+static int check_reply(const struct target *t, const struct proto_reply *r, int timed_out,
+                       char *err)
+{
+    char name[320];
+    who(t, name, sizeof name);
     switch (r->status) {
     case PROTO_PENDING:
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: %s %s", name,
@@ -296,9 +303,30 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
                  timed_out ? " (no data for 5 s)" : "");
         return -1;
     }
-    if (r->malformed)
+    return 0;
+}
+
+int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *r, char *err)
+{
+    char *buf;
+    size_t len;
+    int timed_out;
+    proto_reply_init(r);
+    if (exchange(t, req, &buf, &len, &timed_out, err) != 0)
+        return -1;
+    char *save = NULL;
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (proto_parse_line(r, l) != 0)
+            break;
+    free(buf);
+    if (check_reply(t, r, timed_out, err) != 0)
+        return -1;
+    if (r->malformed) {
+        char name[320];
+        who(t, name, sizeof name);
         fprintf(stderr, "poolstat: warning: %s sent a line this poolstat cannot read: %s\n", name,
                 r->bad);
+    }
     if (t->pid && r->snap.pid && r->snap.pid != (uint64_t)t->pid) {
         snprintf(err, POOLSTAT_ERR_MAX,
                  "poolstat: the socket %s belongs to process %llu, not %d (set POOLALLOC_SOCKET "
@@ -306,6 +334,40 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
                  t->path, (unsigned long long)r->snap.pid, (int)t->pid);
         return -1;
     }
+    return 0;
+}
+
+int poolstat_fetch_body(const struct target *t, const char *req, char **body, size_t *len,
+                        char *err)
+{
+    char *buf;
+    size_t n;
+    int timed_out;
+    if (exchange(t, req, &buf, &n, &timed_out, err) != 0)
+        return -1;
+    /* The first line says ok or not (the reply parser reads it); the body
+     * is what lies between it and the closing "end" line. */
+    struct proto_reply *r = poolstat_xmalloc(sizeof *r);
+    proto_reply_init(r);
+    char *nl = strchr(buf, '\n');
+    size_t first = nl ? (size_t)(nl - buf) + 1 : n;
+    if (nl) {
+        *nl = '\0';
+        proto_parse_line(r, buf);
+        *nl = '\n';
+        r->ended = n - first >= 4 && !strcmp(buf + n - 4, "end\n") &&
+                   (n - first == 4 || buf[n - 5] == '\n');
+    }
+    int rc = check_reply(t, r, timed_out, err);
+    free(r);
+    if (rc != 0) {
+        free(buf);
+        return -1;
+    }
+    *len = n - first - 4;
+    memmove(buf, buf + first, *len);
+    buf[*len] = '\0';
+    *body = buf;
     return 0;
 }
 

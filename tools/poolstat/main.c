@@ -16,6 +16,8 @@ static const char usage[] =
     "       poolstat --prom TARGET        Prometheus text exposition\n"
     "       poolstat flush TARGET         run one generation now\n"
     "       poolstat config TARGET        options and mode in force\n"
+    "       poolstat [--json] sites TARGET  top allocation sites (POOLALLOC_SAMPLE), symbolized\n"
+    "       poolstat heap TARGET > F.heap   heap profile for google-pprof --text PROGRAM F.heap\n"
     "TARGET is a process id, or the path of its socket (for a POOLALLOC_SOCKET poolstat cannot\n"
     "guess). Protocol version " "1" "; see README.md, \"Live stats\".\n";
 
@@ -115,6 +117,16 @@ int main(int argc, char **argv)
         return poolstat_list();
     if (left == 2 && (!strcmp(argv[i], "flush") || !strcmp(argv[i], "config")) && !watch)
         return one(argv[i], argv[i + 1]);
+    if (left == 2 && (!strcmp(argv[i], "sites") || !strcmp(argv[i], "heap")) && !watch &&
+        strcmp(mode, "prom") != 0) {
+        struct target t;
+        char err[POOLSTAT_ERR_MAX];
+        if (poolstat_resolve(argv[i + 1], &t, err) != 0)
+            return fail(err);
+        if (argv[i][0] == 'h')
+            return poolstat_heap(&t);
+        return poolstat_sites(&t, !strcmp(mode, "json"));
+    }
     if (left != 1) {
         fputs(usage, stderr);
         return 2;

@@ -29,6 +29,16 @@ int poolstat_resolve(const char *arg, struct target *t, char *err);
  * "ok" reply; -1 with a message in err otherwise. */
 int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *r, char *err);
 
+/* For replies with a body of their own (sites, heap): sends req and returns
+ * in *body (NUL-terminated, *len bytes; the caller frees it) the lines
+ * between the "ok" line and the closing "end". 0, or -1 with a message in err. */
+int poolstat_fetch_body(const struct target *t, const char *req, char **body, size_t *len,
+                        char *err);
+
+/* `poolstat sites TARGET` (json: one JSON object) and `poolstat heap TARGET`. */
+int poolstat_sites(const struct target *t, int json);
+int poolstat_heap(const struct target *t);
+
 /* Reads /proc/PID/comm into out (cap bytes); "" if it cannot. */
 void poolstat_comm(pid_t pid, char *out, size_t cap);
 
