@@ -78,9 +78,10 @@ static void warn_bad(void (*warn)(const char *), const struct opt_desc *d, const
     log_str(&b, "poolalloc: ");
     log_str(&b, d->name);
     log_str(&b, "='");
-    /* Quote at most 40 characters of a hostile value, without control bytes. */
+    /* Quote at most 40 bytes of a hostile value, printable ASCII only: control
+     * bytes, DEL and every byte >= 0x80 (C1 controls on 8-bit terminals) -> ?. */
     for (unsigned i = 0; i < 40 && s[i]; i++)
-        log_mem(&b, (unsigned char)s[i] < 32 || s[i] == 127 ? "?" : &s[i], 1);
+        log_mem(&b, (unsigned char)s[i] < 32 || (unsigned char)s[i] >= 127 ? "?" : &s[i], 1);
     log_str(&b, "' is ");
     log_str(&b, why);
     log_str(&b, " (allowed ");
