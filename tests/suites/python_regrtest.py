@@ -65,7 +65,7 @@ test_asyncio test_concurrent_futures test_multiprocessing_forkserver
 SETTINGS = {
     # mode: (modules, -j per run, per-module timeout s, overall timeout s, extra args)
     "short": (SHORT, 2, 60, 300, []),
-    "full": (FULL, 3, 360, 1500, ["-u", "cpu,subprocess"]),
+    "full": (FULL, 3, 300, 1500, ["-u", "cpu,subprocess"]),
 }
 
 LINE = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+) (passed|failed|crashed|skipped|"
@@ -123,6 +123,18 @@ def finish(p, deadline):
         os.killpg(p.pid, 9)
         p.wait()
         return None
+
+
+def module_seconds(xml):
+    """Seconds each module's test cases took, from a --junit-xml file."""
+    secs = {}
+    try:
+        for c in ET.parse(xml).getroot().iter("testcase"):
+            m = module_of(c.get("name", ""))
+            secs[m] = secs.get(m, 0.0) + float(c.get("time") or 0)
+    except (OSError, ET.ParseError, ValueError):
+        pass
+    return secs
 
 
 def results(out, xml):
@@ -202,13 +214,17 @@ def main():
     reg_cases = {c for c in p_failed - g_failed if module_of(c) not in bad_modules(g_mods)}
     suspects = sorted(reg_mods | {module_of(c) for c in reg_cases})
     confirmed, flaky = [], []
+    g_secs = module_seconds(runs["glibc"][2])
     for m in suspects:
-        # Alone, one after the other, so that load from the other run plays no part.
+        # Alone, one after the other, so that load from the other run plays no part; a
+        # module that hangs under the preload costs 4 times its glibc time (>= 2 min),
+        # not the full per-module timeout.
+        re_to = int(min(per_test, max(120, 4 * g_secs.get(m, per_test))))
         re_res = {}
         for tag, l in (("glibc", None), ("preload", lib)):
-            p, out, xml = start_run(f"{mode}-rerun-{m}-{tag}", l, [m], 1, per_test, extra,
+            p, out, xml = start_run(f"{mode}-rerun-{m}-{tag}", l, [m], 1, re_to, extra,
                                     outdir)
-            if finish(p, time.time() + per_test + 60) is None:
+            if finish(p, time.time() + re_to + 60) is None:
                 re_res[tag] = ({m: "timed out"}, set(), 0)
             else:
                 re_res[tag] = results(out, xml)
