@@ -4,12 +4,14 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
 
 #include "cache.h"
 #include "central.h"
 #include "lock.h"
+#include "orphan.h"
 
 static pa_lock flush_lock;            /* one generation step at a time */
 static void (*flush_hook)(void);
@@ -48,18 +50,49 @@ void flush_totals(struct flush_totals *t)
     t->returned_bytes = __atomic_load_n(&flush_returned, __ATOMIC_RELAXED);
 }
 
+static void add_ms(struct timespec *t, uint64_t ms)
+{
+    t->tv_sec += (time_t)(ms / 1000);
+    t->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Wakes every ORPHAN_CHECK_MS to see whether the program has left (orphan.h),
+ * and runs a generation every period (none when the period is 0: the thread
+ * then only watches, for a stats server's sake). */
 static void *flush_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "poolalloc-flush", 0, 0, 0);
-    struct timespec ts = {
-        .tv_sec = (time_t)(flush_period_ms / 1000),
-        .tv_nsec = (long)(flush_period_ms % 1000) * 1000000L,
-    };
+    orphan_own_thread();
+    struct timespec next_flush;
+    clock_gettime(CLOCK_MONOTONIC, &next_flush);
+    add_ms(&next_flush, flush_period_ms);
     for (;;) {
-        struct timespec left = ts;
-        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) != 0)
+        struct timespec wake;
+        clock_gettime(CLOCK_MONOTONIC, &wake);
+        add_ms(&wake, ORPHAN_CHECK_MS);
+        if (flush_period_ms && before(&next_flush, &wake))
+            wake = next_flush;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) != 0)
             ;
+        if (orphan_alone())
+            exit(0);   /* what glibc does when the last thread ends */
+        if (!flush_period_ms || before(&wake, &next_flush))
+            continue;
+        add_ms(&next_flush, flush_period_ms);
+        if (before(&next_flush, &wake)) {   /* fell behind (a stopped process) */
+            next_flush = wake;
+            add_ms(&next_flush, flush_period_ms);
+        }
         flush_run();
         void (*hook)(void) = __atomic_load_n(&flush_hook, __ATOMIC_ACQUIRE);
         if (hook)
@@ -68,10 +101,9 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
-int flush_start(uint64_t period_ms)
+static int start_thread(void)
 {
-    flush_period_ms = period_ms;
-    if (period_ms == 0 || flush_thread_running)
+    if (flush_thread_running)
         return 0;
     /* The thread is created with every signal blocked, so the program's
      * signals are never delivered to it; the caller's mask is restored. */
@@ -86,12 +118,24 @@ int flush_start(uint64_t period_ms)
     int rc = pthread_create(&t, &attr, flush_main, NULL);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0) {
+    if (rc == 0)
         flush_thread_running = 1;
-    }
     else
         flush_thread_failed = 1;
     return rc == 0 ? 0 : -1;
+}
+
+int flush_start(uint64_t period_ms)
+{
+    flush_period_ms = period_ms;
+    if (period_ms == 0)
+        return 0;
+    return start_thread();
+}
+
+int flush_watch_start(void)
+{
+    return start_thread();
 }
 
 int flush_thread_wanted(void)
@@ -109,6 +153,7 @@ void flush_unlock_after_fork(int child)
     if (child) {
         lock_reset(&flush_lock);
         flush_thread_running = 0;
+        orphan_forget_after_fork();
     } else {
         lock_give(&flush_lock);
     }

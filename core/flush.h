@@ -7,6 +7,7 @@
  * inside a cache (the flush thread, a stats request, a test). The flush thread
  * is a plain pthread with every signal blocked, sleeping one period between
  * runs; it touches every CPU's cache, including CPUs nobody runs on any more.
+ * It also ends the process when the program has no thread left (orphan.h).
  */
 #ifndef POOLALLOC_FLUSH_H
 #define POOLALLOC_FLUSH_H
@@ -33,6 +34,11 @@ void flush_set_hook(void (*fn)(void));
  * could not be made (then memory is only returned by explicit flushes). Must
  * be called with no allocator lock held. */
 int flush_start(uint64_t period_ms);
+
+/* Starts the thread even with no period, to watch for a program that has
+ * left (orphan.h): the stats server calls it, since its own thread would
+ * otherwise keep such a process alive. */
+int flush_watch_start(void);
 
 /* 1 if the thread should run but does not (a fork child's did not survive
  * the fork). */

@@ -23,6 +23,7 @@
 #include "../core/cpu.h"
 #include "../core/flush.h"
 #include "../core/log.h"
+#include "../core/orphan.h"
 #include "../preload/options.h"
 #include "proto.h"
 #include "render.h"
@@ -681,6 +682,7 @@ static void *server_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "poolalloc-stats", 0, 0, 0);
+    orphan_own_thread();
     int state = 1;
     if (unshare(CLONE_FILES) == 0) {
         /* Our own copy of the table: drop the program's files from it at
@@ -767,6 +769,9 @@ static void start_here(void)
         struct owned_fd mine = srv_listen;
         release(&mine);
     }
+    /* Our thread keeps the process alive after the program's last thread
+     * ends: the flush thread watches for that, even with no flush period. */
+    flush_watch_start();
 }
 
 void server_start(const struct opt_values *opts)
