@@ -68,6 +68,8 @@ SETTINGS = {
     "full": (FULL, 3, 300, 1500, ["-u", "cpu,subprocess"]),
 }
 
+DETAILS = {}  # module -> what regrtest said after its status ("(Exit code 1)", ...)
+HUNG = {}     # module -> the test it hung in, from a --timeout stack dump
 LINE = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+) (passed|failed|crashed|skipped|"
                   r"interrupted|timed out|ran no tests)(.*)$")
 GOOD = {"passed", "skipped", "ran no tests"}
@@ -146,6 +148,15 @@ def results(out, xml):
         m = LINE.search(line)
         if m:
             mods[m.group(1)] = m.group(2)
+            detail = m.group(3).split(" -- running")[0].strip()
+            if detail and m.group(2) not in GOOD:
+                DETAILS[m.group(1)] = detail
+    # A module killed by regrtest's --timeout dumps its stacks: name the test it was in.
+    for m in re.finditer(r"^Timeout \((\S+)\)!\n((?:.*\n){1,80})", text, re.M):
+        where = re.search(r'File "[^"]*/(test_\w+)\.py", line (\d+) in (test\w*)', m.group(2))
+        if where:
+            HUNG[where.group(1)] = f"hung in {where.group(3)} (line {where.group(2)}), " \
+                                   f"killed by the {m.group(1)} timeout"
     # Modules the summary lists as failed (covers any line we did not parse).
     for m in re.finditer(r"^\d+ tests? failed:\n((?:    .*\n)+)", text, re.M):
         for name in m.group(1).split():
@@ -248,8 +259,10 @@ def main():
         say(f"FAIL {name}: fails under the preload and passes on glibc, twice: "
             f"{' '.join(confirmed)} ({summary})")
         for m in confirmed:
-            say(f"    {m}: preload {p_mods.get(m, 'test cases failed')}, glibc "
-                f"{g_mods.get(m, '?')}")
+            say(f"    {m}: preload {p_mods.get(m, 'test cases failed')} "
+                f"{DETAILS.get(m, '')}, glibc {g_mods.get(m, '?')}")
+            if m in HUNG:
+                say(f"      {HUNG[m]}")
             for c in sorted(c for c in reg_cases if module_of(c) == m)[:10]:
                 say(f"      {c}")
             say(f"      logs: {outdir}/{mode}-rerun-{m}-preload.out, {runs['preload'][1]}")

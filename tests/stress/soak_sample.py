@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""soak_sample.py - samples a running process for the soak (tests/stress/run.sh).
+
+usage: soak_sample.py PID SOCKET INTERVAL OUT
+
+Every INTERVAL seconds until PID exits, appends one line to OUT:
+    t rss_kib pool_resident_kib pool_metadata_kib pool_in_use_kib
+t in seconds since the start; rss from /proc/PID/status (VmRSS); the pool figures from
+the allocator's own stats socket SOCKET ("stats" request, see README: Live stats),
+"-" when the socket does not answer. Uses nothing but the standard library.
+"""
+import os
+import socket
+import sys
+import time
+
+
+def pool_stats(path):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(path)
+            s.sendall(b"stats\n")
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+    except OSError:
+        return None
+    st = {}
+    for line in data.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            st[parts[0]] = int(parts[1])
+    return st
+
+
+def main():
+    pid, sock, every, out = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    t0 = time.monotonic()
+    nxt = 0.0
+    with open(out, "a") as f:
+        while os.path.exists(f"/proc/{pid}/status"):
+            now = time.monotonic() - t0
+            if now >= nxt:
+                rss = None
+                try:
+                    with open(f"/proc/{pid}/status") as st:
+                        for line in st:
+                            if line.startswith("VmRSS:"):
+                                rss = int(line.split()[1])
+                except OSError:
+                    break
+                if rss is None:  # exiting
+                    break
+                p = pool_stats(sock)
+                cols = [f"{now:.2f}", str(rss)]
+                for k in ("resident_bytes", "metadata_bytes", "in_use_bytes"):
+                    cols.append(str(p[k] >> 10) if p and k in p else "-")
+                f.write(" ".join(cols) + "\n")
+                f.flush()
+                nxt += every
+            time.sleep(min(0.1, every / 5))
+
+
+if __name__ == "__main__":
+    main()
