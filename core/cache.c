@@ -87,16 +87,20 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
         goto out;
     size_t slots = 0;
     for (unsigned c = 0; c < SC_COUNT; c++)
-        slots += 2 * (size_t)cache_slots[c];
+        slots += 2 * (size_t)cache_slots[c] + 2;
     cc = meta_alloc(sizeof *cc + slots * sizeof(void *));
     if (!cc)
         goto out;
     cc->cpu = cpu;
     void **slot = (void **)(cc + 1);
+    /* Each stack has a NULL below its bottom: the push compares p with the
+     * slot under the count (the top) without testing for an empty stack. */
     for (unsigned c = 0; c < SC_COUNT; c++) {
         cc->cls[c].cap = cache_cap[c];
+        *slot++ = NULL;
         cc->cls[c].slots = slot;
         slot += cache_slots[c];
+        *slot++ = NULL;
         cc->cls[c].vslots = slot;
         slot += cache_slots[c];
     }

@@ -163,7 +163,7 @@ static inline void cache_free_entered(struct cpu_cache *cc, unsigned cls, void *
     struct cache_class *cl = &cc->cls[cls];
     uint32_t n = cl->count;
     cl->ctr.frees++;
-    if (likely(n < cl->cap)) {
+    if (likely(n < cl->cap) && likely(cl->slots[(ptrdiff_t)n - 1] != p)) {
         cl->slots[n] = p;
         cl->count = n + 1;
     } else {
@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) int cache_free_locked_try(unsigned 
     if (likely(cc) && likely(lock_try(&cc->lock))) {
         struct cache_class *cl = &cc->cls[cls];
         uint32_t n = cl->count;
-        int ok = n < cl->cap;
+        int ok = n < cl->cap && cl->slots[(ptrdiff_t)n - 1] != p;
         if (likely(ok)) {
             cl->slots[n] = p;
             cl->count = n + 1;

@@ -99,6 +99,9 @@ void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
 void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
 {
     struct cache_class *cl = &cc->cls[cls];
+    /* Here because the stack is full, or because p is already its top. */
+    if (unlikely(cl->count && cl->slots[cl->count - 1] == p))
+        central_bad_free(p, "double free");
     cl->ctr.overflows++;
     if (cl->count == 0) {
         /* A class with no room in the cache: straight to central. */

@@ -87,6 +87,11 @@ void cache_free_slow(unsigned cls, void *p)
      * its place; if it still cannot, p goes too. */
     while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
         n++;
+    /* The push also gives up when p is already the stack's top: p found in
+     * the stack while its owner frees it is a double free. */
+    for (unsigned i = 0; i < n; i++)
+        if (unlikely(buf[i] == p))
+            central_bad_free(p, "double free");
     if (!cache_free_fast(cls, p)) {
         buf[n++] = p;
         if (cc)

@@ -180,7 +180,7 @@ unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mod
     return got;
 }
 
-static PA_COLD void bad_free(const void *p, const char *why)
+void central_bad_free(const void *p, const char *why)
 {
     struct logbuf b = {0};
     log_str(&b, "poolalloc: free(): ");
@@ -201,11 +201,11 @@ static void give_back(struct central *ce, void *p)
     uintptr_t within = off & (((uintptr_t)1 << shift) - 1);
     uint32_t idx = (uint32_t)((within * ce->recip) >> 40);
     if (unlikely(sidx >= ce->spans_made || idx >= ce->nobjs || (uintptr_t)idx * ce->size != within))
-        bad_free(p, "invalid pointer");
+        central_bad_free(p, "invalid pointer");
     struct span *s = central_span(ce, sidx);
     uint64_t bit = 1ull << (idx & 63);
     if (unlikely(s->bits[idx >> 6] & bit))
-        bad_free(p, "double free or invalid pointer");
+        central_bad_free(p, "double free or invalid pointer");
     s->bits[idx >> 6] |= bit;
     if (idx >> 6 < s->scan)
         s->scan = (uint16_t)(idx >> 6);

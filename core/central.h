@@ -23,8 +23,11 @@
  *
  * A pointer given back is decoded and checked here: not the start of an object
  * of a span in use ("invalid pointer") or already free ("double free") is
- * reported on stderr and the process aborts, as glibc does; a pointer
- * freed twice while still in a CPU cache is not noticed.
+ * reported on stderr and the process aborts, as glibc does. Before that,
+ * free() itself rejects an address that is not an object's start
+ * (sc_object_start), and the caches one freed again while it is still the
+ * top of its CPU's stack (the common free(p); free(p)); one freed twice
+ * further down a cache is noticed only when it reaches its span.
  *
  * Lock order: a CPU cache's lock, then a central lock; never the other way.
  * Deferred frees (from a signal handler that interrupted the allocator on its
@@ -88,6 +91,9 @@ void central_free(unsigned cls, void *const *objs, unsigned n);
 
 /* Async-signal-safe give-back of one object, for a free that interrupted the
  * allocator on its own thread. Taken in at the next central_free/flush. */
+/* "poolalloc: free(): WHY 0x..." on stderr, then abort(). */
+PA_COLD __attribute__((noreturn)) void central_bad_free(const void *p, const char *why);
+
 void central_defer(unsigned cls, void *p);
 
 /* Empties the transfer stack into the spans, then gives the pages of every

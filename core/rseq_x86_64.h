@@ -95,8 +95,10 @@
 
 /*
  * Pushes p on the local stack if it holds fewer than its capacity (the u32 at
- * cap_off in the entry), adding one to the counter at ctr_off; on any give-up
- * it jumps to the C label `miss_`. An asm goto, so no register is spent on a
+ * cap_off in the entry) and p is not already its top (a double free, told
+ * apart by the slow path; an empty stack's slot -1 is a NULL sentinel),
+ * adding one to the counter at ctr_off; on any give-up it jumps to the C
+ * label `miss_`. An asm goto, so no register is spent on a
  * result: callers then need no prologue. Nothing the sequence reads on a
  * restart is ever overwritten by it.
  */
@@ -119,6 +121,8 @@
                      "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                               \
                      "jae %l[" #miss_ "]\n\t"                                          \
                      "movq 8(%[tmp]), %[slots]\n\t"                                    \
+                     "cmpq %[p], -8(%[slots], %[cnt], 8)\n\t"                          \
+                     "je %l[" #miss_ "]\n\t"                                           \
                      "movq %[p], (%[slots], %[cnt], 8)\n\t"                            \
                      "incq %c[ctr](%[tmp])\n\t"                                        \
                      "addl $1, %k[cnt]\n\t"                                            \

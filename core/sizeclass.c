@@ -4,6 +4,7 @@
 uint32_t sc_size[SC_COUNT];
 uint8_t sc_span_shift[SC_COUNT];
 uint16_t sc_batch[SC_COUNT];
+struct sc_layout sc_layout[SC_LAYOUT_ENTRIES];
 uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
 uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
 
@@ -25,6 +26,8 @@ void sc_init(void)
             sc_size[n++] = base + j * (base / 4);
     PA_ASSERT(n == SC_COUNT && sc_size[SC_COUNT - 1] == SC_MAX_SIZE);
 
+    for (unsigned c = SC_COUNT; c < SC_LAYOUT_ENTRIES; c++)
+        sc_layout[c] = (struct sc_layout){.span_mask = ~0ull};
     for (unsigned c = 0; c < SC_COUNT; c++) {
         /* >= 8 objects per span keeps the per-span bookkeeping cheap for big
          * classes; >= 64 KiB keeps the number of spans (and madvise calls)
@@ -36,6 +39,10 @@ void sc_init(void)
          * budget for other classes. */
         uint32_t b = (32u * 1024) / sc_size[c];
         sc_batch[c] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
+        sc_layout[c].span_mask = (1ull << sc_span_shift[c]) - 1;
+        sc_layout[c].recip = ((1ull << 40) + sc_size[c] - 1) / sc_size[c];
+        sc_layout[c].size = sc_size[c];
+        sc_layout[c].end = (1ull << sc_span_shift[c]) / sc_size[c] * sc_size[c];
     }
 
     unsigned c = 0;

@@ -31,6 +31,34 @@ extern uint32_t sc_size[SC_COUNT];       /* object size of a class */
 extern uint8_t sc_span_shift[SC_COUNT];  /* log2 of the span size */
 extern uint16_t sc_batch[SC_COUNT];      /* objects moved per central transfer */
 extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
+
+/* What free() needs to tell an object's start from any other address: spans
+ * of a class are aligned to their size (2^sc_span_shift) inside the region,
+ * so an address's offset in its span is (address - region base) & span_mask,
+ * and it starts an object when that offset is a multiple of the size below
+ * the span's last object, with (offset * recip) >> 40 == offset / size, exact
+ * for every offset inside a span (tests/unit/sizeclass.c checks each one). */
+struct sc_layout {
+    uint64_t span_mask;   /* 2^sc_span_shift - 1 */
+    uint64_t recip;       /* ceil(2^40 / size) */
+    uint64_t size;
+    uint64_t end;         /* objects per span * size: the tail past it is no object */
+};
+/* One entry per slice of the region (REGION_SLICES), so free() needs no
+ * range check of its own: the entries past the last class make every
+ * address fail (mask all ones, size 0: only offset 0 would pass, and no
+ * slice past the classes starts at offset 0). */
+#define SC_LAYOUT_ENTRIES 64
+extern struct sc_layout sc_layout[SC_LAYOUT_ENTRIES] __attribute__((visibility("hidden")));
+
+/* 1 if `off` (an address minus the region's base, in slice cls) is the start
+ * of an object of class cls; 0 for any address in a slice past the classes. */
+static inline int sc_object_start(uintptr_t cls, uintptr_t off)
+{
+    const struct sc_layout *l = &sc_layout[cls];
+    uint64_t within = off & l->span_mask;
+    return ((within * l->recip) >> 40) * l->size == within && within < l->end;
+}
 extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
 
 /* Fills the tables. Idempotent; called by core_init before any lookup. */

@@ -136,13 +136,33 @@ static PA_COLD void bad_pointer(const char *what, const void *p)
     abort();
 }
 
-/* Class of an owned pointer, checked to be a class with spans. */
+static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
+{
+    if (cls >= SC_COUNT)
+        bad_pointer(what, p);
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: ");
+    log_str(&b, what);
+    log_str(&b, "(): invalid pointer ");
+    log_hex(&b, (uint64_t)(uintptr_t)p);
+    log_str(&b, " (not the start of an object: inside a ");
+    log_u64(&b, sc_size[cls]);
+    log_str(&b, "-byte slot)\n");
+    log_flush(&b, 2);
+    abort();
+}
+
+/* Class of an owned pointer, checked to be a class with spans and the start
+ * of one of its objects: an address inside an object would otherwise enter a
+ * cache and be handed out again overlapping its neighbours. */
 static inline unsigned owned_class(const char *what, const void *p)
 {
-    unsigned c = pagemap_class(p);
-    if (unlikely(c >= SC_COUNT))
-        bad_pointer(what, p);
-    return c;
+    _Static_assert(REGION_SLICES == SC_LAYOUT_ENTRIES, "a layout entry per slice");
+    uintptr_t off = (uintptr_t)p - region_g.base;
+    uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
+    if (unlikely(!sc_object_start(c, off)))
+        bad_start(what, p, (unsigned)c);
+    return (unsigned)c;
 }
 
 /* The cache's fast path did not take it (or LOCKED mode). */

@@ -73,3 +73,25 @@ Test(sizeclass, alignment_classes_divide_and_fit)
         }
     cr_assert_eq(sc_for_alignment(10, 8192, SC_MAX_SIZE), -1, "beyond a page passes through");
 }
+
+/* free()'s test of an object's start: exact at every offset of every span,
+ * in any span of the slice, and never true in a slice past the classes. */
+Test(sizeclass, object_start_is_exact_at_every_offset)
+{
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        uint64_t span = 1ull << sc_span_shift[c];
+        uint64_t nobjs = span / sc_size[c];
+        unsigned bad = 0;
+        for (uint64_t off = 0; off < span; off++) {
+            int want = off % sc_size[c] == 0 && off / sc_size[c] < nobjs;
+            /* The same offset in the 3rd span of slice c (slices are 2^32 here). */
+            uint64_t at = ((uint64_t)c << 32) + 2 * span + off;
+            bad += sc_object_start(c, at) != want;
+        }
+        cr_assert_eq(bad, 0, "class %u (%u bytes): %u offsets judged wrong", c, sc_size[c], bad);
+    }
+    for (unsigned s = SC_COUNT; s < SC_LAYOUT_ENTRIES; s++)
+        for (uint64_t off = 0; off < 4096; off += 16)
+            cr_assert(!sc_object_start(s, ((uint64_t)s << 22) + off), "slice %u offset %llu", s,
+                      (unsigned long long)off);
+}
