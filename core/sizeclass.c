@@ -39,10 +39,14 @@ void sc_init(void)
          * budget for other classes. */
         uint32_t b = (32u * 1024) / sc_size[c];
         sc_batch[c] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
+        unsigned k = (unsigned)__builtin_ctz(sc_size[c]);
+        uint64_t m = sc_size[c] >> k, inv = m;   /* m * m = 1 mod 8: 3 bits right */
+        for (int i = 0; i < 5; i++)
+            inv *= 2 - m * inv;                  /* Newton: doubles the right bits */
         sc_layout[c].span_mask = (1ull << sc_span_shift[c]) - 1;
-        sc_layout[c].recip = ((1ull << 40) + sc_size[c] - 1) / sc_size[c];
-        sc_layout[c].size = sc_size[c];
-        sc_layout[c].end = (1ull << sc_span_shift[c]) / sc_size[c] * sc_size[c];
+        sc_layout[c].inv = inv;
+        sc_layout[c].nobjs = (1ull << sc_span_shift[c]) / sc_size[c];
+        sc_layout[c].shift = k;
     }
 
     unsigned c = 0;

@@ -34,15 +34,23 @@ extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
 
 /* What free() needs to tell an object's start from any other address: spans
  * of a class are aligned to their size (2^sc_span_shift) inside the region,
- * so an address's offset in its span is (address - region base) & span_mask,
- * and it starts an object when that offset is a multiple of the size below
- * the span's last object, with (offset * recip) >> 40 == offset / size, exact
- * for every offset inside a span (tests/unit/sizeclass.c checks each one). */
+ * so an address's offset x in its span is (address - region base) & span_mask,
+ * and it starts an object when x = i * size with i < objects per span.
+ *
+ * One multiply decides it. Write size = 2^k * m, m odd, and inv for the
+ * inverse of m modulo 2^64. For x = i * size, x * inv = i * 2^k (mod 2^64),
+ * which rotated right by k is i. For any x that is not a multiple of size,
+ * the rotated product is above (2^64 - 1) / size, far above the object
+ * count (multiplication by inv is a bijection that maps the multiples of m
+ * onto the small numbers; the rotation moves x's low bits to the top). So
+ *     ror(x * inv, k) < nobjs   <=>   x starts an object
+ * (the classic divisibility test by multiplication; tests/unit/sizeclass.c
+ * checks every offset of every class). */
 struct sc_layout {
     uint64_t span_mask;   /* 2^sc_span_shift - 1 */
-    uint64_t recip;       /* ceil(2^40 / size) */
-    uint64_t size;
-    uint64_t end;         /* objects per span * size: the tail past it is no object */
+    uint64_t inv;         /* inverse of the odd part of the size, mod 2^64 */
+    uint64_t nobjs;       /* objects per span: the tail past them is no object */
+    uint64_t shift;       /* k: the size's trailing zero bits */
 };
 /* One entry per slice of the region (REGION_SLICES), so free() needs no
  * range check of its own: the entries past the last class make every
@@ -56,8 +64,9 @@ extern struct sc_layout sc_layout[SC_LAYOUT_ENTRIES] __attribute__((visibility("
 static inline int sc_object_start(uintptr_t cls, uintptr_t off)
 {
     const struct sc_layout *l = &sc_layout[cls];
-    uint64_t within = off & l->span_mask;
-    return ((within * l->recip) >> 40) * l->size == within && within < l->end;
+    uint64_t q = (off & l->span_mask) * l->inv;
+    unsigned k = (unsigned)l->shift;
+    return ((q >> k) | (q << ((64 - k) & 63))) < l->nobjs;
 }
 extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
 
