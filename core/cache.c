@@ -13,6 +13,9 @@ uint32_t cache_cap[SC_COUNT];
 uint32_t cache_slots[SC_COUNT];
 static size_t cache_budget;
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
+__thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
+__thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
+int cache_fork_pending, cache_libc_slow;
 __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
 unsigned cache_nslots;

@@ -88,6 +88,26 @@ extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
 extern uint32_t cache_cap[SC_COUNT];    /* starting capacity of a class on a new CPU */
 extern uint32_t cache_slots[SC_COUNT];  /* stack size: the largest capacity a class may get */
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
+
+/*
+ * fork() against a signal handler that interrupted glibc's allocator.
+ * core_fork_prepare() takes every pool lock, then glibc's fork takes glibc's
+ * arena locks. A thread stopped inside a pass-through call holds its arena's
+ * lock; if its signal handler then waits for a pool lock held by the forking
+ * thread, each waits for the other for ever. So the preload layer marks the
+ * calls into glibc's allocator (cache_tls_libc), a slow path entered with
+ * the mark counts itself in cache_libc_slow, and the prepare handler raises
+ * cache_fork_pending, then waits for that count to drop to zero before it
+ * takes a lock: a slow path that sees the flag (it reads it after counting
+ * itself, the prepare handler reads the count after raising it, both
+ * sequentially consistent, so one of them sees the other) does not wait for
+ * a lock: a free is deferred (central_defer), an allocation fails and
+ * cache_tls_refused says why, so the caller returns NULL with ENOMEM instead
+ * of asking glibc, whose lock this very thread holds.
+ */
+extern __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
+extern __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
+extern int cache_fork_pending, cache_libc_slow;
 extern __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
 /* Sizes the caches: the per-CPU budget shared out over classes <= max_size.

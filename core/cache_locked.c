@@ -52,7 +52,7 @@ void cache_free_locked_slow(unsigned cls, void *p)
         central_defer(cls, p);
 }
 
-void *cache_alloc_miss(unsigned cls)
+static void *alloc_miss(unsigned cls)
 {
     void *p;
 #if CPU_HAVE_RSEQ
@@ -67,7 +67,7 @@ void *cache_alloc_miss(unsigned cls)
     return p;
 }
 
-void cache_free_miss(unsigned cls, void *p)
+static void free_miss(unsigned cls, void *p)
 {
     if (unlikely(core_cfg.check))
         check_on_free(cls, p);
@@ -78,6 +78,49 @@ void cache_free_miss(unsigned cls, void *p)
     }
 #endif
     cache_free_locked(cls, p);
+}
+
+/* A thread inside glibc's allocator (a signal handler interrupted it): see
+ * cache.h. 1 if it may go on (then guard_leave()), 0 if a fork is pending. */
+static int guard_enter(void)
+{
+    __atomic_add_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&cache_fork_pending, __ATOMIC_SEQ_CST))
+        return 1;
+    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void guard_leave(void)
+{
+    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+}
+
+void *cache_alloc_miss(unsigned cls)
+{
+    if (likely(!cache_tls_libc))
+        return alloc_miss(cls);
+    if (!guard_enter()) {
+        cache_tls_refused = 1;
+        return NULL;
+    }
+    void *p = alloc_miss(cls);
+    guard_leave();
+    return p;
+}
+
+void cache_free_miss(unsigned cls, void *p)
+{
+    if (likely(!cache_tls_libc)) {
+        free_miss(cls, p);
+        return;
+    }
+    if (!guard_enter()) {
+        central_defer(cls, p);
+        return;
+    }
+    free_miss(cls, p);
+    guard_leave();
 }
 
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)

@@ -1,6 +1,8 @@
 /* core.c - init, fork and the attention gate (see core.h). */
 #include "core.h"
 
+#include <sched.h>
+
 #include "cache.h"
 #include "central.h"
 #include "cpu.h"
@@ -66,6 +68,11 @@ void core_fork_prepare(void)
     /* Any malloc between here and the fork (another atfork handler, glibc
      * itself) passes through: this thread is about to hold every lock. */
     cache_tls_busy = 1;
+    /* No lock is taken while a thread stopped inside glibc's allocator is
+     * in a slow path: its glibc lock is one fork will wait for (cache.h). */
+    __atomic_store_n(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&cache_libc_slow, __ATOMIC_SEQ_CST))
+        sched_yield();
     flush_lock_for_fork();
     cache_lock_all();
     central_lock_all();
@@ -80,6 +87,7 @@ void core_fork_parent(void)
     central_unlock_all();
     cache_unlock_all();
     flush_unlock_after_fork(0);
+    __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
 }
 
@@ -91,6 +99,8 @@ void core_fork_child(void)
     central_reset_all();
     cache_reset_all();
     flush_unlock_after_fork(1);
+    cache_libc_slow = 0;   /* the threads counted there are not in the child */
+    __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
     /* The flush thread did not survive the fork: the child's next request
      * starts its own, from the preload slow path, outside every lock (not

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../core/cache.h"
 #include "../core/core.h"
@@ -39,11 +40,67 @@ static PA_NOINLINE void gate_slow(void)
         server_attend();
 }
 
-static void *libc_alloc(size_t n)
+/* Around every pass-through call into glibc's allocator: the sampler must not
+ * sample a handler that interrupts it, and fork must not wait for a handler
+ * that interrupts it (cache.h: cache_tls_libc). */
+static inline void libc_enter(void)
 {
     sample_libc_enter();
-    void *p = __libc_malloc(n);
+    cache_tls_libc++;
+}
+
+static inline void libc_leave(void)
+{
+    cache_tls_libc--;
     sample_libc_leave();
+}
+
+/*
+ * The pools refused a signal handler that interrupted glibc's allocator while
+ * a fork was pending (cache.h), and glibc cannot serve it either: this thread
+ * holds its arena's lock. The block comes straight from mmap, dressed as one
+ * of glibc's own mmapped chunks (the size word before it, with bit 1 set;
+ * the word before that, the offset back to the mapping's start), so glibc's
+ * free, realloc and malloc_usable_size take it as theirs and munmap it in
+ * the end. Rare (a handler, inside glibc, during a fork) and a page or more
+ * each. NULL with ENOMEM if mmap fails.
+ */
+static PA_NOINLINE void *fork_reserve(size_t n, size_t align)
+{
+    cache_tls_refused = 0;
+    const size_t hdr = 2 * sizeof(size_t);
+    if (align < hdr)
+        align = hdr;
+    if (n > SIZE_MAX / 2 - align - PA_PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t len = PA_ROUNDUP(n + align + hdr, PA_PAGE);
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *mem = (char *)PA_ROUNDUP((uintptr_t)base + hdr, align);
+    size_t lead = (size_t)(mem - hdr - base);
+    ((size_t *)mem)[-2] = lead;               /* back to the mapping's start */
+    ((size_t *)mem)[-1] = (len - lead) | 2;   /* chunk size, IS_MMAPPED */
+    stats_passthrough_alloc(n);
+    return mem;
+}
+
+static inline int refused(void)
+{
+    return unlikely(cache_tls_refused);
+}
+
+static void *libc_alloc(size_t n)
+{
+    if (refused())
+        return fork_reserve(n, 0);
+    libc_enter();
+    void *p = __libc_malloc(n);
+    libc_leave();
     if (likely(p))
         stats_passthrough_alloc(n);
     else
@@ -188,9 +245,9 @@ static PA_NOINLINE void free_foreign(void *p)
             return;
         }
         stats_passthrough_free();
-        sample_libc_enter();
+        libc_enter();
         __libc_free(p);
-        sample_libc_leave();
+        libc_leave();
     }
 }
 
@@ -232,9 +289,11 @@ static void *pa_aligned(size_t align, size_t n)
                 return p;
         }
     }
-    sample_libc_enter();
+    if (refused())
+        return fork_reserve(n, align);
+    libc_enter();
     void *p = __libc_memalign(align, n);
-    sample_libc_leave();
+    libc_leave();
     if (p)
         stats_passthrough_alloc(n);
     else
@@ -291,9 +350,11 @@ PA_EXPORT void *calloc(size_t n, size_t m)
     }
     if (total == 0)
         return pa_malloc(0);   /* a unique pointer; no byte of it is the caller's */
-    sample_libc_enter();
+    if (refused())
+        return fork_reserve(total, 0);   /* fresh pages are zero */
+    libc_enter();
     void *p = __libc_calloc(1, total);
-    sample_libc_leave();
+    libc_leave();
     if (p)
         stats_passthrough_alloc(total);
     else
@@ -315,12 +376,12 @@ static PA_NOINLINE void *realloc_libc(void *p, size_t n)
     if (sampled)
         sample_libc_enter_quiet(&old);
     else
-        sample_libc_enter();
+        libc_enter();
     void *q = __libc_realloc(p, n);
     if (sampled)
         sample_libc_leave_quiet(&old);
     else
-        sample_libc_leave();
+        libc_leave();
     if (!q) {
         if (sampled && !sample_restore(p, &was))
             stats_passthrough_alloc(have);
