@@ -181,30 +181,21 @@ static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
     return malloc_slow(n);
 }
 
-static PA_COLD void bad_pointer(const char *what, const void *p)
-{
-    struct logbuf b = {0};
-    log_str(&b, "poolalloc: ");
-    log_str(&b, what);
-    log_str(&b, "(): invalid pointer ");
-    log_hex(&b, (uint64_t)(uintptr_t)p);
-    log_str(&b, " (inside the pool region but not in a class in use)\n");
-    log_flush(&b, 2);
-    abort();
-}
-
+/* "poolalloc: free(): invalid pointer 0x... (why)", then abort(). */
 static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
 {
-    if (cls >= SC_COUNT)
-        bad_pointer(what, p);
     struct logbuf b = {0};
     log_str(&b, "poolalloc: ");
     log_str(&b, what);
     log_str(&b, "(): invalid pointer ");
     log_hex(&b, (uint64_t)(uintptr_t)p);
-    log_str(&b, " (not the start of an object: inside a ");
-    log_u64(&b, sc_size[cls]);
-    log_str(&b, "-byte slot)\n");
+    if (cls >= SC_COUNT) {
+        log_str(&b, " (inside the pool region but not in a class in use)\n");
+    } else {
+        log_str(&b, " (not the start of an object: inside a ");
+        log_u64(&b, sc_size[cls]);
+        log_str(&b, "-byte slot)\n");
+    }
     log_flush(&b, 2);
     abort();
 }
