@@ -2,7 +2,8 @@
 socket, and the program runs normally: a symlink in place of the socket, a
 folder that is a symlink, a folder owned by another user, a folder others can
 write, a path too long for a socket address, a regular file in the way (left
-untouched), a relative path, an unknown %-escape."""
+untouched), a relative path, an unknown %-escape; and the program's own folder
+when it cannot write there."""
 import os
 import sys
 
@@ -52,3 +53,21 @@ check(p.returncode == 1 and p.stderr.strip() ==
       "poolstat: no process %d with a poolalloc socket (is POOLALLOC_SOCKET=off?)" % h.pid,
       "poolstat said %r" % p.stderr)
 h.finish()
+
+# A folder that is the program's own but not writable (mode 0500, the program
+# running as nobody, who owns it: root would write through the mode bits):
+# one warning, no socket, the program runs and its allocations work.
+os.chmod(d, 0o711)   # nobody may pass through the test folder to its own
+os.mkdir(d + "/ro", 0o500)
+os.chown(d + "/ro", 65534, 65534)
+# (setpriv itself runs without the library: see README, Known limits.)
+h = Proc([HOLDER], env={"POOLALLOC_SOCKET": d + "/ro/%p.sock"}, preload=" ",
+         wrap=NOBODY + ["env", "LD_PRELOAD=" + LIB])
+check(h.cmd("alloc 100 64") == "ok", "read-only folder: program does not run")
+rc, err = h.finish()
+lines = err.splitlines()
+check(rc == 0, "read-only folder: exit %d" % rc)
+check(len(lines) == 1 and lines[0].startswith("poolalloc: no stats socket: ") and
+      "cannot listen on " in lines[0] and "permission denied" in lines[0],
+      "read-only folder: stderr %r" % err)
+check(os.listdir(d + "/ro") == [], "read-only folder: something was made in it")

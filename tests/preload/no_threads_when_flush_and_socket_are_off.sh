@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# no_threads_when_flush_and_socket_are_off — the README's advice for programs
+# that must stay single-threaded holds: with POOLALLOC_FLUSH_MS=0 and
+# POOLALLOC_SOCKET=off the library starts no thread (a preloaded process has
+# one task) and the pools still serve (POOLALLOC_STATS counts allocations);
+# setpriv, which drops root with PR_SET_KEEPCAPS and per-thread capset between
+# setresuid and setresgid, runs to its end. With the defaults our two threads
+# exist, and setpriv is known to abort in glibc's setxid consistency check
+# (README, Known limits): that is asserted too, so the advice stays needed
+# and true.
+set -u
+source "$(dirname "$0")/support/script_lib.sh" "$@"
+need setpriv
+off=(POOLALLOC_FLUSH_MS=0 POOLALLOC_SOCKET=off)
+
+if [ -z "$LIB" ]; then
+    # glibc only: setpriv works, and one task.
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups /bin/echo dropped 2>&1)
+    [ "$out" = dropped ] || fail "plain setpriv: $out"
+    finish
+fi
+
+n=$(env "${off[@]}" LD_PRELOAD="$LIB" /bin/sh -c 'grep "^Threads:" /proc/$$/status' 2>&1)
+[ "$n" = "Threads:	1" ] || fail "flush and socket off: want one thread, got: $n"
+out=$(env "${off[@]}" POOLALLOC_STATS=1 LD_PRELOAD="$LIB" /bin/echo ok 2>&1)
+printf '%s\n' "$out" | grep -q "^poolalloc: summary" || fail "flush and socket off: no summary (pools not in use?): $out"
+out=$(env "${off[@]}" LD_PRELOAD="$LIB" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    /bin/echo dropped 2>&1)
+[ "$out" = dropped ] || fail "flush and socket off: setpriv printed: $out"
+
+n=$(env LD_PRELOAD="$LIB" /bin/sh -c 'sleep 0.3; grep "^Threads:" /proc/$$/status' 2>&1)
+[ "$n" = "Threads:	3" ] || fail "defaults: want three threads (program, flush, stats), got: $n"
+env LD_PRELOAD="$LIB" setpriv --reuid=65534 --regid=65534 --clear-groups /bin/true >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 134 ] || fail "defaults: setpriv exit $rc; the known limit (abort, 134) changed: update the README"
+finish
