@@ -4,7 +4,7 @@
 # usage: tests/stress/run.sh short|full LIB BUILDDIR [ENV_FUZZER]
 #   short  a few seconds of each part (~1.5 minutes on 2 cores): `make stress-short`,
 #          part of `make test`
-#   full   `make stress` (~15 minutes on 2 cores): a 10-minute soak, minutes of torture
+#   full   `make stress` (~15 minutes on 2 cores): 10-minute soaks, minutes of torture
 #          in every mode, the long Python subset, redis-benchmark -n 100000, longer fuzzing
 #   LIB    the allocator (build/libpoolalloc.so); BUILDDIR: programs and logs go to
 #          BUILDDIR/stress/MODE/ (logs/: one .out/.err per part; python/, redis-MODE/,
@@ -25,6 +25,7 @@
 #                     allocator must say "mode locked"), flush-1ms + 4 KiB caches, max 256k
 #   soak              the torture preloaded for 600 s (short: 20 s), VmRSS sampled every
 #                     5 s (short: 0.5 s); the RSS rule is in soak_verdict below
+#   soak[no-rseq]     the same soak under GLIBC_TUNABLES=glibc.pthread.rseq=0 (mode locked)
 #   last-thread-exit  tests/preload/last_thread_exit_ends_process.c (also in make test)
 #   python-regrtest   tests/suites/python_regrtest.py (glibc vs preload, PYTHONMALLOC=malloc)
 #   redis             tests/suites/redis_check.py
@@ -293,13 +294,16 @@ soak_verdict() { # soak_verdict FILE WARMUP END -> "ok ..." or "bad ..." (all th
     fi
 }
 
-# soak NAME SECONDS INTERVAL WARMUP [NICE] [-- TORTURE ARGS]: run the preloaded torture,
-# sample it (soak_sample.py), judge with soak_verdict. EXPECT_BAD=1: the rule must
-# reject it.
+# soak NAME SECONDS INTERVAL WARMUP [NICE] [VAR=VALUE ...] [-- TORTURE ARGS]: run the
+# preloaded torture with those settings, sample it (soak_sample.py), judge with
+# soak_verdict, and check the mode the allocator reports (locked under
+# GLIBC_TUNABLES=glibc.pthread.rseq=0, else rseq). EXPECT_BAD=1: the rule must reject it.
 soak() {
     local name=$1 secs=$2 every=$3 warm=$4 rc=0 t0 seed to tag pid spid niceness=0
     shift 4
-    if [ $# -gt 0 ] && [ "$1" != -- ]; then niceness=$1; shift; fi
+    local -a envs=()
+    if [ $# -gt 0 ] && [[ $1 =~ ^-?[0-9]+$ ]]; then niceness=$1; shift; fi
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     wanted "$name" || return 0
     tag=${name//[^A-Za-z0-9_.-]/_}
@@ -310,7 +314,7 @@ soak() {
     rm -rf "$sockdir"
     mkdir -p "$sockdir" && chmod 700 "$sockdir"
     : >"$logs/$tag.rss"
-    env LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1 POOLALLOC_VERBOSE=1 \
+    env ${envs[@]+"${envs[@]}"} LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1 POOLALLOC_VERBOSE=1 \
         POOLALLOC_SOCKET="$sockdir/soak.sock" nice -n "$niceness" \
         "$bin/torture" -t "$secs" -s "$seed" "$@" </dev/null >"$logs/$tag.out" 2>"$logs/$tag.err" &
     pid=$!
@@ -335,8 +339,13 @@ soak() {
         fi
         return
     fi
+    local want=rseq got
+    [[ " ${envs[*]} " == *glibc.pthread.rseq=0* ]] && want=locked
+    got=$(sed -n 's/^poolalloc: init pid [0-9]*: mode \([a-z]*\).*/\1/p' "$logs/$tag.err" | head -n 1)
     if [ "$rc" -ne 0 ]; then
-        fail "$name" "$(why "$rc" "$to"), seed $seed; ${verdict#* }" "$logs/$tag.err"
+        fail "$name" "$(why "$rc" "$to"), seed $seed (rerun: ${envs[*]:+env ${envs[*]} }$bin/torture -t $secs -s $seed${*:+ $*}); ${verdict#* }" "$logs/$tag.err"
+    elif [ "$got" != "$want" ]; then
+        fail "$name" "the allocator reports mode '${got:-none}', expected $want" "$logs/$tag.err"
     elif [[ $verdict != ok* ]]; then
         fail "$name" "memory grows: ${verdict#bad } (samples: t rss pool-resident pool-metadata pool-in-use KiB in $logs/$tag.rss, seed $seed)"
     else
@@ -452,6 +461,7 @@ if [ "$mode" = short ]; then
     torture "torture" 8
     torture "torture[no-rseq]" 6 GLIBC_TUNABLES=glibc.pthread.rseq=0
     soak soak 20 0.5 5
+    soak "soak[no-rseq]" 20 0.5 5 0 GLIBC_TUNABLES=glibc.pthread.rseq=0
     EXPECT_BAD=1 soak selftest:soak-rule-sees-a-leak 10 0.5 3 0 -- -L 32768 -T 2-8 -f 2
     last_thread_exit
     script_part redis 120 "$PY" "$root/tests/suites/redis_check.py" "$lib" "$out" short
@@ -463,13 +473,18 @@ if [ "$mode" = short ]; then
         script_verdict python-regrtest "$rc" 420 python-regrtest
     fi
 else
-    # The soak runs the whole time in the background, niced so that the parts in the
-    # foreground keep their speed; the torture parts come first, then Python (which
-    # then competes only with the soak), then redis, gcc.
-    soak_pid=
+    # The two soaks (rseq, and the locked mode) run the whole time in the background,
+    # niced so that the parts in the foreground keep their speed; the torture parts come
+    # first, then Python (which then competes only with the soaks), then redis, gcc.
+    soak_pids=()
     if wanted soak; then
         soak soak 600 5 60 10 >"$logs/soak.verdict" &
-        soak_pid=$!
+        soak_pids+=("$!:$logs/soak.verdict")
+    fi
+    if wanted "soak[no-rseq]"; then
+        soak "soak[no-rseq]" 600 5 60 10 GLIBC_TUNABLES=glibc.pthread.rseq=0 \
+            >"$logs/soak_no-rseq_.verdict" &
+        soak_pids+=("$!:$logs/soak_no-rseq_.verdict")
     fi
     fuzz_env_start 120
     selftest_corruption
@@ -485,11 +500,11 @@ else
     script_part python-regrtest 1800 "$PY" "$root/tests/suites/python_regrtest.py" "$lib" "$out/python" full
     script_part redis 600 "$PY" "$root/tests/suites/redis_check.py" "$lib" "$out" full
     script_part gcc-build 900 bash "$root/tests/suites/gcc_build.sh" "$lib" "$out" full
-    if [ -n "$soak_pid" ]; then
-        wait "$soak_pid"
-        cat "$logs/soak.verdict"
-        grep -aq '^PASS' "$logs/soak.verdict" && passed=$((passed + 1)) || failed=$((failed + 1))
-    fi
+    for s in ${soak_pids[@]+"${soak_pids[@]}"}; do
+        wait "${s%%:*}"
+        cat "${s#*:}"
+        grep -aq '^PASS' "${s#*:}" && passed=$((passed + 1)) || failed=$((failed + 1))
+    done
 fi
 
 echo "total $(elapsed "$t_start") s, logs in $logs"

@@ -31,6 +31,9 @@ stress: deps-stress
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(ENV_FUZZ)
 	@bash tests/stress/run.sh full $(B)/libpoolalloc.so $(B) $(ENV_FUZZ)
 
+# The short tier is part of make test (~1.5 min of its ~4); the full one is not.
+TEST_TIERS += stress-short
+
 fuzz-env: $(ENV_FUZZ)
 	@mkdir -p $(B)/stress/fuzz-env-corpus $(B)/stress/fuzz-env-artifacts
 	@t0=$$(date +%s); \

@@ -65,6 +65,12 @@ build() {
         tail -n 10 "$work/$tag.log" | sed 's/^/    /'
         exit 1
     fi
+    # The loader only warns when it cannot preload (the build would then be a plain one).
+    if [ "$pre" = 1 ] && grep -q 'cannot be preloaded' "$work/$tag.log"; then
+        echo "FAIL $name: the loader could not preload $lib in the build $tag; see $work/$tag.log"
+        grep -m 3 'cannot be preloaded' "$work/$tag.log" | sed 's/^/    /'
+        exit 1
+    fi
 }
 
 # same A B: every product of build A is byte-identical to build B's.

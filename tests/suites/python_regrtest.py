@@ -11,12 +11,17 @@ Each run has a per-module timeout (regrtest --timeout) and an overall one.
 
 A run's failures are its bad modules (any status but passed / skipped / ran no tests,
 so crashed, timed out, env changed and failed count) and its failed test cases (from
---junit-xml). The verdict compares the two runs: a module or test case that is bad under
-the preload but good under glibc is a regression. Each regression's module is run again,
-alone, under both; it is a FAIL if the rerun confirms it (bad under the preload, good
-under glibc), else it is reported as FLAKY (the first run and its log are named) and not
-counted. Failures shared with glibc (a test that cannot run in this container) are
-listed, never counted.
+--junit-xml). The verdict compares the two runs (regressions() below): a regression is
+  - a module bad under the preload and good under glibc, or one that crashed, timed out
+    or was interrupted under the preload but only failed on glibc (a glibc failure does
+    not excuse a crash);
+  - a test case that failed under the preload and not on glibc, unless its module was
+    bad on glibc and the case did not pass there (it may never have run there); a case
+    that passed on glibc and failed under the preload is always one.
+Each regression's module is run again, alone, under both, and judged by the same rule;
+it is a FAIL if the rerun confirms it, else it is reported as FLAKY (the first run and
+its log are named) and not counted. Failures shared with glibc (a test that cannot run
+in this container) are listed, never counted.
 
 Output: "PASS python-regrtest[MODE] ..." or "FAIL python-regrtest[MODE]: ..." plus details,
 logs in OUTDIR. Exit 0 on PASS, 1 on FAIL, 2 on a setup error.
@@ -73,6 +78,7 @@ HUNG = {}     # module -> the test it hung in, from a --timeout stack dump
 LINE = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+) (passed|failed|crashed|skipped|"
                   r"interrupted|timed out|ran no tests)(.*)$")
 GOOD = {"passed", "skipped", "ran no tests"}
+SEVERE = {"crashed", "timed out", "interrupted"}
 
 
 def say(*a):
@@ -92,13 +98,29 @@ def ensure_testsuite():
     return os.path.exists("/usr/lib/python3.11/test/test_dict.py")
 
 
-def start_run(tag, lib, modules, jobs, per_test, extra, outdir):
-    """Starts one regrtest run; returns (Popen, out path, xml path)."""
+def run_env(lib):
+    """The environment of a run: PYTHONMALLOC=malloc, and LD_PRELOAD=lib when lib is set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "PYTHON"))}
     env["PYTHONMALLOC"] = "malloc"
     env["LC_ALL"] = "C.UTF-8"
     if lib:
         env["LD_PRELOAD"] = lib
+    return env
+
+
+def preload_takes(lib):
+    """'' if a python3 started like the preloaded run maps lib, else why not.
+    (The loader only warns when it cannot preload; the run would then pass on glibc.)"""
+    r = subprocess.run([PY, "-c", "import sys; sys.stdout.write(open('/proc/self/maps').read())"],
+                       env=run_env(lib), capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or lib not in r.stdout:
+        return f"python3 under LD_PRELOAD={lib} does not map it: {r.stderr.strip()[:200]!r}"
+    return ""
+
+
+def start_run(tag, lib, modules, jobs, per_test, extra, outdir):
+    """Starts one regrtest run; returns (Popen, out path, xml path)."""
+    env = run_env(lib)
     out = os.path.join(outdir, f"{tag}.out")
     xml = os.path.join(outdir, f"{tag}.xml")
     for f in (out, xml):
@@ -140,7 +162,8 @@ def module_seconds(xml):
 
 
 def results(out, xml):
-    """(module status dict, set of failed test case ids, number of test cases)."""
+    """(module status dict, set of failed test case ids, number of test cases, set of
+    passed test case ids)."""
     mods = {}
     with open(out, errors="replace") as f:
         text = f.read()
@@ -162,7 +185,7 @@ def results(out, xml):
         for name in m.group(1).split():
             if mods.get(name, "passed") in GOOD:
                 mods[name] = "failed"
-    cases, failed = 0, set()
+    cases, failed, passed = 0, set(), set()
     if os.path.exists(xml):
         try:
             root = ET.parse(xml).getroot()
@@ -170,13 +193,27 @@ def results(out, xml):
                 cases += 1
                 if any(ch.tag in ("failure", "error") for ch in c):
                     failed.add(c.get("name"))
+                elif not any(ch.tag == "skipped" for ch in c):
+                    passed.add(c.get("name"))
         except ET.ParseError as e:
             mods["(junit xml)"] = f"failed: unreadable {e}"
-    return mods, failed, cases
+    return mods, failed, cases, passed
 
 
 def bad_modules(mods):
     return {m for m, s in mods.items() if s not in GOOD}
+
+
+def regressions(pre, gli):
+    """(modules, test cases) that are bad under the preload and not on glibc, from two
+    results(); the rule is in the module's docstring."""
+    p_mods, p_failed = pre[0], pre[1]
+    g_mods, g_failed, g_passed = gli[0], gli[1], gli[3]
+    g_bad = bad_modules(g_mods)
+    mods = {m for m in bad_modules(p_mods)
+            if m not in g_bad or (p_mods[m] in SEVERE and g_mods.get(m) not in SEVERE)}
+    cases = {c for c in p_failed - g_failed if module_of(c) not in g_bad or c in g_passed}
+    return mods, cases
 
 
 def module_of(case):
@@ -197,6 +234,10 @@ def main():
     outdir = os.path.abspath(outdir)
     if not ensure_testsuite():
         return 2
+    why = preload_takes(lib)
+    if why:
+        say(f"FAIL {name}: {why}")
+        return 2
     modules, jobs, per_test, overall, extra = SETTINGS[mode]
     t0 = time.time()
     deadline = t0 + overall
@@ -211,8 +252,13 @@ def main():
             say(f"FAIL {name}: the {tag} run did not finish in {overall} s "
                 f"(log {runs[tag][1]})")
             return 1
-    g_mods, g_failed, g_cases = res["glibc"]
-    p_mods, p_failed, p_cases = res["preload"]
+    with open(runs["preload"][1], errors="replace") as f:
+        if "cannot be preloaded" in f.read():
+            say(f"FAIL {name}: the loader could not preload {lib} in some process of the "
+                f"preloaded run (log {runs['preload'][1]})")
+            return 1
+    g_mods, g_failed, g_cases, _ = res["glibc"]
+    p_mods, p_failed, p_cases, _ = res["preload"]
     if not p_mods or p_cases == 0:
         say(f"FAIL {name}: the preloaded run reported no results (log {runs['preload'][1]})")
         return 1
@@ -220,9 +266,8 @@ def main():
         say(f"FAIL {name}: the preloaded run reported only {len(p_mods)} of {len(modules)} "
             f"modules (log {runs['preload'][1]})")
         return 1
-    # Regressions: bad under the preload, good under glibc.
-    reg_mods = {m for m in bad_modules(p_mods) if m not in bad_modules(g_mods)}
-    reg_cases = {c for c in p_failed - g_failed if module_of(c) not in bad_modules(g_mods)}
+    # Regressions: bad under the preload, not (as badly) on glibc.
+    reg_mods, reg_cases = regressions(res["preload"], res["glibc"])
     suspects = sorted(reg_mods | {module_of(c) for c in reg_cases})
     confirmed, flaky = [], []
     g_secs = module_seconds(runs["glibc"][2])
@@ -236,15 +281,12 @@ def main():
             p, out, xml = start_run(f"{mode}-rerun-{m}-{tag}", l, [m], 1, re_to, extra,
                                     outdir)
             if finish(p, time.time() + re_to + 60) is None:
-                re_res[tag] = ({m: "timed out"}, set(), 0)
+                re_res[tag] = ({m: "timed out"}, set(), 0, set())
             else:
                 re_res[tag] = results(out, xml)
-        pm, pf, _ = re_res["preload"]
-        gm, gf, _ = re_res["glibc"]
-        p_bad = bool(bad_modules(pm)) or bool(pf)
-        g_bad = bool(bad_modules(gm)) or bool(gf)
-        (confirmed if p_bad and not g_bad else flaky).append(m)
-    shared = sorted(bad_modules(p_mods) & bad_modules(g_mods))
+        rm, rc_ = regressions(re_res["preload"], re_res["glibc"])
+        (confirmed if rm or rc_ else flaky).append(m)
+    shared = sorted((bad_modules(p_mods) & bad_modules(g_mods)) - reg_mods)
     summary = (f"{len(modules)} modules, {p_cases} test cases under the preload "
                f"({g_cases} on glibc), {len(p_failed)} failed test cases under the preload, "
                f"{len(g_failed)} on glibc, {dt:.0f} s")
