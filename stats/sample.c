@@ -21,12 +21,25 @@
 #define LIVE_BUCKETS (1u << LIVE_BITS)   /* 131072 slots: ~32k live samples before drops matter */
 #define META_SITE    0xffffffu           /* meta = size << 24 | site */
 #define SIZE_MAX40   ((UINT64_C(1) << 40) - 1)
+#define FIRST_STEPPED 1                  /* a thread's first stacks walked by unw_step (below) */
 
 enum { SMP_NOT_STARTED, SMP_ON, SMP_OFF };
 
 struct live_slot {
     uint64_t key;     /* the block's address; 0: free */
     uint64_t meta;
+};
+
+/* The figures of one site as stored: what was sampled, and what of it was
+ * freed. The live figures of sample.h are the difference,
+ *     live_f = total_f - freed_f        (for f in n, bytes, wn, wbytes)
+ * so a sampled malloc adds to four figures and its free to four, where
+ * keeping live figures too took eight adds at the malloc: each is a locked
+ * read-modify-write (~5 ns, the store buffer drains), and they were the
+ * larger part of a sample's own arithmetic. 64 bytes, one line per site. */
+struct site_figures {
+    uint64_t total_n, total_bytes, total_wn, total_wbytes;
+    uint64_t freed_n, freed_bytes, freed_wn, freed_wbytes;
 };
 
 /* 128 bytes: the pair of lines adjacent-line prefetch brings in anyway. */
@@ -42,10 +55,11 @@ static struct {
     const char *why;                 /* sample_state() */
     uint64_t mean;
     int (*backtrace)(void **, int);  /* libunwind's unw_backtrace */
+    struct unw_calls *unw;           /* for a thread's first stacks, or NULL */
     uintptr_t own_lo, own_hi;        /* this library's code */
     uint32_t *index;                 /* SITE_INDEX slots: 0 free, SITE_BUSY, or a site id */
     struct sample_stack *stacks;     /* by site id, dense */
-    struct sample_counts *counts;    /* by site id, dense */
+    struct site_figures *counts;     /* by site id, dense */
     struct live_bucket *live;
     size_t mapped;
 } smp = {.why = "not started"};
@@ -104,9 +118,14 @@ static double exp_neg(double x)
     if (x < -700)
         return 0;
     int k = (int)(x * 1.4426950408889634);
+    /* Multiplications by 1/i, not divisions: a division takes ~13 cycles
+     * and the fourteen of them were most of a sample's arithmetic. */
+    static const double inv[15] = {0, 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7,
+                                   1.0 / 8, 1.0 / 9, 1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13,
+                                   1.0 / 14};
     double r = x - k * 0.6931471805599453, term = 1, sum = 1;
     for (int i = 1; i <= 14; i++) {
-        term *= r / i;
+        term *= r * inv[i];
         sum += term;
     }
     union dbits v = {.u = (uint64_t)(k + 1023) << 52};
@@ -189,9 +208,9 @@ static inline void spin_pause(void)
 #endif
 }
 
-static inline int own_code(const void *ip)
+static inline int own_code(uintptr_t ip)
 {
-    return (uintptr_t)ip >= smp.own_lo && (uintptr_t)ip < smp.own_hi;
+    return ip >= smp.own_lo && ip < smp.own_hi;
 }
 
 static uint64_t stack_hash(const uintptr_t *f, uint32_t depth)
@@ -203,7 +222,14 @@ static uint64_t stack_hash(const uintptr_t *f, uint32_t depth)
     return h ? h : 1;
 }
 
-static int same_stack(const struct sample_stack *a, const struct sample_stack *b)
+/* A stack as unwound: frames in the caller's buffer, not yet a table entry. */
+struct stack_key {
+    const uintptr_t *frame;
+    uint32_t depth;
+    uint64_t hash;
+};
+
+static int same_stack(const struct sample_stack *a, const struct stack_key *b)
 {
     if (a->hash != b->hash || a->depth != b->depth)
         return 0;
@@ -216,7 +242,7 @@ static int same_stack(const struct sample_stack *a, const struct sample_stack *b
 /* The id of stack s, inserted if new. 0 when the table is full, or when the
  * slot it needs stays claimed by a thread that does not finish writing (it
  * may be stopped, or be the thread a signal handler interrupted). */
-static uint32_t site_find(const struct sample_stack *s)
+static uint32_t site_find(const struct stack_key *s)
 {
     const uint32_t mask = SITE_INDEX - 1;
     for (uint32_t i = 0; i < SITE_INDEX; i++) {
@@ -232,8 +258,13 @@ static uint32_t site_find(const struct sample_stack *s)
                     __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
                     return 0;
                 }
+                /* Written once, into zeroed (fresh mmap) memory: the frames
+                 * past depth stay 0. */
                 struct sample_stack *r = &smp.stacks[nid];
-                *r = *s;
+                r->hash = s->hash;
+                r->depth = s->depth;
+                for (uint32_t k = 0; k < s->depth; k++)
+                    r->frame[k] = s->frame[k];
                 __atomic_store_n(&r->ready, 1, __ATOMIC_RELEASE);
                 __atomic_store_n(slot, nid, __ATOMIC_RELEASE);
                 return nid;
@@ -252,11 +283,85 @@ static uint32_t site_find(const struct sample_stack *s)
     return 0;
 }
 
+/*
+ * A thread's first stack, walked frame by frame with unw_step rather than
+ * with unw_backtrace. unw_backtrace keeps a cache of frame layouts per thread,
+ * made at the thread's first call: 16384 slots (256 KiB mmap'ed and written:
+ * ~76k instructions and 64 page faults, ~30 us) and unmapped at its exit. A
+ * thread that is sampled once or twice in its life (short-lived threads: at
+ * POOLALLOC_SAMPLE=2m, 122 of 2500 in `micro threads`) paid that for one
+ * stack. unw_step reads libunwind's global cache of unwind rules instead (a
+ * locked lookup per frame, ~0.3 us), so the first stack costs a few us, and
+ * only a thread that comes back for more builds its own cache. Both return
+ * the same return addresses (libunwind's backtrace() falls back to this very
+ * loop when its fast path gives up), so a site is the same site either way.
+ *
+ * x86_64 only: the names are libunwind's for that target, and the context and
+ * cursor are opaque blocks of its x86_64 sizes (968 and 1016 bytes in 1.6).
+ */
+#if defined(__x86_64__)
+#define UNW_STEP_NAMES "_Ux86_64_getcontext", "_ULx86_64_init_local", "_ULx86_64_step", \
+                       "_ULx86_64_get_reg"
+#define UNW_REG_IP_NO  16                /* UNW_X86_64_RIP */
+#define UNW_CONTEXT_BYTES 1024
+#define UNW_CURSOR_BYTES  1088
+#endif
+
+struct unw_calls {
+    int (*getcontext)(void *ctx);
+    int (*init_local)(void *cursor, void *ctx);
+    int (*step)(void *cursor);
+    int (*get_reg)(void *cursor, int reg, uintptr_t *val);
+};
+
+#ifdef UNW_STEP_NAMES
+static struct unw_calls unw_calls;
+
+static int step_backtrace(uintptr_t *out, int max)
+{
+    _Alignas(64) char ctx[UNW_CONTEXT_BYTES];
+    _Alignas(64) char cursor[UNW_CURSOR_BYTES];
+    const struct unw_calls *u = smp.unw;
+    if (u->getcontext(ctx) != 0 || u->init_local(cursor, ctx) < 0)
+        return 0;
+    int n = 0;
+    while (n < max && u->step(cursor) > 0) {
+        uintptr_t ip;
+        if (u->get_reg(cursor, UNW_REG_IP_NO, &ip) < 0)
+            break;
+        out[n++] = ip;
+    }
+    return n;
+}
+#endif
+
+/* libunwind's calls for step_backtrace, or none: then every stack is
+ * unw_backtrace's. */
+static void unw_step_calls(void *h)
+{
+#ifdef UNW_STEP_NAMES
+    static const char *const name[] = {UNW_STEP_NAMES};
+    void *f[4];
+    for (int i = 0; i < 4; i++)
+        if (!(f[i] = dlsym(h, name[i])))
+            return;
+    *(void **)&unw_calls.getcontext = f[0];
+    *(void **)&unw_calls.init_local = f[1];
+    *(void **)&unw_calls.step = f[2];
+    *(void **)&unw_calls.get_reg = f[3];
+    smp.unw = &unw_calls;
+#else
+    (void)h;
+#endif
+}
+
 /* The site of the caller of malloc: libunwind's return addresses, the
  * allocator's own frames (the sampler, malloc's slow half) left out. */
 static uint32_t site_of_caller(void)
 {
-    void *raw[SAMPLE_DEPTH + SKIP_MAX];
+    /* Written by libunwind as void *: uintptr_t here, as the table keeps them
+     * (the stores are in another object, and have the same representation). */
+    uintptr_t raw[SAMPLE_DEPTH + SKIP_MAX];
     /* Seen by sample_fork_prepare() (seq_cst on both sides, Dekker style):
      * either it waits for this unwinding, or this one sees the fork. */
     __atomic_fetch_add(&smp_unwinding, 1, __ATOMIC_SEQ_CST);
@@ -264,49 +369,60 @@ static uint32_t site_of_caller(void)
         __atomic_fetch_sub(&smp_unwinding, 1, __ATOMIC_RELEASE);
         return 0;
     }
-    int n = smp.backtrace(raw, SAMPLE_DEPTH + SKIP_MAX);
+    int n;
+#ifdef UNW_STEP_NAMES
+    if (smp.unw && sample_tls.walked < FIRST_STEPPED)
+        n = step_backtrace(raw, SAMPLE_DEPTH + SKIP_MAX);
+    else
+#endif
+        n = smp.backtrace((void **)raw, SAMPLE_DEPTH + SKIP_MAX);
+    sample_tls.walked++;
     __atomic_fetch_sub(&smp_unwinding, 1, __ATOMIC_RELEASE);
     int i = 0;
     while (i < n && own_code(raw[i]))
         i++;
     if (i >= n)
         return 0;
-    struct sample_stack s = {0};
-    s.depth = (uint32_t)(n - i < SAMPLE_DEPTH ? n - i : SAMPLE_DEPTH);
-    for (uint32_t k = 0; k < s.depth; k++)
-        s.frame[k] = (uintptr_t)raw[i + (int)k];
-    s.hash = stack_hash(s.frame, s.depth);
-    return site_find(&s);
+    /* Looked up in place: a stack is copied only when it is new. */
+    struct stack_key k;
+    k.frame = raw + i;
+    k.depth = (uint32_t)(n - i < SAMPLE_DEPTH ? n - i : SAMPLE_DEPTH);
+    k.hash = stack_hash(k.frame, k.depth);
+    return site_find(&k);
 }
 
 /* ---- figures per site --------------------------------------------------------------------- */
 
-/* Adds v to a figure (v may be a negated amount: unsigned arithmetic). */
+/* Adds v to a figure (v may be a negated amount: unsigned arithmetic).
+ * Release: a reader that sees a free's adds sees its malloc's adds too
+ * (sample_site_counts). The same locked add as relaxed on x86. */
 static inline void add(uint64_t *c, uint64_t v)
 {
-    __atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+    __atomic_fetch_add(c, v, __ATOMIC_RELEASE);
 }
 
-/* live: 1 a sample becomes live, -1 it is freed, 0 no change; total: 1 to
- * count it as allocated too. */
-static void count(uint64_t meta, int live, int total)
+enum { COUNT_SAMPLED, COUNT_FREED, COUNT_RESTORED };
+
+/* A sample was taken (its totals grow, and so its live figures), freed (its
+ * freed figures grow: live drops) or restored after a failed realloc (the
+ * freed figures drop back: live again). */
+static void count(uint64_t meta, int what)
 {
-    struct sample_counts *c = &smp.counts[meta & META_SITE];
+    struct site_figures *c = &smp.counts[meta & META_SITE];
     uint64_t x = meta >> 24, wn, wb;
     weights(x, &wn, &wb);
-    if (live) {
-        uint64_t s = live > 0 ? 1 : UINT64_MAX;   /* times s: plus or minus */
-        add(&c->live_n, s);
-        add(&c->live_bytes, s * x);
-        add(&c->live_wn, s * wn);
-        add(&c->live_wbytes, s * wb);
-    }
-    if (total) {
+    if (what == COUNT_SAMPLED) {
         add(&c->total_n, 1);
         add(&c->total_bytes, x);
         add(&c->total_wn, wn);
         add(&c->total_wbytes, wb);
+        return;
     }
+    uint64_t s = what == COUNT_FREED ? 1 : UINT64_MAX;   /* times s: plus or minus */
+    add(&c->freed_n, s);
+    add(&c->freed_bytes, s * x);
+    add(&c->freed_wn, s * wn);
+    add(&c->freed_wbytes, s * wb);
 }
 
 /* ---- live objects ------------------------------------------------------------------------- */
@@ -346,7 +462,7 @@ int sample_record(void *p, size_t n)
     uint64_t meta = x << 24 | site_of_caller();
     int ok = live_put(p, meta);
     if (ok)
-        count(meta, 1, 1);
+        count(meta, COUNT_SAMPLED);
     else
         __atomic_fetch_add(&smp_dropped, 1, __ATOMIC_RELAXED);
     t->busy--;
@@ -365,7 +481,7 @@ int sample_forget_slow(void *p, struct sample_obj *o)
         uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
         __atomic_store_n(&s->key, 0, __ATOMIC_RELEASE);
         __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
-        count(meta, -1, 0);
+        count(meta, COUNT_FREED);
         if (o)
             o->meta = meta;
         return 1;
@@ -377,7 +493,7 @@ int sample_restore(void *p, const struct sample_obj *o)
 {
     if (!live_put(p, o->meta))
         return 0;
-    count(o->meta, 1, 0);
+    count(o->meta, COUNT_RESTORED);
     return 1;
 }
 
@@ -452,7 +568,7 @@ static int map_tables(void)
 {
     size_t a = page_round(SITE_INDEX * sizeof(uint32_t));
     size_t b = page_round(SAMPLE_SITES * sizeof(struct sample_stack));
-    size_t c = page_round(SAMPLE_SITES * sizeof(struct sample_counts));
+    size_t c = page_round(SAMPLE_SITES * sizeof(struct site_figures));
     size_t d = page_round(LIVE_BUCKETS * sizeof(struct live_bucket));
     char *m = mmap(NULL, a + b + c + d, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -460,7 +576,7 @@ static int map_tables(void)
         return -1;
     smp.index = (uint32_t *)m;
     smp.stacks = (struct sample_stack *)(m + a);
-    smp.counts = (struct sample_counts *)(m + a + b);
+    smp.counts = (struct site_figures *)(m + a + b);
     smp.live = (struct live_bucket *)(m + a + b + c);
     smp.mapped = a + b + c + d;
     return 0;
@@ -483,6 +599,8 @@ void sample_start(uint64_t mean, int verbose)
             why = "off: libunwind.so.8 has no unw_backtrace";
         else if (map_tables() != 0)
             why = "off: cannot map the sampling tables";
+        else
+            unw_step_calls(h);
     }
     if (why) {
         smp.why = why;
@@ -543,10 +661,23 @@ void sample_site_counts(unsigned id, struct sample_counts *c)
     *c = (struct sample_counts){0};
     if (id >= sample_nsites())
         return;
-    const struct sample_counts *s = &smp.counts[id];
-#define X(f) c->f = __atomic_load_n(&s->f, __ATOMIC_RELAXED);
-    SAMPLE_COUNTS(X)
-#undef X
+    const struct site_figures *s = &smp.counts[id];
+    /* The freed figures first: a free is counted after its malloc (the
+     * program orders them, and the adds are releases), so totals read after
+     * them cover every sample they count and live never comes out below
+     * zero. The min() keeps it so whatever a racing reader sees. */
+    uint64_t fn = __atomic_load_n(&s->freed_n, __ATOMIC_ACQUIRE);
+    uint64_t fb = __atomic_load_n(&s->freed_bytes, __ATOMIC_ACQUIRE);
+    uint64_t fwn = __atomic_load_n(&s->freed_wn, __ATOMIC_ACQUIRE);
+    uint64_t fwb = __atomic_load_n(&s->freed_wbytes, __ATOMIC_ACQUIRE);
+    c->total_n = __atomic_load_n(&s->total_n, __ATOMIC_ACQUIRE);
+    c->total_bytes = __atomic_load_n(&s->total_bytes, __ATOMIC_ACQUIRE);
+    c->total_wn = __atomic_load_n(&s->total_wn, __ATOMIC_ACQUIRE);
+    c->total_wbytes = __atomic_load_n(&s->total_wbytes, __ATOMIC_ACQUIRE);
+    c->live_n = c->total_n - (fn < c->total_n ? fn : c->total_n);
+    c->live_bytes = c->total_bytes - (fb < c->total_bytes ? fb : c->total_bytes);
+    c->live_wn = c->total_wn - (fwn < c->total_wn ? fwn : c->total_wn);
+    c->live_wbytes = c->total_wbytes - (fwb < c->total_wbytes ? fwb : c->total_wbytes);
 }
 
 uint64_t sample_dropped(void)

@@ -39,7 +39,9 @@
  *     in the table twice. Per site:
  *         live_n    = samples recorded - samples freed        (and the same for bytes)
  *         live_wn   = sum of 1/p(X) over live samples         (estimates, fixed point)
- *     exact as a whole when the program is quiet.
+ *     exact as a whole when the program is quiet. (Stored as totals and freed
+ *     figures, live = total - freed: four locked adds per malloc and per
+ *     free; see struct site_figures in sample.c.)
  */
 #ifndef POOLALLOC_SAMPLE_H
 #define POOLALLOC_SAMPLE_H
@@ -60,6 +62,7 @@ struct sample_tls {
     int64_t left;     /* bytes until the next sampling point; < 0: call sample_due() */
     uint64_t rng;     /* xorshift state; 0: this thread has not drawn yet */
     int busy;         /* > 0: inside the sampler, or inside glibc's allocator */
+    unsigned walked;  /* stacks this thread has unwound (sample.c: site_of_caller) */
 };
 
 extern __thread struct sample_tls sample_tls __attribute__((tls_model("initial-exec")));
