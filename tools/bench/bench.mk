@@ -1,11 +1,15 @@
 # Benchmarks (not part of `make test`), included by the top-level Makefile.
-#   make bench               every case under glibc, poolalloc, tcmalloc, jemalloc and
-#                            mimalloc, interleaved; markdown table, also in $(B)/bench/results.md
-#   make bench BENCH_QUICK=1 the same, shorter loops and fewer repetitions (~2 minutes)
+#   make bench               every case under glibc, poolalloc, poolalloc with sampling on
+#                            (POOLALLOC_SAMPLE=2m and 512k), tcmalloc, jemalloc and mimalloc,
+#                            interleaved; markdown tables (the second: sampled / plain
+#                            poolalloc per case), also in $(B)/bench/results.md
+#   make bench BENCH_QUICK=1 the same, shorter loops and fewer repetitions (~3 minutes)
 #   make bench-fastpath      malloc(32)+free: ns per pair and callgrind instructions per pair
+#   make bench-sample        what sampling costs in callgrind instructions, per case (no
+#                            timing, so other load does not move it); $(B)/bench/sample-cost.md
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
 BENCH_PKGS   := libtcmalloc-minimal4 libjemalloc2 libmimalloc2.0 redis-server valgrind \
-                python3 sqlite3 gcc
+                python3 sqlite3 gcc libunwind8
 BENCH_PY     := /usr/bin/python3
 # Our own flags, not the library's: no -fvisibility/-fPIC/sanitizers, and the malloc
 # family is not a builtin so GCC cannot delete allocations it sees paired.
@@ -14,7 +18,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -fno-plt \
                 -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-free -fno-builtin-realloc
 BENCH_ARGS   := --build $(B) $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
-.PHONY: bench bench-fastpath bench-deps
+.PHONY: bench bench-fastpath bench-sample bench-deps
 
 bench-deps:
 	@sh tools/deps.sh $(BENCH_PKGS)
@@ -30,6 +34,10 @@ bench: bench-deps
 bench-fastpath: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	$(BENCH_PY) tools/bench/bench.py --fastpath $(BENCH_ARGS)
+
+bench-sample: bench-deps
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
+	$(BENCH_PY) tools/bench/bench.py --sample-cost $(BENCH_ARGS)
 
 # Calibrated against fixed cache capacities (make CALIBRATE=0), same run.
 .PHONY: bench-calibration

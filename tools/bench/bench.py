@@ -2,9 +2,12 @@
 """bench.py - poolalloc's benchmark driver (`make bench`, `make bench-fastpath`).
 
 Runs every case under five allocators - glibc (no preload), poolalloc, tcmalloc,
-jemalloc, mimalloc (LD_PRELOAD) - interleaved within each repetition (rep k runs
-the five in the order rotated by k), and prints one markdown table of medians with
-the ratios poolalloc / best peer and poolalloc / glibc. Lower is better in every
+jemalloc, mimalloc (LD_PRELOAD) - and under poolalloc with allocation sampling on
+(poolalloc+sample2m, poolalloc+sample512k: POOLALLOC_SAMPLE=2m, 512k), all
+interleaved within each repetition (rep k runs them in the order rotated by k), and
+prints one markdown table of medians with the ratios poolalloc / best peer and
+poolalloc / glibc, then a table of what sampling costs: per row, sampled run /
+plain poolalloc run of the same repetition (wall and CPU time), median and range. Lower is better in every
 column: times, microseconds per request, MiB of RSS. The table also goes to
 BUILD/bench/results.md (with a header naming the machine), every single run to
 BUILD/bench/results.json.
@@ -16,6 +19,7 @@ the reasons are listed under the table.
     bench.py [--build DIR] [--quick]               all cases (make bench [BENCH_QUICK=1])
     bench.py --case pingpong[,batch100] --reps 3   some cases only
     bench.py --alloc poolalloc,glibc ...           some allocators only
+    bench.py --no-sample                           without the sampling variants
     bench.py --fastpath                            malloc(32)+free: time and callgrind
     bench.py --list                                the cases
 """
@@ -39,8 +43,31 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
-ALLOC_NAMES = ["glibc", "poolalloc", "tcmalloc", "jemalloc", "mimalloc"]
 PEERS = ["glibc", "tcmalloc", "jemalloc", "mimalloc"]
+# poolalloc with allocation sampling on (POOLALLOC_SAMPLE = mean bytes between
+# samples): the same library, one more environment variable. Their cost is read
+# as a ratio to plain poolalloc in the same repetition (the sampling table).
+SAMPLE_MEANS = ["2m", "512k"]
+
+
+def sample_variant(mean):
+    return "poolalloc+sample" + mean
+
+
+VARIANTS = {sample_variant(m): ("poolalloc", {"POOLALLOC_SAMPLE": m}) for m in SAMPLE_MEANS}
+ALLOC_NAMES = ["glibc", "poolalloc"] + [sample_variant(m) for m in SAMPLE_MEANS] + \
+              ["tcmalloc", "jemalloc", "mimalloc"]
+FASTPATH_ALLOCS = ["glibc", "poolalloc", "tcmalloc", "jemalloc", "mimalloc"]
+
+
+def base_alloc(alloc):
+    """poolalloc for a sampling variant, else the allocator itself."""
+    return VARIANTS[alloc][0] if alloc in VARIANTS else alloc
+
+
+def variant_env(alloc):
+    """What a variant adds to the environment of the program under test."""
+    return dict(VARIANTS[alloc][1]) if alloc in VARIANTS else {}
 
 
 def log(msg):
@@ -84,13 +111,30 @@ def snapshot_poolalloc(build, work):
 
 def allocators(build, poolalloc_lib):
     """name -> path of the library to preload (None for glibc)."""
-    return {
+    libs = {
         "glibc": None,
         "poolalloc": poolalloc_lib,
         "tcmalloc": os.path.join(LIBDIR, "libtcmalloc_minimal.so.4"),
         "jemalloc": os.path.join(LIBDIR, "libjemalloc.so.2"),
         "mimalloc": find_mimalloc(),
     }
+    for v in VARIANTS:
+        libs[v] = libs[base_alloc(v)]
+    return libs
+
+
+def sampling_starts(micro, lib, mean):
+    """None if POOLALLOC_SAMPLE=mean turns sampling on in `micro` under lib, else why
+    not (then the sampling columns would silently measure plain poolalloc)."""
+    p = run([micro, "pingpong", "1000"],
+            alloc_env(lib, {"POOLALLOC_SAMPLE": mean, "POOLALLOC_VERBOSE": "1"}), timeout=60)
+    err = p.err.decode(errors="replace")
+    if p.failure():
+        return "%s; %s" % (p.failure(), p.tail())
+    if "poolalloc: sampling every" not in err:
+        lines = [l for l in err.splitlines() if "sampling" in l]
+        return lines[0] if lines else "no \"sampling every\" line with POOLALLOC_VERBOSE=1"
+    return None
 
 
 def base_env():
@@ -137,6 +181,11 @@ class Proc:
     def __init__(self, status, ru, out, err, wall, timed_out):
         self.status, self.ru, self.out, self.err = status, ru, out, err
         self.wall, self.timed_out = wall, timed_out
+
+    @property
+    def cpu(self):
+        """User + system CPU seconds (for gcc including its reaped children)."""
+        return self.ru.ru_utime + self.ru.ru_stime
 
     @property
     def peak_kib(self):
@@ -201,6 +250,7 @@ def reap(pid, out, err, t0, timeout):
             pass
 
     timer = threading.Timer(timeout, kill)
+    timer.daemon = True  # a SIGTERM to this driver must not wait for the time-out
     timer.start()
     _, status, ru = os.wait4(pid, 0)
     wall = time.perf_counter() - t0
@@ -226,11 +276,12 @@ def run(argv, env, stdin=None, timeout=300, cwd=None):
 class Result:
     """One run of one case under one allocator."""
 
-    def __init__(self, metrics=None, check=None, peak_kib=None, fail=None):
+    def __init__(self, metrics=None, check=None, peak_kib=None, fail=None, cpu=None):
         self.metrics = metrics or {}  # row key -> value (lower is better)
         self.check = check            # must equal glibc's
         self.peak_kib = peak_kib
         self.fail = fail              # None or a one-line reason
+        self.cpu = cpu                # CPU seconds of the process under test, or None
 
 
 def digest(*parts):
@@ -262,7 +313,7 @@ class MicroCase(Case):
 
     def run(self, alloc, lib, ctx):
         n = self.quick_n if ctx.quick else self.n
-        env = alloc_env(lib, self.env.get(alloc))
+        env = alloc_env(lib, dict(self.env.get(base_alloc(alloc), {}), **variant_env(alloc)))
         p = run([ctx.micro, self.name, str(n)], env, timeout=300)
         fail = p.failure()
         if fail:
@@ -276,7 +327,10 @@ class MicroCase(Case):
         for key, _label, _unit in self.rows[1:]:
             metrics[key] = int(kv[key.split(":")[1]]) / 1024.0
         self.unit = kv["unit"]
-        return Result(metrics, check=kv["check"], peak_kib=int(kv["peak_kib"]))
+        # The case's own CPU time: the process's would count start-up, and with sampling
+        # on that includes loading libunwind (~1 ms), a few % of a short micro case.
+        cpu = float(kv["cpu_s"]) if "cpu_s" in kv else p.cpu
+        return Result(metrics, check=kv["check"], peak_kib=int(kv["peak_kib"]), cpu=cpu)
 
 
 class ProgramCase(Case):
@@ -293,7 +347,8 @@ class ProgramCase(Case):
     def run(self, alloc, lib, ctx):
         if self.outfile and os.path.exists(self.outfile):
             os.unlink(self.outfile)
-        p = run(self.argv, alloc_env(lib, self.env), stdin=self.stdin, timeout=600,
+        p = run(self.argv, alloc_env(lib, dict(self.env, **variant_env(alloc))), stdin=self.stdin,
+                timeout=600,
                 cwd=ctx.work)
         fail = p.failure()
         if fail:
@@ -304,7 +359,7 @@ class ProgramCase(Case):
                 extra = f.read()
         check = digest(p.out, p.err, extra)
         ctx.outputs[(self.name, check)] = p.out[-400:] + p.err[-400:]
-        return Result({self.name: p.wall}, check=check, peak_kib=p.peak_kib)
+        return Result({self.name: p.wall}, check=check, peak_kib=p.peak_kib, cpu=p.cpu)
 
 
 # ---- redis ---------------------------------------------------------------------------
@@ -366,6 +421,7 @@ class RedisCase(Case):
         n = 20000 if ctx.quick else 100000
         # Only redis-server gets LD_PRELOAD: setpriv and env run without it.
         argv = ["setpriv", "--pdeathsig", "KILL", "env"] + (["LD_PRELOAD=" + lib] if lib else []) + \
+               ["%s=%s" % kv for kv in sorted(variant_env(alloc).items())] + \
                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--logfile", "",
                 "--dir", ctx.work]
@@ -419,7 +475,7 @@ class RedisCase(Case):
             metrics["redis-" + t.lower()] = 1e6 / float(m.group(1))
         check = digest(cli.out, cli.err)
         ctx.outputs[("redis", check)] = cli.out[-400:]
-        return Result(metrics, check=check, peak_kib=peak)
+        return Result(metrics, check=check, peak_kib=peak, cpu=server.cpu)
 
 
 # ---- generated inputs --------------------------------------------------------------------
@@ -699,6 +755,57 @@ def table(cases, allocs, results):
     return lines, failures
 
 
+def paired_ratios(results, case, alloc, value):
+    """value(r) of alloc's run over poolalloc's run of the same repetition, for every
+    repetition where both ran and neither failed."""
+    base = {r.rep: r for r in results.get((case.name, "poolalloc"), []) if not r.fail}
+    out = []
+    for r in results.get((case.name, alloc), []):
+        b = base.get(r.rep)
+        if r.fail or b is None:
+            continue
+        num, den = value(r), value(b)
+        if num is not None and den:
+            out.append(num / den)
+    return out
+
+
+def ratio_cell(rs):
+    """The median ratio, then (min-max) when there is more than one."""
+    if not rs:
+        return "—"
+    if len(rs) == 1:
+        return "%.3f" % rs[0]
+    return "%.3f (%.2f–%.2f)" % (median(rs), min(rs), max(rs))
+
+
+def sample_table(cases, allocs, results):
+    """Markdown lines: the cost of sampling per row, as paired ratios to plain poolalloc
+    (each repetition's sampled run over the same repetition's poolalloc run)."""
+    variants = [a for a in allocs if a in VARIANTS]
+    if not variants or "poolalloc" not in allocs:
+        return []
+    head = ["case", "unit", "poolalloc"]
+    for v in variants:
+        mean = VARIANTS[v][1]["POOLALLOC_SAMPLE"]
+        head += [v, "%s / poolalloc" % mean, "%s / poolalloc, CPU time" % mean]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for case in cases:
+        for i, (key, label, unit) in enumerate(case.rows):
+            base = [r.metrics[key] for r in results.get((case.name, "poolalloc"), []) if not r.fail]
+            cells = [label, row_unit(case, key, unit), fmt(median(base))]
+            for v in variants:
+                got = [r.metrics[key] for r in results.get((case.name, v), []) if not r.fail]
+                bad = any(r.fail for r in results.get((case.name, v), []))
+                cells.append("FAILED" if bad else fmt(median(got)))
+                cells.append(ratio_cell(paired_ratios(results, case, v, lambda r: r.metrics.get(key))))
+                # One process per case: its CPU time belongs to the case's first row.
+                cells.append(ratio_cell(paired_ratios(results, case, v, lambda r: r.cpu))
+                             if i == 0 else "″")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -738,7 +845,7 @@ def machine_header(title, build, lib_note):
             "- packages: %s" % vers, ""]
 
 
-def run_all(args, ctx, libs, allocs):
+def run_all(args, ctx, libs, allocs, sample_note=None):
     cases = make_cases(ctx)
     if args.case:
         want = set(args.case.split(","))
@@ -754,10 +861,27 @@ def run_all(args, ctx, libs, allocs):
         run_case(case, allocs, libs, reps, ctx, results)
     elapsed = time.time() - t0
     lines, failures = table(cases, allocs, results)
+    slines = sample_table(cases, allocs, results)
+    if slines:
+        slines = ["", "## Sampling (POOLALLOC_SAMPLE) against plain poolalloc", ""] + slines + [
+            "",
+            "Each ratio is the median over repetitions of (sampled run / plain poolalloc run "
+            "of the same repetition), with the smallest and largest in brackets: above 1 is "
+            "what sampling costs (1.010 = 1 %%). The first ratio is the row's own figure (wall "
+            "time, us per request, MiB of RSS for the memory rows), the second the CPU time "
+            "(user + system) of the process under test, which other load on the machine "
+            "disturbs less (micro cases: the case's loop only, all threads; gcc including cc1; "
+            "redis the server's; one per case). "
+            "A sample is served by glibc, unwound with libunwind and tracked until freed; "
+            "POOLALLOC_SAMPLE is the mean number of bytes between samples. Timings on a shared "
+            "machine move by more than 1 %%: `make bench-sample` gives the same ratios in "
+            "instructions (callgrind), which do not depend on other load." % ()]
+    if sample_note:
+        slines += ["", sample_note]
     reps_note = sorted({"%s %d" % (c.kind, args.reps or (c.quick_reps if ctx.quick else c.reps))
                         for c in cases})
     notes = ["",
-             "Medians over repetitions (%s), the five allocators interleaved in each repetition "
+             "Medians over repetitions (%s), the allocators interleaved in each repetition "
              "(order rotated by one each time). **Lower is better in every column** (times, "
              "us per request, MiB). Ratios < 1 mean poolalloc is better; best peer = the best of "
              "glibc, tcmalloc, jemalloc, mimalloc for that row. Peak RSS = the process's VmHWM "
@@ -773,13 +897,13 @@ def run_all(args, ctx, libs, allocs):
         notes += ["", "## FAILED", ""] + failures
     header = machine_header("poolalloc benchmarks" + (" (BENCH_QUICK=1)" if ctx.quick else ""),
                             args.build, ctx.lib_note)
-    text = "\n".join(header + lines + notes) + "\n"
-    print("\n".join(lines + notes))
+    text = "\n".join(header + lines + notes + slines) + "\n"
+    print("\n".join(lines + notes + slines))
     out = os.path.join(ctx.outdir, "results.md" if not args.case else "results-partial.md")
     with open(out, "w") as f:
         f.write(text)
     raw = {"%s/%s" % k: [dict(rep=r.rep, metrics=r.metrics, check=r.check, peak_kib=r.peak_kib,
-                             fail=r.fail) for r in v] for k, v in results.items()}
+                             cpu=r.cpu, fail=r.fail) for r in v] for k, v in results.items()}
     with open(out[:-3] + ".json", "w") as f:
         json.dump(raw, f, indent=1)
     log("bench: wrote %s (%.0f s)" % (out, elapsed))
@@ -873,6 +997,141 @@ def fastpath(args, ctx, libs, allocs):
     return 0
 
 
+# ---- sampling cost in instructions ----------------------------------------------------------
+
+
+# The sampled path, entered from the allocator: deciding (sample_due), taking a sample
+# (sample_alloc: glibc's malloc, unwinding, recording) and forgetting it at its free.
+# Their inclusive instructions are what sampling adds, read directly, so they do not
+# carry the program's own run-to-run variation (python's hashing of addresses moves
+# its total by more than sampling at 2m does).
+SAMPLED_PATH = {"sample_due", "sample_alloc", "sample_forget_slow"}
+# ... and sample_record where the caller records a block it got itself (realloc),
+# not inside sample_alloc, whose inclusive count holds it already.
+
+
+def callgrind_sampled(argv, env, work, stdin=None, cwd=None, timeout=1800):
+    """Runs argv under callgrind (children too). Returns (instructions of every process,
+    samples = calls of sample_record, inclusive instructions of SAMPLED_PATH, Proc)."""
+    outdir = tempfile.mkdtemp(prefix="cg-", dir=work)
+    p = run(["valgrind", "--tool=callgrind", "--trace-children=yes",
+             "--callgrind-out-file=" + os.path.join(outdir, "cg.%p")] + argv,
+            env, stdin=stdin, timeout=timeout, cwd=cwd)
+    total = samples = path = 0
+    for name in os.listdir(outdir):
+        names, caller, callee, after_calls = {}, None, None, False
+        with open(os.path.join(outdir, name)) as f:
+            for line in f:
+                if after_calls:  # "<position> <inclusive cost>" of the call above
+                    if callee in SAMPLED_PATH or (callee == "sample_record" and
+                                                  caller != "sample_alloc"):
+                        path += int(line.split()[1])
+                    after_calls = False
+                    continue
+                if line.startswith(("totals:", "summary:")):
+                    total += int(line.split()[1])
+                    continue
+                m = re.match(r"(c?)fn=\((\d+)\)(?: (.*))?", line)
+                if m:
+                    if m.group(3):
+                        names[m.group(2)] = m.group(3).strip()
+                    if m.group(1):
+                        callee = names.get(m.group(2))
+                    else:
+                        caller, callee = names.get(m.group(2)), None
+                    continue
+                if line.startswith("calls=") and callee:
+                    after_calls = True
+                    if callee == "sample_record":
+                        samples += int(line[6:].split()[0])
+        os.unlink(os.path.join(outdir, name))
+    os.rmdir(outdir)
+    return total, samples, path, p
+
+
+def sample_cost(args, ctx, libs):
+    """make bench-sample: for every case that runs a program to its end, callgrind's
+    instruction count under poolalloc with sampling on over the count with it off (same
+    inputs as --quick), and the instructions per sample. No timing, so no noise from
+    other load; what it leaves out is the kernel's share (the system calls a sample
+    makes), which the notes state."""
+    ctx.quick = True
+    cases = [c for c in make_cases(ctx) if c.kind != "memory" and not isinstance(c, RedisCase)]
+    if args.case:
+        cases = [c for c in cases if c.name in set(args.case.split(","))]
+    means = [VARIANTS[v][1]["POOLALLOC_SAMPLE"] for v in VARIANTS]
+    lib = libs["poolalloc"]
+    head = ["case", "instructions, sampling off"]
+    for m in means:
+        head += ["%s: samples" % m, "%s: sampled path / all" % m, "%s: all / all off" % m,
+                 "%s: sampled path per sample" % m]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    failures = []
+    t0 = time.time()
+    for case in cases:
+        if isinstance(case, MicroCase):
+            argv, stdin, cwd = [ctx.micro, case.name, str(case.quick_n)], None, None
+            extra = case.env.get("poolalloc", {})
+        else:
+            argv, stdin, cwd, extra = case.argv, case.stdin, ctx.work, case.env
+        got = {}
+        for m in ["0"] + means:
+            env = alloc_env(lib, dict(extra, POOLALLOC_SAMPLE=m))
+            total, n, path, p = callgrind_sampled(argv, env, ctx.work, stdin=stdin, cwd=cwd)
+            if p.failure():
+                failures.append("- **%s** with POOLALLOC_SAMPLE=%s under callgrind: %s; %s"
+                                % (case.name, m, p.failure(), p.tail()))
+                total = None
+            got[m] = (total, n, path)
+            log("  %-13s POOLALLOC_SAMPLE=%-5s %s instructions, %d samples, sampled path %d"
+                % (case.name, m, total, n, path))
+        off = got["0"][0]
+        cells = [case.rows[0][1], "%.4g" % off if off else "FAILED"]
+        for m in means:
+            total, n, path = got[m]
+            if not off or not total:
+                cells += ["—", "—", "—", "—"]
+                continue
+            cells += ["%d" % n, "%.2f %%" % (100.0 * path / total), "%.4f" % (total / off),
+                      "%.0f" % (path / n) if n else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = ["",
+             "Instructions counted by callgrind (valgrind %s) in every process of the case, "
+             "user space only, for the same inputs as `make bench BENCH_QUICK=1`; poolalloc runs "
+             "its locked fallback under valgrind (no rseq), which the sampled path does not "
+             "use. samples = calls of sample_record. *sampled path / all*: the inclusive "
+             "instructions of sample_due, sample_alloc (glibc's malloc, libunwind, the "
+             "tables) and sample_forget_slow over all instructions of the run: what sampling "
+             "adds in user space, read directly (the pools' work for a sampled request, ~20 "
+             "instructions, is not subtracted). *all / all off*: the two runs' totals, which "
+             "also move with the program's own variation (python hashes addresses). Not counted: the kernel's share of a "
+             "sample, 4 rt_sigprocmask system calls (glibc's allocator runs with signals "
+             "blocked for a sampled block's malloc and free, preload/malloc.c) plus about 8 "
+             "more per return address libunwind sees for the first time in a thread; see "
+             "tools/bench/README.md for their cost in time. Sampling draws its intervals "
+             "from a clock-seeded generator, so the sample counts vary from run to run "
+             "(Poisson: +-2/sqrt(n))." % valgrind_version(),
+             "", "Whole run: %.0f s." % (time.time() - t0)]
+    if failures:
+        notes += ["", "## FAILED", ""] + failures
+    header = machine_header("poolalloc: what allocation sampling costs, in instructions",
+                            args.build, ctx.lib_note)
+    print("\n".join(lines + notes))
+    out = os.path.join(ctx.outdir, "sample-cost.md" if not args.case else "sample-cost-partial.md")
+    with open(out, "w") as f:
+        f.write("\n".join(header + lines + notes) + "\n")
+    log("bench: wrote %s" % out)
+    return 0
+
+
+def valgrind_version():
+    try:
+        return subprocess.run(["valgrind", "--version"], capture_output=True,
+                              text=True).stdout.strip().replace("valgrind-", "")
+    except OSError:
+        return "?"
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 
@@ -883,9 +1142,13 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (default: build)")
     ap.add_argument("--quick", action="store_true", help="shorter loops, fewer reps (~2 min)")
     ap.add_argument("--case", help="comma-separated case names (default: all)")
-    ap.add_argument("--alloc", help="comma-separated allocators (default: all five)")
+    ap.add_argument("--alloc", help="comma-separated allocators (default: all; see --list)")
+    ap.add_argument("--no-sample", action="store_true",
+                    help="leave out the poolalloc+sample* variants (sampling on)")
     ap.add_argument("--reps", type=int, help="repetitions per case (default: per kind)")
     ap.add_argument("--fastpath", action="store_true", help="the malloc(32)+free fast-path table")
+    ap.add_argument("--sample-cost", action="store_true",
+                    help="instructions with sampling on / off, per case (callgrind)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     args = ap.parse_args()
 
@@ -903,6 +1166,7 @@ def main():
     if args.list:
         for c in make_cases(ctx):
             print("%-13s %-7s %s" % (c.name, c.kind, "; ".join(r[1] for r in c.rows)))
+        print("allocators: %s" % ", ".join(ALLOC_NAMES))
         return 0
     if not os.access(ctx.micro, os.X_OK):
         sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.micro, os.path.relpath(ctx.micro, ROOT)))
@@ -911,7 +1175,12 @@ def main():
         sys.exit("bench.py: %s missing: run `make %s` first" % (snap, os.path.relpath(snap, ROOT)))
     ctx.lib_note = snap[1]
     libs = allocators(args.build, snap[0])
-    allocs = args.alloc.split(",") if args.alloc else list(ALLOC_NAMES)
+    if args.alloc:
+        allocs = args.alloc.split(",")
+    else:
+        allocs = list(FASTPATH_ALLOCS if args.fastpath else ALLOC_NAMES)
+        if args.no_sample:
+            allocs = [a for a in allocs if a not in VARIANTS]
     for a in allocs:
         if a not in libs:
             sys.exit("bench.py: no allocator %s (have: %s)" % (a, ", ".join(ALLOC_NAMES)))
@@ -919,7 +1188,17 @@ def main():
             sys.exit("bench.py: %s library not found (%s): run `make bench-deps`" % (a, libs[a]))
     if args.fastpath:
         return fastpath(args, ctx, libs, allocs)
-    return run_all(args, ctx, libs, allocs)
+    if args.sample_cost:
+        return sample_cost(args, ctx, libs)
+    note = None
+    for v in [a for a in allocs if a in VARIANTS]:
+        why = sampling_starts(ctx.micro, libs[v], VARIANTS[v][1]["POOLALLOC_SAMPLE"])
+        if why:
+            log("bench: %s left out: sampling does not start (%s)" % (v, why))
+            note = "%s left out: sampling does not start: %s" % (v, why)
+            allocs = [a for a in allocs if a not in VARIANTS]
+            break
+    return run_all(args, ctx, libs, allocs, note)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@
  *
  *   case=pingpong value=8.91 unit=ns/pair check=30000000 peak_kib=1524 lib=libc.so.6
  *
- * value is the measurement (lower is better for every case), check a checksum of the
+ * value is the measurement (lower is better for every case), cpu_s the CPU time of
+ * the case alone (all threads, start-up and the allocator's own initialisation left
+ * out; bench.py compares it across allocators where waiting for a busy CPU would
+ * blur the wall time), check a checksum of the
  * data the loop wrote and read back, the same under every allocator for the same N
  * (bench.py compares it with glibc's), peak_kib is VmHWM and lib names the object
  * that `malloc` came from, so a preload that did not take is seen.
@@ -44,6 +47,14 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (every thread), user and system. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -624,10 +635,12 @@ int main(int argc, char **argv)
         if (n <= 0)
             n = cases[i].default_n;
         struct result r = {0};
+        double c0 = cpu_s();
         cases[i].fn(n, &r);
-        printf("case=%s value=%.4f unit=%s check=%llu peak_kib=%ld rss_kib=%ld lib=%s", cases[i].name,
-               r.value, r.unit, (unsigned long long)r.check, status_kib("VmHWM"), status_kib("VmRSS"),
-               malloc_lib());
+        double cpu = cpu_s() - c0;
+        printf("case=%s value=%.4f unit=%s cpu_s=%.6f check=%llu peak_kib=%ld rss_kib=%ld lib=%s",
+               cases[i].name, r.value, r.unit, cpu, (unsigned long long)r.check,
+               status_kib("VmHWM"), status_kib("VmRSS"), malloc_lib());
         for (int k = 0; k < 4; k++)
             if (r.extra_name[k])
                 printf(" %s=%ld", r.extra_name[k], r.extra[k]);
