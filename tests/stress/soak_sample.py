@@ -10,31 +10,20 @@ the allocator's own stats socket SOCKET ("stats" request, see README: Live stats
 "-" when the socket does not answer. Uses nothing but the standard library.
 """
 import os
-import socket
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "suites"))
+from redis_check import stats_of  # noqa: E402  (the socket client, shared)
+
 
 def pool_stats(path):
+    """The numeric figures of the "stats" reply, or None if the socket does not answer."""
     try:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(2)
-            s.connect(path)
-            s.sendall(b"stats\n")
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-    except OSError:
+        st = stats_of(path, timeout=2)
+    except (OSError, ValueError):
         return None
-    st = {}
-    for line in data.decode(errors="replace").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[1].isdigit():
-            st[parts[0]] = int(parts[1])
-    return st
+    return {k: int(v) for k, v in st.items() if v.strip().isdigit()}
 
 
 def main():

@@ -134,10 +134,11 @@ def free_port():
     raise Fail("no free port")
 
 
-def stats_of(sock_path):
-    """The allocator's own stats over its socket: {key: value}."""
+def stats_of(sock_path, timeout=10):
+    """The allocator's own stats over its socket: {key: value} (also used by
+    tests/stress/soak_sample.py)."""
     with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(10)
+        s.settimeout(timeout)
         s.connect(sock_path)
         s.sendall(b"stats\n")
         data = b""
