@@ -15,6 +15,7 @@ static size_t cache_budget;
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
+__thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
 int cache_fork_pending, cache_libc_slow;
 __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 

@@ -102,11 +102,15 @@ extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
  * itself, the prepare handler reads the count after raising it, both
  * sequentially consistent, so one of them sees the other) does not wait for
  * a lock: a free is deferred (central_defer), an allocation fails and
- * cache_tls_refused says why, so the caller returns NULL with ENOMEM instead
- * of asking glibc, whose lock this very thread holds.
+ * cache_tls_refused says why, so the caller serves it without glibc (the
+ * preload layer maps fresh pages for it), whose lock this very thread holds.
+ * cache_fork_pending counts forks under way (two threads may fork at once);
+ * cache_tls_guarded is what this thread itself adds to cache_libc_slow, so
+ * a fork from a handler inside such a slow path does not wait for itself.
  */
 extern __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
+extern __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
 extern int cache_fork_pending, cache_libc_slow;
 extern __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 

@@ -84,16 +84,19 @@ static void free_miss(unsigned cls, void *p)
  * cache.h. 1 if it may go on (then guard_leave()), 0 if a fork is pending. */
 static int guard_enter(void)
 {
+    cache_tls_guarded++;
     __atomic_add_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&cache_fork_pending, __ATOMIC_SEQ_CST))
         return 1;
     __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    cache_tls_guarded--;
     return 0;
 }
 
 static void guard_leave(void)
 {
     __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    cache_tls_guarded--;
 }
 
 void *cache_alloc_miss(unsigned cls)

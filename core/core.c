@@ -70,8 +70,8 @@ void core_fork_prepare(void)
     cache_tls_busy = 1;
     /* No lock is taken while a thread stopped inside glibc's allocator is
      * in a slow path: its glibc lock is one fork will wait for (cache.h). */
-    __atomic_store_n(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&cache_libc_slow, __ATOMIC_SEQ_CST))
+    __atomic_add_fetch(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&cache_libc_slow, __ATOMIC_SEQ_CST) > cache_tls_guarded)
         sched_yield();
     flush_lock_for_fork();
     cache_lock_all();
@@ -87,7 +87,7 @@ void core_fork_parent(void)
     central_unlock_all();
     cache_unlock_all();
     flush_unlock_after_fork(0);
-    __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
 }
 
@@ -99,7 +99,9 @@ void core_fork_child(void)
     central_reset_all();
     cache_reset_all();
     flush_unlock_after_fork(1);
-    cache_libc_slow = 0;   /* the threads counted there are not in the child */
+    /* Only this thread is in the child; a fork under way in another thread
+     * of the parent is not. */
+    cache_libc_slow = cache_tls_guarded;
     __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
     /* The flush thread did not survive the fork: the child's next request
