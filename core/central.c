@@ -22,7 +22,6 @@ void central_init(size_t max_size, int no_xfer)
         ce->nobjs = (uint32_t)(((size_t)1 << sc_span_shift[c]) / sc_size[c]);
         ce->words = (ce->nobjs + 63) / 64;
         ce->stride = (uint32_t)span_stride(ce->nobjs);
-        ce->recip = ((1ull << 40) + sc_size[c] - 1) / sc_size[c];
         ce->meta = region_g.meta + c * region_g.meta_slice;
         /* A class above max_size, or whose span does not fit the slice (a
          * tiny fallback region), gets no spans: its requests pass through. */
@@ -195,12 +194,9 @@ void central_bad_free(const void *p, const char *why)
 /* One object back to its span. Lock held. */
 static void give_back(struct central *ce, void *p)
 {
-    uintptr_t off = span_slice_offset(p);
-    unsigned shift = sc_span_shift[ce->cls];
-    size_t sidx = off >> shift;
-    uintptr_t within = off & (((uintptr_t)1 << shift) - 1);
-    uint32_t idx = (uint32_t)((within * ce->recip) >> 40);
-    if (unlikely(sidx >= ce->spans_made || idx >= ce->nobjs || (uintptr_t)idx * ce->size != within))
+    size_t sidx = span_slice_offset(p) >> sc_span_shift[ce->cls];
+    uint64_t idx = sc_object_index(ce->cls, (uintptr_t)p - region_g.base);   /* as free() checks */
+    if (unlikely(sidx >= ce->spans_made || idx >= ce->nobjs))
         central_bad_free(p, "invalid pointer");
     struct span *s = central_span(ce, sidx);
     uint64_t bit = 1ull << (idx & 63);

@@ -51,7 +51,6 @@ struct central {
     uint32_t meta_committed; /* bytes of span metadata made writable */
     uint32_t stride;         /* bytes per span record */
     uint32_t words;          /* bitmap words per span */
-    uint64_t recip;          /* ceil(2^40 / size): offset * recip >> 40 == offset / size */
     char *meta;              /* span records, indexed by span number */
     void **xfer;             /* transfer stack */
     uint32_t xfer_count, xfer_cap;

@@ -53,20 +53,27 @@ struct sc_layout {
     uint64_t shift;       /* k: the size's trailing zero bits */
 };
 /* One entry per slice of the region (REGION_SLICES), so free() needs no
- * range check of its own: the entries past the last class make every
- * address fail (mask all ones, size 0: only offset 0 would pass, and no
- * slice past the classes starts at offset 0). */
+ * range check of its own: the entries past the last class have no objects
+ * (nobjs 0), so every address in those slices fails. */
 #define SC_LAYOUT_ENTRIES 64
 extern struct sc_layout sc_layout[SC_LAYOUT_ENTRIES] __attribute__((visibility("hidden")));
 
-/* 1 if `off` (an address minus the region's base, in slice cls) is the start
- * of an object of class cls; 0 for any address in a slice past the classes. */
-static inline int sc_object_start(uintptr_t cls, uintptr_t off)
+/* The index in its span of the object that starts at `off` (an address minus
+ * the region's base, in slice cls); any address that starts no object of
+ * class cls gives a number >= nobjs. */
+static inline uint64_t sc_object_index(uintptr_t cls, uintptr_t off)
 {
     const struct sc_layout *l = &sc_layout[cls];
     uint64_t q = (off & l->span_mask) * l->inv;
     unsigned k = (unsigned)l->shift;
-    return ((q >> k) | (q << ((64 - k) & 63))) < l->nobjs;
+    return (q >> k) | (q << ((64 - k) & 63));
+}
+
+/* 1 if `off` is the start of an object of class cls; 0 for any address in a
+ * slice past the classes. */
+static inline int sc_object_start(uintptr_t cls, uintptr_t off)
+{
+    return sc_object_index(cls, off) < sc_layout[cls].nobjs;
 }
 extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
 
