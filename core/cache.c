@@ -7,6 +7,8 @@
 #include "meta.h"
 
 struct cpu_cache **cache_cpus;
+struct cache_class **cache_fast;
+struct cpu_cache cache_parked;
 ptrdiff_t cache_rseq_off;
 unsigned cache_cpu_mask;
 uint32_t cache_cap[SC_COUNT];
@@ -73,8 +75,11 @@ int cache_init(size_t budget, size_t max_size)
     while (slots < n)
         slots <<= 1;
     cache_cpus = meta_alloc(slots * sizeof(struct cpu_cache *));
-    if (!cache_cpus)
+    cache_fast = meta_alloc(slots * sizeof(struct cache_class *));
+    if (!cache_cpus || !cache_fast)
         return -1;
+    for (unsigned i = 0; i < slots; i++)
+        cache_fast[i] = cache_parked.cls;
     cache_nslots = slots;
     cache_cpu_mask = slots - 1;
     cache_rseq_off = cpu_mode == CPU_MODE_RSEQ ? cpu_rseq_offset : 0;
@@ -110,6 +115,7 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
     }
     /* Published fully built: readers load the pointer without the lock. */
     __atomic_store_n(&cache_cpus[cpu], cc, __ATOMIC_RELEASE);
+    __atomic_store_n(&cache_fast[cpu], cc->cls, __ATOMIC_RELEASE);
 out:
     lock_give(&cache_create_lock);
     return cc;
@@ -175,16 +181,24 @@ unsigned cache_refill(struct cpu_cache *cc, unsigned cls, void **buf)
 }
 
 
+/* Parks a CPU (see cache.h); the fence is the caller's. */
+static void park(struct cpu_cache *cc)
+{
+    __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cache_fast[cc->cpu], cache_parked.cls, __ATOMIC_SEQ_CST);
+}
+
 static void stop(struct cpu_cache *cc)
 {
     if (cpu_mode == CPU_MODE_RSEQ) {
-        __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+        park(cc);
         cpu_fence((int)cc->cpu);
     }
 }
 
 static void unstop(struct cpu_cache *cc)
 {
+    __atomic_store_n(&cache_fast[cc->cpu], cc->cls, __ATOMIC_RELEASE);
     __atomic_store_n(&cc->stopped, 0, __ATOMIC_RELEASE);
 }
 
@@ -303,7 +317,7 @@ void cache_lock_all(void)
         if (cc) {
             lock_take(&cc->lock);
             if (cpu_mode == CPU_MODE_RSEQ)
-                __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+                park(cc);
         }
     }
     /* Every CPU at once: no sequence may be half-way when fork copies memory. */
@@ -327,6 +341,7 @@ void cache_reset_all(void)
     for (unsigned i = 0; i < cache_nslots; i++)
         if (cache_cpus[i]) {
             cache_cpus[i]->stopped = 0;
+            cache_fast[i] = cache_cpus[i]->cls;
             lock_reset(&cache_cpus[i]->lock);
         }
     lock_reset(&cache_create_lock);

@@ -25,16 +25,23 @@
  *
  * Who may touch what (see cpu.h for the two modes):
  *   RSEQ mode   - local: only restartable sequences running on that CPU, or
- *                 a thread that has set `stopped` and fenced the CPU
- *                 (cpu_fence) so that no sequence there can commit any more;
- *                 victim: anyone holding `lock`.
- *                 Proof for the flush: it sets stopped = 1, then fences. A
- *                 sequence that read stopped == 0 before the store is running
- *                 on that CPU or preempted: the fence restarts it, and a
- *                 restarted or new sequence reads stopped == 1 (the fence
- *                 orders the store before it) and gives up. No sequence
- *                 commits until the flush stores stopped = 0 after its last
- *                 write to local, and x86 keeps those stores in order.
+ *                 a thread that has stopped the CPU (`stopped` set and the
+ *                 CPU's entry of cache_fast pointed at cache_parked: park()
+ *                 in cache.c) and fenced it (cpu_fence), so that no sequence
+ *                 there can commit any more; victim: anyone holding `lock`.
+ *                 The sequences reach a cache only through cache_fast, which
+ *                 holds for every CPU the class array of either its cache or
+ *                 cache_parked, whose stacks are all empty with capacity 0:
+ *                 so a CPU without a cache and a stopped CPU cost the
+ *                 sequences no test of their own.
+ *                 Proof for the flush: it stores cache_parked's array, then
+ *                 fences. A sequence that loaded the real array before the
+ *                 store is running on that CPU or preempted: the fence
+ *                 restarts it, and a restarted or new sequence loads the
+ *                 parked one (the fence orders the store before it) and gives
+ *                 up. No sequence commits to the real cache until the flush
+ *                 stores it back after its last write to local, and x86 keeps
+ *                 those stores in order.
  *   LOCKED mode - local and victim: holders of `lock`.
  *
  * cache_tls_busy marks a thread inside a slow path (or, in LOCKED mode, any
@@ -73,17 +80,21 @@ struct cache_class {
 
 struct cpu_cache {
     pa_lock lock;
-    uint8_t stopped;   /* RSEQ mode: sequences must leave local alone */
+    uint8_t stopped;   /* RSEQ mode: parked, the sequences cannot reach local */
     uint32_t cpu;
     uint64_t flushes;
     struct cache_class cls[SC_COUNT];
 } PA_ALIGNED;
 
-#define CACHE_CLS_OFF(cls) (offsetof(struct cpu_cache, cls) + (cls) * sizeof(struct cache_class))
+/* Offset of a class's entry in a cache_fast array. */
+#define CACHE_CLS_OFF(cls) ((uintptr_t)(cls) * sizeof(struct cache_class))
 #define CACHE_CTR_OFF(field) (offsetof(struct cache_class, ctr) + offsetof(struct cache_counters, field))
 
 extern struct cpu_cache **cache_cpus;  /* by CPU number (slot in LOCKED mode) */
-extern ptrdiff_t cache_rseq_off;       /* glibc's __rseq_offset in RSEQ mode, else 0 */
+extern struct cache_class **cache_fast PA_HIDDEN;  /* RSEQ mode: what the sequences
+                                  use, by CPU: cache_cpus[cpu]->cls or cache_parked.cls */
+extern struct cpu_cache cache_parked;  /* every stack empty, capacity 0 */
+extern ptrdiff_t cache_rseq_off PA_HIDDEN;     /* glibc's __rseq_offset in RSEQ mode, else 0 */
 extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
 extern uint32_t cache_cap[SC_COUNT];    /* starting capacity of a class on a new CPU */
 extern uint32_t cache_slots[SC_COUNT];  /* stack size: the largest capacity a class may get */
@@ -267,23 +278,25 @@ static inline __attribute__((always_inline)) void *cache_alloc_fast(unsigned cls
     ptrdiff_t off = cache_rseq_off;   /* one load says the mode and where rseq is */
     if (likely(off)) {
         void *p;
-        RSEQ_POP(p, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
-                 CACHE_CTR_OFF(alloc_cache));
+        RSEQ_POP(p, miss, off, cache_fast, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(alloc_cache));
+        if (!p)
+            __builtin_unreachable();   /* stacks never hold NULL */
         return p;
     }
+miss:
 #endif
     (void)cls;
     return NULL;
 }
 
 /* The fast path of a free: 1 if p went onto this CPU's stack. */
-static inline __attribute__((always_inline)) int cache_free_fast(unsigned cls, void *p)
+static inline __attribute__((always_inline)) int cache_free_fast(uintptr_t cls, void *p)
 {
 #if CPU_HAVE_RSEQ
     ptrdiff_t off = cache_rseq_off;
     if (likely(off)) {
-        RSEQ_PUSH(miss, off, cache_cpus, CACHE_CLS_OFF(cls), offsetof(struct cpu_cache, stopped),
-                  CACHE_CTR_OFF(frees), offsetof(struct cache_class, cap), p);
+        RSEQ_PUSH(miss, off, cache_fast, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(frees),
+                  offsetof(struct cache_class, cap), p);
         return 1;
     }
 miss:

@@ -9,9 +9,8 @@
  * allocations nor frees. */
 static int local_push(unsigned cls, void *p)
 {
-    RSEQ_PUSH(full, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-              offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch),
-              offsetof(struct cache_class, cap), p);
+    RSEQ_PUSH(full, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+              offsetof(struct cache_class, scratch), offsetof(struct cache_class, cap), p);
     return 1;
 full:
     return 0;
@@ -20,9 +19,11 @@ full:
 static void *local_pop(unsigned cls)
 {
     void *p;
-    RSEQ_POP(p, cpu_rseq_offset, cache_cpus, CACHE_CLS_OFF(cls),
-             offsetof(struct cpu_cache, stopped), offsetof(struct cache_class, scratch));
+    RSEQ_POP(p, empty, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+             offsetof(struct cache_class, scratch));
     return p;
+empty:
+    return NULL;
 }
 
 /* The cache of the CPU this thread is on now, made if needed; NULL if it

@@ -13,8 +13,16 @@
 #include "sizeclass.h"
 
 size_t core_gate;
+size_t core_gate_small;
 struct core_config core_cfg;
 static int core_ready;
+
+/* Opens the gates (max_size) or closes them (0); see core.h. */
+static void gate_set(size_t max)
+{
+    __atomic_store_n(&core_gate_small, max < SC_SMALL_MAX ? max : SC_SMALL_MAX, __ATOMIC_RELEASE);
+    __atomic_store_n(&core_gate, max, __ATOMIC_RELEASE);
+}
 
 int core_init(const struct core_config *cfg)
 {
@@ -35,7 +43,7 @@ int core_init(const struct core_config *cfg)
     if (cache_init(core_cfg.check ? 0 : core_cfg.cpu_cache, core_cfg.max_size) != 0)
         return -1;
     core_ready = 1;
-    __atomic_store_n(&core_gate, core_cfg.max_size, __ATOMIC_RELEASE);
+    gate_set(core_cfg.max_size);
     return 0;
 }
 
@@ -47,7 +55,7 @@ void core_start_background(void)
 
 void core_request_attention(void)
 {
-    __atomic_store_n(&core_gate, 0, __ATOMIC_RELAXED);
+    gate_set(0);
 }
 
 void core_attend(void)
@@ -56,7 +64,7 @@ void core_attend(void)
         return;
     /* Reopen first: the thread's own setup allocates and must not come back
      * here. */
-    __atomic_store_n(&core_gate, core_cfg.max_size, __ATOMIC_RELAXED);
+    gate_set(core_cfg.max_size);
     if (flush_thread_wanted())
         flush_start(core_cfg.flush_ms);
 }

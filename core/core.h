@@ -10,12 +10,16 @@
  * core_gate is the configured max_size while the allocator is ready, and 0
  * while it is not, or while the core wants the preload layer to stop by its
  * slow path once (core_attend): one compare on the fast path covers both.
+ * core_gate_small is the same for requests of at most SC_SMALL_MAX bytes
+ * (min(max_size, SC_SMALL_MAX), or 0), so that malloc's common case makes
+ * one compare that also picks the small size table.
  */
 #ifndef POOLALLOC_CORE_H
 #define POOLALLOC_CORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util.h"
 
 struct core_config {
     size_t max_size;    /* largest request served from pools (<= SC_MAX_SIZE) */
@@ -26,7 +30,8 @@ struct core_config {
     int check;          /* 1: POOLALLOC_CHECK: no caching, so every free reaches its span */
 };
 
-extern size_t core_gate;
+extern size_t core_gate PA_HIDDEN;
+extern size_t core_gate_small PA_HIDDEN;
 extern struct core_config core_cfg;
 
 /* Builds every table and reserves the region. Returns 0, or -1 when the pools

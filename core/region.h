@@ -43,7 +43,7 @@ struct region {
     size_t meta_slice;   /* bytes of metadata reserved per class */
 };
 
-extern struct region region_g;
+extern struct region region_g PA_HIDDEN;
 
 /* Reserves the data and metadata ranges. Returns 0, or -1 if nothing could be
  * reserved (then region_g.size == 0 and region_owns() is always false). */

@@ -23,10 +23,11 @@
  * harmless when repeated: a slot above the count is not in the stack, and a
  * counter can only over-count by the number of aborts.
  *
- * A sequence gives up (returns NULL / 0) when the CPU has no cache yet, when
- * the cache is `stopped` (the flush is swapping it, see cache.h), or when the
- * stack is empty (pop) or at capacity (push); the caller then takes its slow
- * path.
+ * A sequence gives up (returns NULL / 0) when the stack is empty (pop) or at
+ * capacity (push); the caller then takes its slow path. A CPU with no cache
+ * yet, or whose cache the flush has stopped, has the parked cache in the
+ * table (cache.h): every stack of it is empty with capacity 0, so both
+ * sequences give up there without a test of their own.
  */
 #ifndef POOLALLOC_RSEQ_X86_64_H
 #define POOLALLOC_RSEQ_X86_64_H
@@ -55,42 +56,40 @@
 
 /*
  * Pops the top of the local stack of the class whose cache_class entry is at
- * byte offset `cls_off` inside this CPU's struct cpu_cache, and adds one to the
- * counter at `ctr_off` inside that entry. Returns NULL on any give-up.
- *   table:    cache_cpus (struct cpu_cache *[], by CPU number)
- *   stop_off: offset of the `stopped` byte in struct cpu_cache
+ * byte offset `cls_off` inside this CPU's array of them, and adds one to the
+ * counter at `ctr_off` inside that entry; if the stack is empty it jumps to
+ * the C label `miss_` instead (an asm goto, like the push: no result test,
+ * and result_ is only meaningful when it falls through).
+ *   table:    cache_fast (by CPU number, the CPU's struct cache_class array;
+ *             never NULL)
  * Entry layout relied on: u32 count at 0, void **slots at 8.
  */
-#define RSEQ_POP(result_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_)                  \
+#define RSEQ_POP(result_, miss_, rseq_off_, table_, cls_off_, ctr_off_)                     \
     do {                                                                               \
         uint64_t rp_tmp, rp_cnt;                                                       \
-        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
+        __asm__ volatile goto(RSEQ_CS_DESCRIPTOR(3, 4, 5)                              \
                          "1:\n\t"                                                      \
-                         "xorl %k[res], %k[res]\n\t"                                   \
                          "leaq 66b(%%rip), %[tmp]\n\t"                                 \
                          "movq %[tmp], %%fs:8(%[off])\n\t"                             \
                          "3:\n\t"                                                      \
                          "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
                          "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
-                         "testq %[tmp], %[tmp]\n\t"                                    \
-                         "jz 7f\n\t"                                                   \
-                         "cmpb $0, %c[stop](%[tmp])\n\t"                               \
-                         "jne 7f\n\t"                                                  \
                          "addq %[cls], %[tmp]\n\t"                                     \
                          "movl (%[tmp]), %k[cnt]\n\t"                                  \
                          "subl $1, %k[cnt]\n\t"                                        \
-                         "jb 7f\n\t"                                                   \
-                         "movq 8(%[tmp]), %[res]\n\t"                                  \
+                         "jb %l[" #miss_ "]\n\t"                                       \
+                         "movq 8(%[tmp]), %[res]\n\t"                          \
                          "movq (%[res], %[cnt], 8), %[res]\n\t"                        \
-                         "incq %c[ctr](%[tmp])\n\t"                                    \
-                         "movl %k[cnt], (%[tmp])\n\t"                                  \
+                         "incq %c[ctr](%[tmp])\n\t"                            \
+                         "movl %k[cnt], (%[tmp])\n\t"                          \
                          "4:\n\t"                                                      \
-                         "7:\n\t"                                                      \
                          RSEQ_ABORT(5, 1)                                              \
-                         : [res] "=&r"(result_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt) \
+                         : [res] "=&a"(result_), [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt)  \
                          : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
-                           [stop] "i"(stop_off_), [ctr] "i"(ctr_off_)                    \
-                         : "memory", "cc");                                            \
+                           [ctr] "i"(ctr_off_)                                           \
+                         : "memory", "cc"                                              \
+                         : miss_); /* a label: cannot be parenthesised */ /* NOLINT */ \
+        (void)rp_tmp, (void)rp_cnt;                                                    \
     } while (0)
 
 /*
@@ -102,7 +101,7 @@
  * result: callers then need no prologue. Nothing the sequence reads on a
  * restart is ever overwritten by it.
  */
-#define RSEQ_PUSH(miss_, rseq_off_, table_, cls_off_, stop_off_, ctr_off_, cap_off_, p_)   \
+#define RSEQ_PUSH(miss_, rseq_off_, table_, cls_off_, ctr_off_, cap_off_, p_)             \
     do {                                                                               \
         uint64_t rp_tmp, rp_cnt, rp_slots;                                             \
         __asm__ volatile goto(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                     \
@@ -112,26 +111,22 @@
                      "3:\n\t"                                                          \
                      "movl %%fs:4(%[off]), %k[cnt]\n\t"                                \
                      "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                            \
-                     "testq %[tmp], %[tmp]\n\t"                                        \
-                     "jz %l[" #miss_ "]\n\t"                                           \
-                     "cmpb $0, %c[stop](%[tmp])\n\t"                                   \
-                     "jne %l[" #miss_ "]\n\t"                                          \
                      "addq %[cls], %[tmp]\n\t"                                         \
                      "movl (%[tmp]), %k[cnt]\n\t"                                      \
-                     "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                               \
+                     "cmpl %c[cap](%[tmp]), %k[cnt]\n\t"                       \
                      "jae %l[" #miss_ "]\n\t"                                          \
-                     "movq 8(%[tmp]), %[slots]\n\t"                                    \
+                     "movq 8(%[tmp]), %[slots]\n\t"                            \
                      "cmpq %[p], -8(%[slots], %[cnt], 8)\n\t"                          \
                      "je %l[" #miss_ "]\n\t"                                           \
                      "movq %[p], (%[slots], %[cnt], 8)\n\t"                            \
-                     "incq %c[ctr](%[tmp])\n\t"                                        \
+                     "incq %c[ctr](%[tmp])\n\t"                                \
                      "addl $1, %k[cnt]\n\t"                                            \
-                     "movl %k[cnt], (%[tmp])\n\t"                                      \
+                     "movl %k[cnt], (%[tmp])\n\t"                              \
                      "4:\n\t"                                                          \
                      RSEQ_ABORT(5, 1)                                                  \
                      : [tmp] "=&r"(rp_tmp), [cnt] "=&r"(rp_cnt), [slots] "=&r"(rp_slots) \
                      : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),   \
-                       [stop] "i"(stop_off_), [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),  \
+                       [ctr] "i"(ctr_off_), [cap] "i"(cap_off_),                       \
                        [p] "r"(p_)                                                     \
                      : "memory", "cc"                                                  \
                      : miss_); /* a label: cannot be parenthesised */ /* NOLINT */   \

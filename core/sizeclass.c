@@ -4,7 +4,7 @@
 uint32_t sc_size[SC_COUNT];
 uint8_t sc_span_shift[SC_COUNT];
 uint16_t sc_batch[SC_COUNT];
-struct sc_layout sc_layout[SC_LAYOUT_ENTRIES];
+struct sc_layout sc_layout;
 uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
 uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
 
@@ -27,7 +27,7 @@ void sc_init(void)
     PA_ASSERT(n == SC_COUNT && sc_size[SC_COUNT - 1] == SC_MAX_SIZE);
 
     for (unsigned c = SC_COUNT; c < SC_LAYOUT_ENTRIES; c++)
-        sc_layout[c] = (struct sc_layout){.span_mask = ~0ull};
+        sc_layout.span_mask[c] = ~0ull;   /* nobjs 0: no address is an object */
     for (unsigned c = 0; c < SC_COUNT; c++) {
         /* >= 8 objects per span keeps the per-span bookkeeping cheap for big
          * classes; >= 64 KiB keeps the number of spans (and madvise calls)
@@ -43,10 +43,10 @@ void sc_init(void)
         uint64_t m = sc_size[c] >> k, inv = m;   /* m * m = 1 mod 8: 3 bits right */
         for (int i = 0; i < 5; i++)
             inv *= 2 - m * inv;                  /* Newton: doubles the right bits */
-        sc_layout[c].span_mask = (1ull << sc_span_shift[c]) - 1;
-        sc_layout[c].inv = inv;
-        sc_layout[c].nobjs = (1ull << sc_span_shift[c]) / sc_size[c];
-        sc_layout[c].shift = k;
+        sc_layout.span_mask[c] = (1ull << sc_span_shift[c]) - 1;
+        sc_layout.inv[c] = inv;
+        sc_layout.nobjs[c] = (1ull << sc_span_shift[c]) / sc_size[c];
+        sc_layout.shift[c] = k;
     }
 
     unsigned c = 0;

@@ -30,7 +30,7 @@
 extern uint32_t sc_size[SC_COUNT];       /* object size of a class */
 extern uint8_t sc_span_shift[SC_COUNT];  /* log2 of the span size */
 extern uint16_t sc_batch[SC_COUNT];      /* objects moved per central transfer */
-extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
+extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1] PA_HIDDEN;
 
 /* What free() needs to tell an object's start from any other address: spans
  * of a class are aligned to their size (2^sc_span_shift) inside the region,
@@ -46,26 +46,27 @@ extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
  *     ror(x * inv, k) < nobjs   <=>   x starts an object
  * (the classic divisibility test by multiplication; tests/unit/sizeclass.c
  * checks every offset of every class). */
-struct sc_layout {
-    uint64_t span_mask;   /* 2^sc_span_shift - 1 */
-    uint64_t inv;         /* inverse of the odd part of the size, mod 2^64 */
-    uint64_t nobjs;       /* objects per span: the tail past them is no object */
-    uint64_t shift;       /* k: the size's trailing zero bits */
-};
 /* One entry per slice of the region (REGION_SLICES), so free() needs no
  * range check of its own: the entries past the last class have no objects
- * (nobjs 0), so every address in those slices fails. */
+ * (nobjs 0), so every address in those slices fails. Four arrays in one
+ * object rather than an array of structs: one base address, and each field
+ * is base + 8 * class + a constant, with no multiply by an entry size. */
 #define SC_LAYOUT_ENTRIES 64
-extern struct sc_layout sc_layout[SC_LAYOUT_ENTRIES] __attribute__((visibility("hidden")));
+struct sc_layout {
+    uint64_t span_mask[SC_LAYOUT_ENTRIES];   /* 2^sc_span_shift - 1 */
+    uint64_t inv[SC_LAYOUT_ENTRIES];         /* inverse of the odd part of the size, mod 2^64 */
+    uint64_t nobjs[SC_LAYOUT_ENTRIES];       /* objects per span: the tail past them is no object */
+    uint64_t shift[SC_LAYOUT_ENTRIES];       /* k: the size's trailing zero bits */
+};
+extern struct sc_layout sc_layout PA_HIDDEN;
 
 /* The index in its span of the object that starts at `off` (an address minus
  * the region's base, in slice cls); any address that starts no object of
  * class cls gives a number >= nobjs. */
 static inline uint64_t sc_object_index(uintptr_t cls, uintptr_t off)
 {
-    const struct sc_layout *l = &sc_layout[cls];
-    uint64_t q = (off & l->span_mask) * l->inv;
-    unsigned k = (unsigned)l->shift;
+    uint64_t q = (off & sc_layout.span_mask[cls]) * sc_layout.inv[cls];
+    unsigned k = (unsigned)sc_layout.shift[cls];
     return (q >> k) | (q << ((64 - k) & 63));
 }
 
@@ -73,9 +74,9 @@ static inline uint64_t sc_object_index(uintptr_t cls, uintptr_t off)
  * slice past the classes. */
 static inline int sc_object_start(uintptr_t cls, uintptr_t off)
 {
-    return sc_object_index(cls, off) < sc_layout[cls].nobjs;
+    return sc_object_index(cls, off) < sc_layout.nobjs[cls];
 }
-extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
+extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1] PA_HIDDEN;
 
 /* Fills the tables. Idempotent; called by core_init before any lookup. */
 void sc_init(void);

@@ -17,6 +17,10 @@
 #define PA_NOINLINE __attribute__((noinline))
 #define PA_COLD     __attribute__((cold, noinline))
 #define PA_UNUSED   __attribute__((unused))
+/* On the declarations of data the fast path reads: -fvisibility=hidden
+ * covers definitions only, and an extern without it is read through the GOT,
+ * one more load per use. */
+#define PA_HIDDEN   __attribute__((visibility("hidden")))
 
 /* Two lines: adjacent-line prefetch pulls pairs of 64-byte lines, so per-CPU
  * data is padded to 128 bytes, as Go pads poolLocal. */

@@ -130,6 +130,13 @@ static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
     return likely(p) ? p : libc_alloc(n);
 }
 
+/* malloc_miss() with the class found again here, so that no register holds
+ * it across the sequence. */
+static PA_NOINLINE void *malloc_miss_sized(size_t n)
+{
+    return malloc_miss(n, sc_of(n));
+}
+
 /* A sampled request: served by glibc, so that free() meets it on its
  * out-of-line foreign path and the pools' fast paths never know, then
  * recorded with its stack (align: > 16 for memalign; zero: calloc). */
@@ -163,22 +170,30 @@ static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
      * and a branch, the slow half a tail call. */
     if (unlikely(sample_tick(n)))
         return malloc_sample_slow(n);
-    /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow. */
-    if (likely(n - 1 < core_gate)) {
-        unsigned cls = sc_of(n);
-        /* Either mode's common case has no call in it, so malloc saves no
-         * register; everything else is one tail call. */
-        void *p = cache_alloc_fast(cls);
+    /* n - 1 < gate: 1..max_size while open; 0 and everything else go slow.
+     * The small gate first: one compare, and it picks the size table. */
+    unsigned cls;
+    if (likely(n - 1 < core_gate_small))
+        cls = sc_small[(n + 15) >> 4];
+    else if (n - 1 < core_gate)
+        cls = sc_large[(n + 127) >> 7];
+    else
+        return malloc_slow(n);
+    /* Either mode's common case has no call in it, so malloc saves no
+     * register; everything else is one tail call. */
+    void *p;
+#if CPU_HAVE_RSEQ
+    if (likely(cache_rseq_off)) {
+        p = cache_alloc_fast(cls);
         if (likely(p))
             return p;
-        if (!CPU_HAVE_RSEQ || !cache_rseq_off) {
-            p = cache_alloc_locked_try(cls);
-            if (likely(p))
-                return p;
-        }
-        return malloc_miss(n, cls);
+        return malloc_miss_sized(n);
     }
-    return malloc_slow(n);
+#endif
+    p = cache_alloc_locked_try(cls);
+    if (likely(p))
+        return p;
+    return malloc_miss(n, cls);
 }
 
 /* "poolalloc: free(): invalid pointer 0x... (why)", then abort(). */
@@ -203,14 +218,14 @@ static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
 /* Class of an owned pointer, checked to be a class with spans and the start
  * of one of its objects: an address inside an object would otherwise enter a
  * cache and be handed out again overlapping its neighbours. */
-static inline unsigned owned_class(const char *what, const void *p)
+static inline uintptr_t owned_class(const char *what, const void *p)
 {
     _Static_assert(REGION_SLICES == SC_LAYOUT_ENTRIES, "a layout entry per slice");
     uintptr_t off = (uintptr_t)p - region_g.base;
     uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
     if (unlikely(!sc_object_start(c, off)))
         bad_start(what, p, (unsigned)c);
-    return (unsigned)c;
+    return c;
 }
 
 /* The cache's fast path did not take it (or LOCKED mode). */
@@ -221,6 +236,14 @@ static PA_NOINLINE void free_miss(unsigned cls, void *p)
     if (unlikely(core_gate == 0))
         gate_slow();
     cache_free_miss(cls, p);
+}
+
+/* free_miss() for a pointer already checked by owned_class(): the class is
+ * found again here, so that no register holds it across the sequence and
+ * free() needs no prologue. */
+static PA_NOINLINE void free_miss_owned(void *p)
+{
+    free_miss((unsigned)(((uintptr_t)p - region_g.base) >> region_g.slice_shift), p);
 }
 
 /* Not ours: glibc's (a pass-through or a sampled block), or NULL. Out of
@@ -245,10 +268,16 @@ static PA_NOINLINE void free_foreign(void *p)
 static inline __attribute__((always_inline)) void pa_free(void *p)
 {
     if (likely(region_owns(p))) {
-        unsigned cls = owned_class("free", p);
-        if (likely(cache_free_fast(cls, p)))
+        uintptr_t cls = owned_class("free", p);
+#if CPU_HAVE_RSEQ
+        if (likely(cache_rseq_off)) {
+            if (likely(cache_free_fast(cls, p)))
+                return;
+            free_miss_owned(p);
             return;
-        if ((!CPU_HAVE_RSEQ || !cache_rseq_off) && likely(cache_free_locked_try(cls, p)))
+        }
+#endif
+        if (likely(cache_free_locked_try(cls, p)))
             return;
         free_miss(cls, p);
         return;
