@@ -5,6 +5,8 @@
 #                            poolalloc per case), also in $(B)/bench/results.md
 #   make bench BENCH_QUICK=1 the same, shorter loops and fewer repetitions (~3 minutes)
 #   make bench-fastpath      malloc(32)+free: ns per pair and callgrind instructions per pair
+#                            (loop removed, and loop included), with the rseq floor
+#                            (floor.c: a per-CPU pop+push and nothing else) timed alongside
 #   make bench-sample        what sampling costs in callgrind instructions, per case (no
 #                            timing, so other load does not move it); $(B)/bench/sample-cost.md
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
@@ -27,12 +29,17 @@ $(B)/bench/micro: tools/bench/micro.c tools/bench/bench.mk
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
+# The lower bound of a per-CPU rseq fast path, timed like micro's pingpong (same flags).
+$(B)/bench/floor: tools/bench/floor.c tools/bench/bench.mk
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
 bench: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	$(BENCH_PY) tools/bench/bench.py $(BENCH_ARGS)
 
 bench-fastpath: bench-deps
-	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro $(B)/bench/floor
 	$(BENCH_PY) tools/bench/bench.py --fastpath $(BENCH_ARGS)
 
 bench-sample: bench-deps

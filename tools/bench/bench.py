@@ -20,7 +20,8 @@ the reasons are listed under the table.
     bench.py --case pingpong[,batch100] --reps 3   some cases only
     bench.py --alloc poolalloc,glibc ...           some allocators only
     bench.py --no-sample                           without the sampling variants
-    bench.py --fastpath                            malloc(32)+free: time and callgrind
+    bench.py --fastpath                            malloc(32)+free: time and callgrind,
+                                                   and the rseq floor (floor.c)
     bench.py --list                                the cases
 """
 import argparse
@@ -680,12 +681,14 @@ def run_case(case, allocs, libs, reps, ctx, results):
             r.rep = rep + 1
             results.setdefault((case.name, a), []).append(r)
     # Outputs must match glibc's (or, when glibc failed, the most common one).
-    checks = [r.check for a in allocs for r in results[(case.name, a)] if not r.fail]
+    # A run with no check (the fast path's floor, which checks itself) is not compared.
+    checks = [r.check for a in allocs for r in results[(case.name, a)]
+              if not r.fail and r.check is not None]
     ref_runs = [r.check for r in results.get((case.name, "glibc"), []) if not r.fail]
     ref = ref_runs[0] if ref_runs else (max(set(checks), key=checks.count) if checks else None)
     for a in allocs:
         for r in results[(case.name, a)]:
-            if not r.fail and r.check != ref:
+            if not r.fail and r.check is not None and r.check != ref:
                 what = ctx.outputs.get((case.name, r.check))
                 r.fail = "output differs from glibc's (check %s, glibc %s)%s" % (
                     r.check, ref, ("; tail: %r" % what[-160:]) if what else "")
@@ -912,46 +915,131 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
 
 # ---- fast path ------------------------------------------------------------------------------
 
+# The function of micro.c that runs the pingpong loop; callgrind's counts of it (its
+# own instructions, and what the calls it makes cost) split the allocator from the loop.
+LOOP_FN = "bench_pingpong_loop"
+# tools/bench/floor.c, run in the pingpong's rotation as if it were one more allocator:
+# the pop+push pair of a per-CPU rseq stack and nothing else, the floor of any such
+# fast path. Its pairs are cheap, so it runs more of them (~0.3 s, like the others).
+FLOOR = "rseq floor (pop+push only)"
+FLOOR_N = 250000000
 
-def callgrind_instructions(micro, lib, n, work):
-    """Total instructions callgrind counts for `micro pingpong n` (all threads)."""
+
+def callgrind_counts(micro, lib, n, work):
+    """Runs `micro pingpong n` under callgrind. Returns (total instructions of the
+    process, all threads; instructions of LOOP_FN itself; inclusive instructions of
+    the calls LOOP_FN makes, i.e. its malloc and free with everything they call).
+    Raises RuntimeError if valgrind fails or LOOP_FN is not in its output."""
     out = os.path.join(work, "callgrind.out")
     if os.path.exists(out):
         os.unlink(out)
-    p = run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-             micro, "pingpong", str(n)],
+    p = run(["valgrind", "--tool=callgrind", "--dump-instr=no",
+             "--callgrind-out-file=" + out, micro, "pingpong", str(n)],
             alloc_env(lib), timeout=600)
     if p.failure():
         raise RuntimeError("valgrind: %s; %s" % (p.failure(), p.tail()))
+    total, own, calls = None, 0, 0
+    names, fn, found, after_call = {}, None, False, False
     with open(out) as f:
         for line in f:
-            if line.startswith("totals:") or line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError("no totals in callgrind output")
+            if after_call:  # "<position> <inclusive cost>" of the call above
+                after_call = False
+                if fn == LOOP_FN:
+                    calls += int(line.split()[1])
+                continue
+            # fn=(id) name the first time, fn=(id) after (cfn= lines define ids too).
+            m = re.match(r"(c?)fn=(?:\((\d+)\))? ?(.*)$", line.rstrip("\n"))
+            if m:
+                key = m.group(2) or m.group(3)
+                if m.group(3):
+                    names[key] = m.group(3).strip()
+                if not m.group(1):
+                    fn = names.get(key, key)
+                    found = found or fn == LOOP_FN
+                continue
+            if line.startswith("calls="):
+                after_call = True
+            elif line.startswith(("totals:", "summary:")):
+                total = int(line.split()[1])
+            elif fn == LOOP_FN and line[:1] in "0123456789+-*":  # "<position> <self cost>"
+                own += int(line.split()[1])
+    if total is None:
+        raise RuntimeError("no totals in callgrind output")
+    if not found:
+        raise RuntimeError("no %s in callgrind output (micro stripped?)" % LOOP_FN)
+    return total, own, calls
+
+
+def callgrind_per_pair(micro, lib, work):
+    """Instructions per malloc(32)+free pair from two runs, N = 1e6 and 2e6, so that
+    start-up and first calls cancel: (allocator only, loop included, the loop's own).
+    allocator only = the calls the loop makes, exact and the same on every run; loop
+    included = the whole process, as this table gave it before (two identical runs'
+    totals differ by up to a few hundred instructions)."""
+    t1, own1, calls1 = callgrind_counts(micro, lib, 1000000, work)
+    t2, own2, calls2 = callgrind_counts(micro, lib, 2000000, work)
+    return (calls2 - calls1) / 1e6, (t2 - t1) / 1e6, (own2 - own1) / 1e6
+
+
+class PingpongFloorCase(MicroCase):
+    """micro pingpong under each allocator, and FLOOR (tools/bench/floor.c) in the same
+    rotation. floor checks itself: its check must be the number of pairs asked for;
+    it has no output to compare with glibc's (check None). Without rseq (valgrind,
+    glibc.pthread.rseq=0) floor says so and measures nothing: a Result with no
+    metrics and the reason in `skipped`, not a failure."""
+
+    def run(self, alloc, lib, ctx):
+        if alloc != FLOOR:
+            return super().run(alloc, lib, ctx)
+        p = run([ctx.floor, str(FLOOR_N)], base_env(), timeout=300)
+        fail = p.failure()
+        if fail:
+            return Result(fail="%s; %s (log: %s)" % (fail, p.tail(), p.save(ctx.faillog("floor", "floor"))))
+        text = p.out.decode(errors="replace").strip()
+        kv = dict(w.split("=", 1) for w in text.split() if "=" in w)
+        if "value" not in kv:
+            r = Result()
+            r.skipped = text or "no output"
+            return r
+        if kv.get("check") != str(FLOOR_N):
+            return Result(fail="floor ran %s pairs, not %d" % (kv.get("check"), FLOOR_N))
+        return Result({self.name: float(kv["value"])}, cpu=float(kv["cpu_s"]))
+
+
+def best_peer(vals, allocs):
+    """(name, value) of the lowest value among the peers in allocs, or (None, None)."""
+    ok = {a: vals[a] for a in allocs if a in PEERS and vals.get(a)}
+    if not ok:
+        return None, None
+    best = min(ok, key=ok.get)
+    return best, ok[best]
 
 
 def fastpath(args, ctx, libs, allocs):
     reps = args.reps or (5 if ctx.quick else 7)
-    ping = MicroCase("pingpong", "malloc(32)+free ping-pong", 30000000, 30000000)
+    ping = PingpongFloorCase("pingpong", "malloc(32)+free ping-pong", 30000000, 30000000)
     batch = MicroCase("batch100", "batch of 100", 40000000, 40000000)
     results = {}
     t0 = time.time()
     ctx.quick = False  # the loops must take ~0.3 s even in quick mode
-    for c in (ping, batch):
-        run_case(c, allocs, libs, reps, ctx, results)
-    instr, failures = {}, []
+    run_case(ping, allocs + [FLOOR], dict(libs, **{FLOOR: None}), reps, ctx, results)
+    run_case(batch, allocs, libs, reps, ctx, results)
+    instr, failures, loop = {}, [], set()
     for a in allocs:
         try:
-            i1 = callgrind_instructions(ctx.micro, libs[a], 1000000, ctx.work)
-            i2 = callgrind_instructions(ctx.micro, libs[a], 2000000, ctx.work)
-            instr[a] = (i2 - i1) / 1e6
+            only, incl, own = callgrind_per_pair(ctx.micro, libs[a], ctx.work)
+            instr[a] = (only, incl)
+            loop.add(own)
         except RuntimeError as e:
             instr[a] = None
             failures.append("- callgrind under **%s**: %s" % (a, e))
-        log("  callgrind %-10s %s instructions/pair" % (a, fmt(instr[a])))
+        log("  callgrind %-10s %s instructions/pair (loop included: %s)"
+            % (a, fmt(instr[a] and instr[a][0]), fmt(instr[a] and instr[a][1])))
     head = ["allocator", "ns per malloc(32)+free pair (median, min–max)",
-            "ns per object, batch of 100 (median, min–max)", "callgrind instructions per pair"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|"]
+            "ns per object, batch of 100 (median, min–max)",
+            "callgrind instructions per pair, loop removed (malloc + free only)",
+            "callgrind instructions per pair, loop included"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     med = {}
     for a in allocs:
         row = [a]
@@ -959,33 +1047,65 @@ def fastpath(args, ctx, libs, allocs):
             rs = results[(c.name, a)]
             bad = [r for r in rs if r.fail]
             failures += failure_lines(c.name, a, bad, len(rs))
-            vals = [r.metrics[c.name] for r in rs]
+            vals = [r.metrics[c.name] for r in rs if not r.fail]
             v = None if bad else median(vals)
             med[(c.name, a)] = v
             row.append("FAILED" if bad else "%s (%s–%s)" % (fmt(v), fmt(min(vals)), fmt(max(vals))))
-        row.append("FAILED" if instr[a] is None else "%.1f" % instr[a])
+        row += ["FAILED"] * 2 if instr[a] is None else ["%.1f" % x for x in instr[a]]
         lines.append("| " + " | ".join(row) + " |")
     if "poolalloc" in allocs:
         row = ["**poolalloc / best peer**"]
-        for key in [("pingpong",), ("batch100",), ("instr",)]:
-            vals = {a: (instr[a] if key[0] == "instr" else med[(key[0], a)]) for a in allocs}
-            ok = {a: v for a, v in vals.items() if a in PEERS and v}
-            if vals["poolalloc"] and ok:
-                best = min(ok, key=ok.get)
-                row.append("%.2f (%s)" % (vals["poolalloc"] / ok[best], best))
-            else:
-                row.append("—")
+        for key in ["pingpong", "batch100", 0, 1]:
+            vals = {a: (instr[a] and instr[a][key] if key in (0, 1) else med[(key, a)])
+                    for a in allocs}
+            best, v = best_peer(vals, allocs)
+            row.append("%.2f (%s)" % (vals["poolalloc"] / v, best) if vals["poolalloc"] and best
+                       else "—")
         lines.append("| " + " | ".join(row) + " |")
+    # The floor: its pairs against the best peer's, where the 0.5x target is set.
+    rs = results[("pingpong", FLOOR)]
+    bad = [r for r in rs if r.fail]
+    skipped = [r.skipped for r in rs if getattr(r, "skipped", None)]
+    failures += failure_lines("floor", FLOOR, bad, len(rs))
+    vals = [r.metrics["pingpong"] for r in rs if not r.fail and r.metrics]
+    if bad:
+        cell = "FAILED"
+    elif skipped or not vals:
+        cell = "— (no rseq, see below)"
+    else:
+        v = median(vals)
+        best, bv = best_peer({a: med[("pingpong", a)] for a in allocs}, allocs)
+        cell = "%s (%s–%s)%s" % (fmt(v), fmt(min(vals)), fmt(max(vals)),
+                                 "; %.2f × best peer (%s)" % (v / bv, best) if best else "")
+    lines.append("| " + " | ".join([FLOOR, cell, "—", "—", "—"]) + " |")
+    floor_n = "{:,}".format(FLOOR_N).replace(",", " ")
+    loop_note = ("%g instructions" % loop.pop() if len(loop) == 1 else
+                 "%s instructions (not the same under every allocator?)"
+                 % "/".join("%g" % x for x in sorted(loop)) if loop else "the instructions")
     notes = ["",
              "Time: median of %d runs per allocator, interleaved (order rotated each run), each run "
              "a loop of 30 000 000 pairs or 40 000 000 objects (~0.3 s); loop included. "
-             "Instructions: callgrind, (total at N=2e6 - total at N=1e6) / 1e6, which removes "
-             "start-up and first-call costs; the count includes the loop's own 6 instructions "
-             "(argument set-up, the one store into the object, counter, compare, branch; micro is "
-             "built with -fno-plt, so there are no PLT jumps). Under valgrind glibc does not register rseq, so poolalloc runs its "
+             "Instructions: callgrind, at N=2e6 minus at N=1e6, over 1e6, which removes "
+             "start-up and first-call costs. *Loop removed*: the inclusive instructions of the "
+             "malloc and free calls made by micro's %s, i.e. the allocator alone, counted "
+             "exactly (the same on every run); this is how peer figures are usually quoted. "
+             "*Loop included*: the whole process's total, as this column was before; it adds "
+             "the loop's own %s per pair (argument set-up, the one store into the object, "
+             "counter, compare, branch and the two call instructions; micro is built with "
+             "-fno-plt, so there are no PLT jumps) and whatever else the process did meanwhile. "
+             "Under valgrind glibc does not register rseq, so poolalloc runs its "
              "fallback path there (expected); its rseq path is measured by the time column only. "
-             "Lower is better." % reps,
+             "Lower is better." % (reps, LOOP_FN, loop_note),
+             "",
+             "*%s* is tools/bench/floor.c, run in the same rotation as the allocators (%d runs "
+             "of %s pairs, ~0.3 s): one pop and one push of a pointer on this CPU's stack, each "
+             "a complete restartable sequence, in micro's loop with nothing else (no call, size "
+             "class, page map, check or counter), so no per-CPU rseq malloc+free can beat it and "
+             "the target of a pair in ≤ 0.5 × the best peer is judged against it (no callgrind "
+             "figure: valgrind does not implement rseq)." % (FLOOR, reps, floor_n),
              "", "Whole run: %.0f s." % (time.time() - t0)]
+    if skipped and not vals:
+        notes += ["", "The floor measured nothing: %s" % skipped[0]]
     if failures:
         notes += ["", "## FAILED", ""] + failures
     header = machine_header("poolalloc fast path", args.build, ctx.lib_note)
@@ -1157,6 +1277,7 @@ def main():
     ctx.outdir = os.path.join(ROOT, args.build, "bench")
     ctx.work = os.path.join(ctx.outdir, "work")
     ctx.micro = os.path.join(ctx.outdir, "micro")
+    ctx.floor = os.path.join(ctx.outdir, "floor")
     ctx.redis_script = os.path.join(ctx.work, "redis-check.txt")
     ctx.outputs = {}
     os.makedirs(ctx.work, exist_ok=True)
@@ -1170,6 +1291,8 @@ def main():
         return 0
     if not os.access(ctx.micro, os.X_OK):
         sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.micro, os.path.relpath(ctx.micro, ROOT)))
+    if args.fastpath and not os.access(ctx.floor, os.X_OK):
+        sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.floor, os.path.relpath(ctx.floor, ROOT)))
     snap = snapshot_poolalloc(args.build, ctx.work)
     if isinstance(snap, str):
         sys.exit("bench.py: %s missing: run `make %s` first" % (snap, os.path.relpath(snap, ROOT)))

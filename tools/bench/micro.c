@@ -149,7 +149,8 @@ struct result {
 #endif
 
 /* The measured loop: malloc(32), one store, free. noinline and noclone so that it
- * stays one function under one name (bench.py --fastpath reads its disassembly). */
+ * stays one function under one name (bench.py --fastpath reads callgrind's counts
+ * of it, and of the calls it makes, by this name; floor.c copies its shape). */
 __attribute__((noinline)) NOCLONE uint64_t bench_pingpong_loop(long n)
 {
     for (long i = 0; i < n; i++) {
