@@ -210,14 +210,14 @@ static inline void cache_free_entered(struct cpu_cache *cc, unsigned cls, void *
 /* LOCKED mode, the common case only, with no call at all (so a caller that
  * tail-calls its slow path saves no register): the home cache's lock was free
  * and the stack had an object (room). NULL / 0: take the whole operation. */
-static inline __attribute__((always_inline)) void *cache_alloc_locked_try(unsigned cls)
+static inline __attribute__((always_inline)) void *cache_alloc_locked_try(uintptr_t cls)
 {
     struct cpu_cache *cc = cache_tls_home;
     if (likely(cc) && likely(lock_try(&cc->lock))) {
         struct cache_class *cl = &cc->cls[cls];
-        uint32_t n = cl->count;
-        if (likely(n)) {
-            cl->count = --n;
+        uint32_t n;
+        if (likely(!__builtin_sub_overflow(cl->count, 1, &n))) {   /* a sub and a jb */
+            cl->count = n;
             void *p = cl->slots[n];
             cl->ctr.alloc_cache++;
             lock_give(&cc->lock);
@@ -231,7 +231,7 @@ static inline __attribute__((always_inline)) void *cache_alloc_locked_try(unsign
     return NULL;
 }
 
-static inline __attribute__((always_inline)) int cache_free_locked_try(unsigned cls, void *p)
+static inline __attribute__((always_inline)) int cache_free_locked_try(uintptr_t cls, void *p)
 {
     struct cpu_cache *cc = cache_tls_home;
     if (likely(cc) && likely(lock_try(&cc->lock))) {

@@ -131,7 +131,7 @@ static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
 }
 
 /* malloc_miss() with the class found again here, so that no register holds
- * it across the sequence. */
+ * it across the fast path. */
 static PA_NOINLINE void *malloc_miss_sized(size_t n)
 {
     return malloc_miss(n, sc_of(n));
@@ -193,7 +193,7 @@ static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
     p = cache_alloc_locked_try(cls);
     if (likely(p))
         return p;
-    return malloc_miss(n, cls);
+    return malloc_miss_sized(n);
 }
 
 /* "poolalloc: free(): invalid pointer 0x... (why)", then abort(). */
@@ -239,7 +239,7 @@ static PA_NOINLINE void free_miss(unsigned cls, void *p)
 }
 
 /* free_miss() for a pointer already checked by owned_class(): the class is
- * found again here, so that no register holds it across the sequence and
+ * found again here, so that no register holds it across the fast path and
  * free() needs no prologue. */
 static PA_NOINLINE void free_miss_owned(void *p)
 {
@@ -279,7 +279,7 @@ static inline __attribute__((always_inline)) void pa_free(void *p)
 #endif
         if (likely(cache_free_locked_try(cls, p)))
             return;
-        free_miss(cls, p);
+        free_miss_owned(p);
         return;
     }
     free_foreign(p);
