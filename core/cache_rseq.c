@@ -4,26 +4,24 @@
 #include "cache_slow.h"
 
 #if CPU_HAVE_RSEQ
-/* Pushes onto / pops off this CPU's local stack through the sequences,
+/* Moves between this CPU's local stack and a buffer, through the sequences,
  * counting into `scratch`: moves between a cache and central are neither
- * allocations nor frees. */
-static int local_push(unsigned cls, void *p)
+ * allocations nor frees. How many moved; 0 if the stack was full / empty. */
+static unsigned local_push_batch(unsigned cls, void **buf, unsigned want)
 {
-    RSEQ_PUSH(full, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
-              offsetof(struct cache_class, scratch), offsetof(struct cache_class, cap), p);
-    return 1;
-full:
-    return 0;
+    unsigned n;
+    RSEQ_PUSH_BATCH(n, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+                    offsetof(struct cache_class, scratch), offsetof(struct cache_class, cap),
+                    buf, want);
+    return n;
 }
 
-static void *local_pop(unsigned cls)
+static unsigned local_pop_batch(unsigned cls, void **buf, unsigned want)
 {
-    void *p;
-    RSEQ_POP(p, empty, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
-             offsetof(struct cache_class, scratch));
-    return p;
-empty:
-    return NULL;
+    unsigned n;
+    RSEQ_POP_BATCH(n, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+                   offsetof(struct cache_class, scratch), buf, want);
+    return n;
 }
 
 /* The cache of the CPU this thread is on now, made if needed; NULL if it
@@ -59,8 +57,8 @@ void *cache_alloc_slow(unsigned cls)
             if (got) {
                 p = buf[0];
                 unsigned i = 1;
-                while (i < got && local_push(cls, buf[i]))
-                    i++;
+                if (got > 1)
+                    i += local_push_batch(cls, buf + 1, got - 1);
                 if (i < got)
                     central_free(cls, buf + i, got - i);
             }
@@ -86,8 +84,7 @@ void cache_free_slow(unsigned cls, void *p)
         CTR_ADD(&cc->cls[cls], overflows, 1);
     /* The stack is full (or stopped): a batch goes to central, then p takes
      * its place; if it still cannot, p goes too. */
-    while (n < sc_batch[cls] && (buf[n] = local_pop(cls)) != NULL)
-        n++;
+    n = local_pop_batch(cls, buf, sc_batch[cls]);
     /* The push also gives up when p is already the stack's top: p found in
      * the stack while its owner frees it is a double free. */
     for (unsigned i = 0; i < n; i++)

@@ -133,4 +133,102 @@
         (void)rp_tmp, (void)rp_cnt, (void)rp_slots;                                    \
     } while (0)
 
+/*
+ * The slow paths' moves of a batch between this CPU's local stack and a
+ * buffer, one sequence for the whole batch (a copy loop inside it) instead of
+ * one sequence per object. `n_` (unsigned) is how many were moved, 0 on a
+ * give-up; `ctr_off_` counts them. Nothing is checked for double frees: the
+ * objects come from central or go to it.
+ *
+ * RSEQ_POP_BATCH: moves min(want, count) objects off the top of the stack
+ * into buf[0..n), in stack order. Stores into buf before the commit are
+ * harmless when repeated: only buf[0..n) of the committed run is used.
+ */
+#define RSEQ_POP_BATCH(n_, rseq_off_, table_, cls_off_, ctr_off_, buf_, want_)                \
+    do {                                                                               \
+        uint64_t rb_tmp, rb_cnt, rb_slots, rb_i, rb_v;                                  \
+        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
+                         "1:\n\t"                                                      \
+                         "xorl %k[n], %k[n]\n\t"                                       \
+                         "leaq 66b(%%rip), %[tmp]\n\t"                                 \
+                         "movq %[tmp], %%fs:8(%[off])\n\t"                             \
+                         "3:\n\t"                                                      \
+                         "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
+                         "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
+                         "addq %[cls], %[tmp]\n\t"                                     \
+                         "movl (%[tmp]), %k[cnt]\n\t"                                  \
+                         "movl %k[want], %k[n]\n\t"                                    \
+                         "cmpl %k[cnt], %k[n]\n\t"                                     \
+                         "cmoval %k[cnt], %k[n]\n\t"                                   \
+                         "testl %k[n], %k[n]\n\t"                                      \
+                         "jz 4f\n\t"                                                   \
+                         "subl %k[n], %k[cnt]\n\t"                                     \
+                         "movq 8(%[tmp]), %[slots]\n\t"                                \
+                         "leaq (%[slots], %[cnt], 8), %[slots]\n\t"                    \
+                         "xorl %k[i], %k[i]\n\t"                                       \
+                         "2:\n\t"                                                      \
+                         "movq (%[slots], %[i], 8), %[v]\n\t"                          \
+                         "movq %[v], (%[buf], %[i], 8)\n\t"                            \
+                         "addl $1, %k[i]\n\t"                                          \
+                         "cmpl %k[n], %k[i]\n\t"                                       \
+                         "jb 2b\n\t"                                                   \
+                         "addq %q[n], %c[ctr](%[tmp])\n\t"                              \
+                         "movl %k[cnt], (%[tmp])\n\t"                                  \
+                         "4:\n\t"                                                      \
+                         RSEQ_ABORT(5, 1)                                              \
+                         : [n] "=&r"(n_), [tmp] "=&r"(rb_tmp), [cnt] "=&r"(rb_cnt),   \
+                           [slots] "=&r"(rb_slots), [i] "=&r"(rb_i), [v] "=&r"(rb_v)  \
+                         : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
+                           [ctr] "i"(ctr_off_), [buf] "r"(buf_), [want] "r"(want_)    \
+                         : "memory", "cc");                                            \
+        (void)rb_tmp, (void)rb_cnt, (void)rb_slots, (void)rb_i, (void)rb_v;            \
+    } while (0)
+
+/*
+ * RSEQ_PUSH_BATCH: moves buf[0..n) onto the stack, n = min(want, cap - count);
+ * want must be > 0. Slots above the count written before the commit are not
+ * in the stack, so a restart that writes them again is harmless.
+ */
+#define RSEQ_PUSH_BATCH(n_, rseq_off_, table_, cls_off_, ctr_off_, cap_off_, buf_, want_)     \
+    do {                                                                               \
+        uint64_t rb_tmp, rb_cnt, rb_slots, rb_i, rb_v;                                  \
+        __asm__ volatile(RSEQ_CS_DESCRIPTOR(3, 4, 5)                                   \
+                         "1:\n\t"                                                      \
+                         "xorl %k[n], %k[n]\n\t"                                       \
+                         "leaq 66b(%%rip), %[tmp]\n\t"                                 \
+                         "movq %[tmp], %%fs:8(%[off])\n\t"                             \
+                         "3:\n\t"                                                      \
+                         "movl %%fs:4(%[off]), %k[cnt]\n\t"                            \
+                         "movq (%[tab], %[cnt], 8), %[tmp]\n\t"                        \
+                         "addq %[cls], %[tmp]\n\t"                                     \
+                         "movl (%[tmp]), %k[cnt]\n\t"                                  \
+                         "movl %c[cap](%[tmp]), %k[i]\n\t"                             \
+                         "subl %k[cnt], %k[i]\n\t"                                     \
+                         "jbe 4f\n\t"                                                  \
+                         "movl %k[want], %k[n]\n\t"                                    \
+                         "cmpl %k[i], %k[n]\n\t"                                       \
+                         "cmoval %k[i], %k[n]\n\t"                                     \
+                         "movq 8(%[tmp]), %[slots]\n\t"                                \
+                         "leaq (%[slots], %[cnt], 8), %[slots]\n\t"                    \
+                         "xorl %k[i], %k[i]\n\t"                                       \
+                         "2:\n\t"                                                      \
+                         "movq (%[buf], %[i], 8), %[v]\n\t"                            \
+                         "movq %[v], (%[slots], %[i], 8)\n\t"                          \
+                         "addl $1, %k[i]\n\t"                                          \
+                         "cmpl %k[n], %k[i]\n\t"                                       \
+                         "jb 2b\n\t"                                                   \
+                         "addl %k[n], %k[cnt]\n\t"                                     \
+                         "addq %q[n], %c[ctr](%[tmp])\n\t"                              \
+                         "movl %k[cnt], (%[tmp])\n\t"                                  \
+                         "4:\n\t"                                                      \
+                         RSEQ_ABORT(5, 1)                                              \
+                         : [n] "=&r"(n_), [tmp] "=&r"(rb_tmp), [cnt] "=&r"(rb_cnt),   \
+                           [slots] "=&r"(rb_slots), [i] "=&r"(rb_i), [v] "=&r"(rb_v)  \
+                         : [off] "r"(rseq_off_), [tab] "r"(table_), [cls] "r"(cls_off_),  \
+                           [ctr] "i"(ctr_off_), [cap] "i"(cap_off_), [buf] "r"(buf_),  \
+                           [want] "r"(want_)                                           \
+                         : "memory", "cc");                                            \
+        (void)rb_tmp, (void)rb_cnt, (void)rb_slots, (void)rb_i, (void)rb_v;            \
+    } while (0)
+
 #endif
