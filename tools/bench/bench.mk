@@ -5,8 +5,9 @@
 #                            poolalloc per case), also in $(B)/bench/results.md
 #   make bench BENCH_QUICK=1 the same, shorter loops and fewer repetitions (~3 minutes)
 #   make bench-fastpath      malloc(32)+free: ns per pair and callgrind instructions per pair
-#                            (loop removed, and loop included), with the rseq floor
-#                            (floor.c: a per-CPU pop+push and nothing else) timed alongside
+#                            (loop removed, and loop included), with the rseq floors
+#                            (floor.c: a per-CPU pop+push and nothing else, inlined, and as
+#                            two calls through the GOT as malloc/free are) timed alongside
 #   make bench-sample        what sampling costs in callgrind instructions, per case (no
 #                            timing, so other load does not move it); $(B)/bench/sample-cost.md
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
@@ -29,17 +30,28 @@ $(B)/bench/micro: tools/bench/micro.c tools/bench/bench.mk
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
-# The lower bound of a per-CPU rseq fast path, timed like micro's pingpong (same flags).
-$(B)/bench/floor: tools/bench/floor.c tools/bench/bench.mk
+# The lower bound of a per-CPU rseq fast path, timed like micro's pingpong (same flags):
+# floor with pop and push inlined, floor-called with the two as calls through the GOT
+# into libfloorcall.so (hidden data as in libpoolalloc.so; found next to the program).
+FLOOR_DEPS := tools/bench/floor_rseq.h tools/bench/bench.mk
+$(B)/bench/floor: tools/bench/floor.c $(FLOOR_DEPS)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(B)/bench/libfloorcall.so: tools/bench/floor_calls.c $(FLOOR_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -fPIC -fvisibility=hidden -shared -Wl,-z,now -o $@ $<
+
+$(B)/bench/floor-called: tools/bench/floor.c $(B)/bench/libfloorcall.so $(FLOOR_DEPS)
+	$(CC) $(BENCH_CFLAGS) -DFLOOR_CALLED -o $@ $< -L$(@D) -lfloorcall -Wl,-rpath,'$$ORIGIN'
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	$(BENCH_PY) tools/bench/bench.py $(BENCH_ARGS)
 
 bench-fastpath: bench-deps
-	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro $(B)/bench/floor
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro $(B)/bench/floor \
+	    $(B)/bench/floor-called
 	$(BENCH_PY) tools/bench/bench.py --fastpath $(BENCH_ARGS)
 
 bench-sample: bench-deps

@@ -21,7 +21,8 @@ the reasons are listed under the table.
     bench.py --alloc poolalloc,glibc ...           some allocators only
     bench.py --no-sample                           without the sampling variants
     bench.py --fastpath                            malloc(32)+free: time and callgrind,
-                                                   and the rseq floor (floor.c)
+                                                   and the rseq floors (floor.c: inline,
+                                                   and as two calls like malloc/free)
     bench.py --list                                the cases
 """
 import argparse
@@ -918,10 +919,15 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
 # The function of micro.c that runs the pingpong loop; callgrind's counts of it (its
 # own instructions, and what the calls it makes cost) split the allocator from the loop.
 LOOP_FN = "bench_pingpong_loop"
-# tools/bench/floor.c, run in the pingpong's rotation as if it were one more allocator:
+# tools/bench/floor.c, run in the pingpong's rotation as if it were two more allocators:
 # the pop+push pair of a per-CPU rseq stack and nothing else, the floor of any such
-# fast path. Its pairs are cheap, so it runs more of them (~0.3 s, like the others).
+# fast path, built twice: FLOOR with pop and push inlined into the loop, FLOOR_CALLED
+# (floor-called) with the two as calls through the GOT into libfloorcall.so, as a
+# program calls a preloaded malloc and free. Their pairs are cheap, so they run more
+# of them (~0.3 s, like the others).
 FLOOR = "rseq floor (pop+push only)"
+FLOOR_CALLED = "rseq floor, called (pop and push as two calls, as malloc/free are)"
+FLOORS = [FLOOR, FLOOR_CALLED]
 FLOOR_N = 250000000
 
 
@@ -982,19 +988,21 @@ def callgrind_per_pair(micro, lib, work):
 
 
 class PingpongFloorCase(MicroCase):
-    """micro pingpong under each allocator, and FLOOR (tools/bench/floor.c) in the same
-    rotation. floor checks itself: its check must be the number of pairs asked for;
-    it has no output to compare with glibc's (check None). Without rseq (valgrind,
-    glibc.pthread.rseq=0) floor says so and measures nothing: a Result with no
-    metrics and the reason in `skipped`, not a failure."""
+    """micro pingpong under each allocator, and the FLOORS (tools/bench/floor.c, the
+    programs in ctx.floors) in the same rotation. A floor checks itself: its check must
+    be the number of pairs asked for; it has no output to compare with glibc's (check
+    None). Without rseq (valgrind, glibc.pthread.rseq=0) a floor says so and measures
+    nothing: a Result with no metrics and the reason in `skipped`, not a failure."""
 
     def run(self, alloc, lib, ctx):
-        if alloc != FLOOR:
+        if alloc not in FLOORS:
             return super().run(alloc, lib, ctx)
-        p = run([ctx.floor, str(FLOOR_N)], base_env(), timeout=300)
+        prog = ctx.floors[alloc]
+        p = run([prog, str(FLOOR_N)], base_env(), timeout=300)
         fail = p.failure()
         if fail:
-            return Result(fail="%s; %s (log: %s)" % (fail, p.tail(), p.save(ctx.faillog("floor", "floor"))))
+            return Result(fail="%s; %s (log: %s)" % (
+                fail, p.tail(), p.save(ctx.faillog("floor", os.path.basename(prog)))))
         text = p.out.decode(errors="replace").strip()
         kv = dict(w.split("=", 1) for w in text.split() if "=" in w)
         if "value" not in kv:
@@ -1022,7 +1030,7 @@ def fastpath(args, ctx, libs, allocs):
     results = {}
     t0 = time.time()
     ctx.quick = False  # the loops must take ~0.3 s even in quick mode
-    run_case(ping, allocs + [FLOOR], dict(libs, **{FLOOR: None}), reps, ctx, results)
+    run_case(ping, allocs + FLOORS, dict(libs, **{f: None for f in FLOORS}), reps, ctx, results)
     run_case(batch, allocs, libs, reps, ctx, results)
     instr, failures, loop = {}, [], set()
     for a in allocs:
@@ -1062,22 +1070,26 @@ def fastpath(args, ctx, libs, allocs):
             row.append("%.2f (%s)" % (vals["poolalloc"] / v, best) if vals["poolalloc"] and best
                        else "—")
         lines.append("| " + " | ".join(row) + " |")
-    # The floor: its pairs against the best peer's, where the 0.5x target is set.
-    rs = results[("pingpong", FLOOR)]
-    bad = [r for r in rs if r.fail]
-    skipped = [r.skipped for r in rs if getattr(r, "skipped", None)]
-    failures += failure_lines("floor", FLOOR, bad, len(rs))
-    vals = [r.metrics["pingpong"] for r in rs if not r.fail and r.metrics]
-    if bad:
-        cell = "FAILED"
-    elif skipped or not vals:
-        cell = "— (no rseq, see below)"
-    else:
-        v = median(vals)
-        best, bv = best_peer({a: med[("pingpong", a)] for a in allocs}, allocs)
-        cell = "%s (%s–%s)%s" % (fmt(v), fmt(min(vals)), fmt(max(vals)),
-                                 "; %.2f × best peer (%s)" % (v / bv, best) if best else "")
-    lines.append("| " + " | ".join([FLOOR, cell, "—", "—", "—"]) + " |")
+    # The floors: their pairs against the best peer's, where the 0.5x target is set.
+    unmeasured = []
+    best, bv = best_peer({a: med[("pingpong", a)] for a in allocs}, allocs)
+    for f in FLOORS:
+        rs = results[("pingpong", f)]
+        bad = [r for r in rs if r.fail]
+        skipped = [r.skipped for r in rs if getattr(r, "skipped", None)]
+        failures += failure_lines("floor", f, bad, len(rs))
+        vals = [r.metrics["pingpong"] for r in rs if not r.fail and r.metrics]
+        if bad:
+            cell = "FAILED"
+        elif skipped or not vals:
+            cell = "— (no rseq, see below)"
+            if not vals:
+                unmeasured.append(skipped[0] if skipped else "%s: no output" % f)
+        else:
+            v = median(vals)
+            cell = "%s (%s–%s)%s" % (fmt(v), fmt(min(vals)), fmt(max(vals)),
+                                     "; %.2f × best peer (%s)" % (v / bv, best) if best else "")
+        lines.append("| " + " | ".join([f, cell, "—", "—", "—"]) + " |")
     floor_n = "{:,}".format(FLOOR_N).replace(",", " ")
     loop_note = ("%g instructions" % loop.pop() if len(loop) == 1 else
                  "%s instructions (not the same under every allocator?)"
@@ -1103,9 +1115,15 @@ def fastpath(args, ctx, libs, allocs):
              "class, page map, check or counter), so no per-CPU rseq malloc+free can beat it and "
              "the target of a pair in ≤ 0.5 × the best peer is judged against it (no callgrind "
              "figure: valgrind does not implement rseq)." % (FLOOR, reps, floor_n),
+             "",
+             "*%s* is the same pop and push (the same assembly, floor_rseq.h) as two "
+             "functions of libfloorcall.so that floor-called calls through the GOT exactly as "
+             "micro calls malloc(32) and free, same rotation and runs: since a preloaded "
+             "malloc and free are always two such calls, it is the least any preloaded per-CPU "
+             "rseq malloc+free pair can cost here." % FLOOR_CALLED,
              "", "Whole run: %.0f s." % (time.time() - t0)]
-    if skipped and not vals:
-        notes += ["", "The floor measured nothing: %s" % skipped[0]]
+    for why in unmeasured:
+        notes += ["", "A floor measured nothing: %s" % why]
     if failures:
         notes += ["", "## FAILED", ""] + failures
     header = machine_header("poolalloc fast path", args.build, ctx.lib_note)
@@ -1277,7 +1295,8 @@ def main():
     ctx.outdir = os.path.join(ROOT, args.build, "bench")
     ctx.work = os.path.join(ctx.outdir, "work")
     ctx.micro = os.path.join(ctx.outdir, "micro")
-    ctx.floor = os.path.join(ctx.outdir, "floor")
+    ctx.floors = {FLOOR: os.path.join(ctx.outdir, "floor"),
+                  FLOOR_CALLED: os.path.join(ctx.outdir, "floor-called")}
     ctx.redis_script = os.path.join(ctx.work, "redis-check.txt")
     ctx.outputs = {}
     os.makedirs(ctx.work, exist_ok=True)
@@ -1291,8 +1310,11 @@ def main():
         return 0
     if not os.access(ctx.micro, os.X_OK):
         sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.micro, os.path.relpath(ctx.micro, ROOT)))
-    if args.fastpath and not os.access(ctx.floor, os.X_OK):
-        sys.exit("bench.py: %s missing: run `make %s` first" % (ctx.floor, os.path.relpath(ctx.floor, ROOT)))
+    if args.fastpath:
+        for prog in ctx.floors.values():
+            if not os.access(prog, os.X_OK):
+                sys.exit("bench.py: %s missing: run `make %s` first"
+                         % (prog, os.path.relpath(prog, ROOT)))
     snap = snapshot_poolalloc(args.build, ctx.work)
     if isinstance(snap, str):
         sys.exit("bench.py: %s missing: run `make %s` first" % (snap, os.path.relpath(snap, ROOT)))
