@@ -97,9 +97,13 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
 {
     if (ce->partial)
         return ce->partial;
+    /* The youngest empty span first: its pages are the likeliest to be in
+     * the CPU's caches, and the older ones are those a flush gives back. */
     struct span *s = ce->empty;
     if (s) {
         list_remove(&ce->empty, s);
+    } else if ((s = ce->aging) != NULL) {
+        list_remove(&ce->aging, s);
     } else if (mode == CENTRAL_GROW) {
         s = ce->released;
         if (s)
@@ -254,24 +258,40 @@ void central_defer(unsigned cls, void *p)
                                                     memory_order_relaxed));
 }
 
-size_t central_release(unsigned cls)
+/* Detaches a list of empty spans: on no list, nothing can reach them while
+ * the lock is dropped for the madvise calls (no object of theirs is out).
+ * Lock held. */
+static struct span *detach(struct span **head, struct span *tail)
 {
-    struct central *ce = &central_g[cls];
-    lock_take(&ce->lock);
+    struct span *list = *head;
+    *head = NULL;
+    struct span *last = NULL;
+    for (struct span *s = list; s; s = s->next) {
+        s->list = SPAN_NONE;
+        last = s;
+    }
+    if (last)
+        last->next = tail;
+    else
+        list = tail;
+    return list;
+}
+
+/* The transfer stack and the deferred frees into the spans. Lock held. */
+static void take_all_in(struct central *ce)
+{
     take_deferred(ce);
     for (uint32_t i = 0; i < ce->xfer_count; i++)
         give_back(ce, ce->xfer[i]);
     __atomic_store_n(&ce->xfer_count, 0, __ATOMIC_RELAXED);
-    struct span *list = ce->empty;
-    ce->empty = NULL;
-    /* Detached spans are on no list: nothing can reach them while the lock
-     * is dropped for the madvise calls (no object of theirs is out). */
-    for (struct span *s = list; s; s = s->next)
-        s->list = SPAN_NONE;
-    lock_give(&ce->lock);
+}
+
+/* Gives the pages of a detached list back to the OS, then puts its spans on
+ * `released`. Takes the lock after the madvise calls. */
+static size_t release_spans(struct central *ce, struct span *list)
+{
     if (!list)
         return 0;
-
     size_t bytes = 0;
     uint64_t count = 0;
     for (struct span *s = list; s; s = s->next) {
@@ -294,6 +314,37 @@ size_t central_release(unsigned cls)
     ce->releases += count;
     lock_give(&ce->lock);
     return bytes;
+}
+
+size_t central_release(unsigned cls)
+{
+    struct central *ce = &central_g[cls];
+    lock_take(&ce->lock);
+    take_all_in(ce);
+    struct span *list = detach(&ce->empty, detach(&ce->aging, NULL));
+    lock_give(&ce->lock);
+    return release_spans(ce, list);
+}
+
+void central_age(unsigned cls)
+{
+    struct central *ce = &central_g[cls];
+    lock_take(&ce->lock);
+    take_all_in(ce);   /* the period's own frees: spans they empty wait too */
+    struct span *t = ce->empty;
+    ce->empty = ce->aging;
+    ce->aging = t;
+    lock_give(&ce->lock);
+}
+
+size_t central_release_idle(unsigned cls)
+{
+    struct central *ce = &central_g[cls];
+    lock_take(&ce->lock);
+    take_all_in(ce);
+    struct span *list = detach(&ce->empty, NULL);
+    lock_give(&ce->lock);
+    return release_spans(ce, list);
 }
 
 void central_lock_all(void)

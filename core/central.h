@@ -8,12 +8,47 @@
  * drain and gives it to the next refill without touching a span: a program
  * that frees ten thousand objects and allocates them again moves pointers,
  * not bits. The flush gives each CPU's victim back here; central_release()
- * empties the transfer stack into the spans (so nothing idles in it longer
- * than a generation) and hands the pages of spans left empty back to the OS.
+ * (and the flush thread's central_release_idle()) empties the transfer stack
+ * into the spans (so nothing idles in it longer than a generation) and hands
+ * the pages of spans left empty back to the OS.
  *
  * Lists: `partial` (doubly linked: a free can empty a span anywhere in it),
- * `empty` and `released` (used from the head). A full span is on no list;
- * the free that makes it partial again puts it back at the head.
+ * `empty`, `aging` and `released` (used from the head). A full span is on no
+ * list; the free that makes it partial again puts it back at the head.
+ *
+ * Which empty spans a periodic flush releases (the flush thread's; an explicit
+ * flush, central_release(), releases every empty span): only idle ones. A span
+ * the program's own frees emptied a moment ago is likely to be wanted again at
+ * once, and giving its pages back only to fault them in again costs a page
+ * fault per 4 KiB (python3 under make bench: half as many minor faults again,
+ * about 38k instead of 26k, for the 50 MiB it emptied just before a flush). So
+ * the two empty lists are two ages, and the flush turns them over:
+ *
+ *     empty - became empty since the last flush; while a flush runs (from
+ *             central_age to central_release_idle): the spans it releases
+ *     aging - became empty during the period the last flush ended: kept by
+ *             it, released by the next one
+ *
+ *     flush start (central_age): the transfer stack and the deferred frees
+ *                     into the spans (they are the period's own frees), then
+ *                     empty <-> aging: the spans that already waited a period
+ *                     are now on `empty`, to go; those the period that just
+ *                     ended emptied wait on `aging`
+ *     victims drained to central: spans they empty go onto `empty`
+ *     after the drain (central_release_idle): the transfer stack (now the
+ *                     victims' objects) into the spans, then every span on
+ *                     `empty` is released; `aging` stays
+ *
+ * So the flush that ends period k releases a span if the victim drain emptied
+ * it (its objects sat a whole period unused in a victim) or if it has been
+ * empty since before the previous flush; a span emptied during period k goes
+ * at the next flush unless it is reused before. A reused span loses its age:
+ * it leaves its list, and the free that empties it again puts it on `empty`.
+ * An object freed in generation N has therefore left the pools and reached
+ * the OS (if its span has nothing else out) by the flush that ends N+1: from
+ * a cache through the victim drain, or dropped to central during N and
+ * released one flush after it. The program's frees that race with a flush's
+ * drain count as the drain's.
  *
  *     objs_out   == sum over spans of used      (in programs' hands, cached, or
  *                                               on the transfer stack)
@@ -54,7 +89,7 @@ struct central {
     char *meta;              /* span records, indexed by span number */
     void **xfer;             /* transfer stack */
     uint32_t xfer_count, xfer_cap;
-    struct span *partial, *empty, *released;
+    struct span *partial, *empty, *aging, *released;
     uint64_t objs_out;
     uint64_t spans_live;     /* spans not released */
     uint64_t released_bytes; /* cumulative bytes given back to the OS */
@@ -96,9 +131,19 @@ PA_COLD __attribute__((noreturn)) void central_bad_free(const void *p, const cha
 void central_defer(unsigned cls, void *p);
 
 /* Empties the transfer stack into the spans, then gives the pages of every
- * empty span of class cls back to the OS. Returns the bytes given back. Takes
- * the lock; madvise runs outside it. */
+ * empty span of class cls back to the OS, however recently it became empty
+ * (an explicit flush, a test). Returns the bytes given back. Takes the lock;
+ * madvise runs outside it. */
 size_t central_release(unsigned cls);
+
+/* The periodic flush's two steps (see "Which empty spans" above): central_age
+ * before the CPUs' victims are drained to central, central_release_idle
+ * after. The latter is central_release() for the idle spans only: those on
+ * `empty` after the transfer stack went into the spans. Both take the lock;
+ * madvise runs outside it. The caller holds the flush lock, so that no other
+ * flush turns the lists over between the two. */
+void central_age(unsigned cls);
+size_t central_release_idle(unsigned cls);
 
 /* For fork: take or reset every central lock. */
 void central_lock_all(void);

@@ -20,10 +20,19 @@ static uint64_t flush_period_ms;
 static int flush_thread_running;
 static int flush_thread_failed;       /* pthread_create said no: do not retry */
 
-size_t flush_run(void)
+/* One generation; idle_only: release only the idle empty spans (central.h)
+ * instead of every empty one. */
+static size_t generation(int idle_only)
 {
     size_t bytes = 0;
     lock_take(&flush_lock);
+    /* Before the drain (central.h). A class with no span yet has nothing to
+     * age; one that gets its first span during the drain can only have spans
+     * emptied in the drain's time, and those go. */
+    if (idle_only)
+        for (unsigned c = 0; c < SC_COUNT; c++)
+            if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
+                central_age(c);
     for (unsigned i = 0; i <= cache_cpu_mask; i++) {
         struct cpu_cache *cc = __atomic_load_n(&cache_cpus[i], __ATOMIC_ACQUIRE);
         if (!cc)
@@ -32,11 +41,21 @@ size_t flush_run(void)
     }
     for (unsigned c = 0; c < SC_COUNT; c++)
         if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
-            bytes += central_release(c);
+            bytes += idle_only ? central_release_idle(c) : central_release(c);
     __atomic_store_n(&flush_generations, flush_generations + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&flush_returned, flush_returned + bytes, __ATOMIC_RELAXED);
     lock_give(&flush_lock);
     return bytes;
+}
+
+size_t flush_run(void)
+{
+    return generation(0);
+}
+
+size_t flush_run_periodic(void)
+{
+    return generation(1);
 }
 
 void flush_set_hook(void (*fn)(void))
@@ -93,7 +112,7 @@ static void *flush_main(void *arg)
             next_flush = wake;
             add_ms(&next_flush, flush_period_ms);
         }
-        flush_run();
+        flush_run_periodic();
         void (*hook)(void) = __atomic_load_n(&flush_hook, __ATOMIC_ACQUIRE);
         if (hook)
             hook();

@@ -1,10 +1,17 @@
 /*
  * flush.h - generations: every flush period each CPU's cache becomes its
  * victim and the old victim goes back to the central lists, then spans left
- * empty give their pages back to the OS.
+ * idle give their pages back to the OS.
  *
- * flush_run() is the whole generation step and may be called by anyone not
- * inside a cache (the flush thread, a stats request, a test). The flush thread
+ * flush_run() and flush_run_periodic() are the whole generation step and may
+ * be called by anyone not inside a cache. The flush thread runs the periodic
+ * one, which gives back only idle spans: those the victims' return emptied,
+ * and those empty since before the previous flush; a span the program's frees
+ * emptied during the period that just ended waits for the next flush, in case
+ * the program wants it again (central.h says how). So memory idle for two
+ * periods has still left the pools and gone back to the OS. flush_run(), for
+ * a stats request (`poolstat flush`) or a test, gives back every empty span
+ * at once: who asks for a flush wants the memory back now. The flush thread
  * is a plain pthread with every signal blocked, sleeping one period between
  * runs; it touches every CPU's cache, including CPUs nobody runs on any more.
  * It also ends the process when the program has no thread left (orphan.h).
@@ -20,8 +27,13 @@ struct flush_totals {
     uint64_t returned_bytes;  /* pages given back to the OS, cumulative */
 };
 
-/* Runs one generation over every CPU and class. Returns bytes given back. */
+/* Runs one generation over every CPU and class and releases every empty
+ * span. Returns bytes given back. */
 size_t flush_run(void);
+
+/* The same generation, releasing only idle spans (above): what the flush
+ * thread runs every period. Returns bytes given back. */
+size_t flush_run_periodic(void);
 
 void flush_totals(struct flush_totals *t);
 

@@ -185,3 +185,97 @@ Test(central, deferred_frees_are_taken_in)
     cr_assert_eq(central_g[cls].objs_out, 0);
     check_invariants(cls);
 }
+
+/* The span holding owned pointer p. */
+static struct span *span_of(unsigned cls, const void *p)
+{
+    return central_span(&central_g[cls], span_slice_offset(p) >> sc_span_shift[cls]);
+}
+
+/* n whole spans of class cls, new, every object out and touched. */
+static void take_spans(unsigned cls, unsigned n, void **objs)
+{
+    struct central *ce = &central_g[cls];
+    unsigned fresh, got = 0, want = n * ce->nobjs;
+    cr_assert_eq(ce->partial, NULL);
+    while (got < want) {
+        unsigned k = central_alloc(cls, want - got, objs + got, CENTRAL_GROW, &fresh);
+        cr_assert_gt(k, 0);
+        got += k;
+    }
+    for (unsigned i = 0; i < want; i++)
+        memset(objs[i], 0x3C, ce->size);
+}
+
+/* Periodic flushes (the flush thread's) give back only idle spans: one the
+ * program's frees emptied during the period that just ended waits a period,
+ * in case the program wants it again at once. */
+Test(central, a_span_the_program_emptied_survives_one_periodic_flush_and_goes_at_the_next)
+{
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    enum { SPANS = 3 };
+    static void *objs[SPANS * 64];
+    cr_assert_leq(SPANS * ce->nobjs, 64 * SPANS);
+    /* More than the transfer stack holds: some frees stop on the stack, the
+     * rest empty their span at once; both are the program's frees. */
+    cr_assert_lt(ce->xfer_cap, SPANS * ce->nobjs);
+    take_spans(cls, SPANS, objs);
+    central_free(cls, objs, SPANS * ce->nobjs);
+
+    cr_assert_eq(flush_run_periodic(), 0, "spans emptied by this period's frees were released");
+    cr_assert_eq(ce->spans_live, SPANS);
+    for (unsigned i = 0; i < SPANS; i++)
+        cr_assert_eq(span_of(cls, objs[i * ce->nobjs])->list, SPAN_EMPTY, "span %u", i);
+    cr_assert_eq(ce->xfer_count, 0, "the transfer stack is emptied at every flush");
+    check_invariants(cls);
+
+    size_t bytes = flush_run_periodic();
+    cr_assert_eq(bytes, (size_t)SPANS * ce->nobjs * 4096, "idle for a whole period: released");
+    cr_assert_eq(ce->spans_live, 0);
+    for (unsigned i = 0; i < SPANS; i++)
+        cr_assert_eq(span_of(cls, objs[i * ce->nobjs])->list, SPAN_RELEASED, "span %u", i);
+    check_invariants(cls);
+}
+
+Test(central, a_reused_span_loses_its_age)
+{
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    void *objs[64];
+    take_spans(cls, 1, objs);
+    struct span *s = span_of(cls, objs[0]);
+    central_free(cls, objs, ce->nobjs);
+    cr_assert_eq(flush_run_periodic(), 0);
+    cr_assert_eq(s->list, SPAN_EMPTY, "waits one period");
+
+    /* Reused during the next period, emptied again before its flush. */
+    void *p;
+    unsigned fresh;
+    cr_assert_eq(central_alloc(cls, 1, &p, CENTRAL_EXISTING, &fresh), 1);
+    cr_assert_eq(span_of(cls, p), s, "the empty span is reused, not a new one");
+    cr_assert_eq(ce->spans_made, 1);
+    central_free(cls, &p, 1);
+    cr_assert_eq(flush_run_periodic(), 0, "a span emptied this period is young again");
+    cr_assert_eq(s->list, SPAN_EMPTY);
+    cr_assert_eq(ce->spans_live, 1);
+
+    cr_assert_eq(flush_run_periodic(), (size_t)ce->nobjs * 4096);
+    cr_assert_eq(s->list, SPAN_RELEASED);
+    check_invariants(cls);
+}
+
+Test(central, an_explicit_flush_gives_back_every_empty_span_now)
+{
+    /* poolstat flush and the tests: who asks wants the memory back now. */
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    static void *objs[2 * 64];
+    take_spans(cls, 2, objs);
+    central_free(cls, objs, ce->nobjs);
+    cr_assert_eq(flush_run_periodic(), 0);        /* span 0 is aging */
+    central_free(cls, objs + ce->nobjs, ce->nobjs);   /* span 1 is young */
+    cr_assert_eq(flush_run(), (size_t)2 * ce->nobjs * 4096);
+    cr_assert_eq(ce->spans_live, 0);
+    check_invariants(cls);
+}
