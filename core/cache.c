@@ -69,6 +69,13 @@ int cache_init(size_t budget, size_t max_size)
     for (unsigned c = 0; c < SC_COUNT; c++) {
         size_t most = central_g[c].spans_max && sc_size[c] <= max_size ? budget / sc_size[c] : 0;
         cache_slots[c] = (uint32_t)(most < CACHE_SLOTS_MAX ? most : CACHE_SLOTS_MAX);
+#ifndef POOLALLOC_NO_CALIBRATE
+        /* Calibrated: two batches to start with, then room where the misses
+         * are (cache_grow), instead of an even share of the budget for
+         * classes the program may never use. */
+        if (cache_cap[c] > 2u * sc_batch[c])
+            cache_cap[c] = 2u * sc_batch[c];
+#endif
     }
     unsigned n = cpu_possible();
     unsigned slots = 1;
@@ -106,6 +113,7 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
      * slot under the count (the top) without testing for an empty stack. */
     for (unsigned c = 0; c < SC_COUNT; c++) {
         cc->cls[c].cap = cache_cap[c];
+        cc->cap_bytes += (uint64_t)cache_cap[c] * sc_size[c];
         *slot++ = NULL;
         cc->cls[c].slots = slot;
         slot += cache_slots[c];
@@ -203,6 +211,31 @@ static void unstop(struct cpu_cache *cc)
 }
 
 #ifndef POOLALLOC_NO_CALIBRATE
+void cache_grow_locked(struct cpu_cache *cc, unsigned cls)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    uint32_t cap = cl->cap, most = cache_slots[cls];
+    if (cap >= most)
+        return;
+    uint32_t want = most - cap > sc_batch[cls] ? cap + sc_batch[cls] : most;
+    uint64_t more = (uint64_t)(want - cap) * sc_size[cls];
+    if (cc->cap_bytes + more > cache_budget)
+        return;
+    cc->cap_bytes += more;
+    /* Only ever raised outside the flush: a sequence that read the old cap
+     * just misses once more. */
+    __atomic_store_n(&cl->cap, want, __ATOMIC_RELAXED);
+}
+
+void cache_grow(struct cpu_cache *cc, unsigned cls)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    if (cl->cap >= cache_slots[cls] || !lock_try(&cc->lock))
+        return;
+    cache_grow_locked(cc, cls);
+    lock_give(&cc->lock);
+}
+
 /* Resizes the caps of one CPU for the next generation (see cache.h). Runs
  * with local empty, so any cap <= cache_slots is safe to set.
  *
@@ -269,10 +302,23 @@ static void calibrate(struct cpu_cache *cc)
     if (total > cache_budget)
         for (unsigned c = 0; c < SC_COUNT; c++)
             want[c] = (uint32_t)((uint64_t)want[c] * cache_budget / total);
-    for (unsigned c = 0; c < SC_COUNT; c++)
+    cc->cap_bytes = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++) {
         cc->cls[c].cap = want[c];
+        cc->cap_bytes += (uint64_t)want[c] * sc_size[c];
+    }
 }
 #else
+void cache_grow_locked(struct cpu_cache *cc, unsigned cls)
+{
+    (void)cc, (void)cls;
+}
+
+void cache_grow(struct cpu_cache *cc, unsigned cls)
+{
+    (void)cc, (void)cls;
+}
+
 static void calibrate(struct cpu_cache *cc)
 {
     (void)cc;

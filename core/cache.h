@@ -9,12 +9,15 @@
  *     so one CPU's pools hold at most twice the budget (local + victim) and all
  *     pools at most 2 * budget * CPUs. cap <= cache_slots[cls], the size of the
  *     stacks, so a cap can change without moving anything.
- *   - Calibration (bytebufferpool's idea): at every flush each CPU resizes its
- *     caps within the budget: a busy class whose misses (underflow: empty on
- *     alloc; overflow: full on free) moved a good part of its traffic doubles,
- *     a class with no traffic shrinks, and growth that does not fit is paid
- *     for by the classes that are not busy (rule and figures in cache.c,
- *     calibrate()). cache_cap[] is where every CPU starts.
+ *   - Calibration (bytebufferpool's idea): a class starts with room for two
+ *     batches (cache_cap[]) and every miss (underflow: empty on alloc;
+ *     overflow: full on free) gives it one batch more while the CPU's caps
+ *     fit the budget (cache_grow()); at every flush each CPU resizes its caps
+ *     within the budget: a busy class whose misses moved a good part of its
+ *     traffic doubles, a class with no traffic shrinks, and growth that does
+ *     not fit is paid for by the classes that are not busy (rule and figures
+ *     in cache.c, calibrate()). Built with POOLALLOC_NO_CALIBRATE, every
+ *     class keeps its even share of the budget and nothing moves.
  *   - Allocation: local, else own victim, else a batch from central, else
  *     another CPU's victim (steal), else a new or released span.
  *   - Free: onto local; when local is full, a batch goes to central (a drop).
@@ -83,6 +86,7 @@ struct cpu_cache {
     uint8_t stopped;   /* RSEQ mode: parked, the sequences cannot reach local */
     uint32_t cpu;
     uint64_t flushes;
+    uint64_t cap_bytes;   /* sum over classes of cap * size (<= the budget); under lock */
     struct cache_class cls[SC_COUNT];
 } PA_ALIGNED;
 

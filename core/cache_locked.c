@@ -130,6 +130,7 @@ void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
 {
     struct cache_class *cl = &cc->cls[cls];
     cl->ctr.underflows++;
+    cache_grow_locked(cc, cls);   /* so the refill below may bring more */
     void *p = cache_victim_pop(cl);
     if (p)
         return p;
@@ -149,6 +150,11 @@ void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
     if (unlikely(cl->count && cl->slots[cl->count - 1] == p))
         central_bad_free(p, "double free");
     cl->ctr.overflows++;
+    cache_grow_locked(cc, cls);
+    if (cl->count < cl->cap) {   /* more room: p fits, nothing goes to central */
+        cl->slots[cl->count++] = p;
+        return;
+    }
     if (cl->count == 0) {
         /* A class with no room in the cache: straight to central. */
         CTR_ADD(cl, drops, 1);

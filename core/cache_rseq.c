@@ -44,8 +44,10 @@ void *cache_alloc_slow(unsigned cls)
     if (cc) {
         struct cache_class *cl = &cc->cls[cls];
         int stopped = __atomic_load_n(&cc->stopped, __ATOMIC_RELAXED);
-        if (!stopped)
+        if (!stopped) {
             CTR_ADD(cl, underflows, 1);
+            cache_grow(cc, cls);   /* so the refill below may bring more */
+        }
         if (cl->vcount && !stopped) {
             lock_take(&cc->lock);
             p = cache_victim_pop(cl);
@@ -80,15 +82,21 @@ void cache_free_slow(unsigned cls, void *p)
     struct cpu_cache *cc = current_cache();
     void *buf[40];
     unsigned n = 0;
-    if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED))
+    if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED)) {
         CTR_ADD(&cc->cls[cls], overflows, 1);
+        /* More room, and p fits now: nothing goes to central. */
+        cache_grow(cc, cls);
+        if (cache_free_fast(cls, p))
+            goto out;
+    }
     /* The stack is full (or stopped): a batch goes to central, then p takes
      * its place; if it still cannot, p goes too. */
     n = local_pop_batch(cls, buf, sc_batch[cls]);
     /* The push also gives up when p is already the stack's top: p found in
-     * the stack while its owner frees it is a double free. */
+     * the stack while its owner frees it is a double free. (The sequence
+     * wrote buf[0..n); the analyser cannot see into it.) */
     for (unsigned i = 0; i < n; i++)
-        if (unlikely(buf[i] == p))
+        if (unlikely(buf[i] == p))   /* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
             central_bad_free(p, "double free");
     if (!cache_free_fast(cls, p)) {
         buf[n++] = p;
@@ -98,6 +106,7 @@ void cache_free_slow(unsigned cls, void *p)
     if (cc)
         CTR_ADD(&cc->cls[cls], drops, n);
     central_free(cls, buf, n);
+out:
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
 }

@@ -14,6 +14,13 @@
 
 extern unsigned cache_nslots;
 
+/* A miss of class cls on cc: one batch more room for it, if it has less
+ * than its stack and the CPU's caps fit the budget. cache_grow() takes cc's
+ * lock if it is free (else does nothing); cache_grow_locked() is for a
+ * caller that holds it. */
+void cache_grow(struct cpu_cache *cc, unsigned cls);
+void cache_grow_locked(struct cpu_cache *cc, unsigned cls);
+
 /* Pops one object off the victim stack of cl, under its cache's lock; NULL
  * if empty. Counts it as revived. */
 void *cache_victim_pop(struct cache_class *cl);

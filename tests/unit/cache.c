@@ -78,15 +78,95 @@ Test(cache, idle_memory_goes_back_to_the_os_within_two_flushes)
     cr_assert_geq(returned, (uint64_t)N * 2000 * 9 / 10);
 }
 
+Test(cache, idle_memory_goes_back_to_the_os_within_two_periodic_flushes)
+{
+    /* The same promise with the flush thread's flush, which keeps a span
+     * the program's own frees just emptied for one more period. */
+    unsigned cls = sc_of(2000);
+    enum { N = 4000 };
+    static void *objs[N];
+    for (unsigned i = 0; i < N; i++) {
+        objs[i] = cache_alloc(cls);
+        cr_assert(objs[i]);
+        memset(objs[i], 1, 2000);
+    }
+    for (unsigned i = 0; i < N; i++)
+        cache_free(cls, objs[i]);
+    uint64_t returned = 0;
+    returned += flush_run_periodic();
+    returned += flush_run_periodic();
+    struct central *ce = &central_g[cls];
+    cr_assert_eq(ce->objs_out, 0);
+    cr_assert_eq(ce->spans_live, 0, "every span released");
+    cr_assert_geq(returned, (uint64_t)N * 2000 * 9 / 10);
+}
+
+/* The span holding owned pointer p. */
+static struct span *span_of(unsigned cls, const void *p)
+{
+    return central_span(&central_g[cls], span_slice_offset(p) >> sc_span_shift[cls]);
+}
+
+Test(cache, a_span_the_victim_drain_empties_goes_back_at_once)
+{
+    /* Objects that sat a whole period in a victim are idle: the periodic
+     * flush that drains them gives their span back at once, while a span the
+     * program's frees emptied in the same period waits. Two classes: one
+     * whose drained objects all fit the transfer stack, one where most go
+     * straight to their span. */
+    const unsigned classes[] = {sc_of(1024), sc_of(32768)};
+    struct cpu_cache *cc = cache_create_slow(0);
+    cr_assert(cc);
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned cls = classes[k];
+        struct central *ce = &central_g[cls];
+        void *idle[64], *busy[64];
+        unsigned fresh, got = 0;
+        cr_assert_leq(ce->nobjs, 64);
+        cr_assert_leq(ce->nobjs, cache_slots[cls], "the victim stack holds a span");
+        while (got < 2 * ce->nobjs) {
+            void **to = got < ce->nobjs ? idle + got : busy + got - ce->nobjs;
+            unsigned want = got < ce->nobjs ? ce->nobjs - got : 2 * ce->nobjs - got;
+            got += central_alloc(cls, want, to, CENTRAL_GROW, &fresh);
+        }
+        struct span *si = span_of(cls, idle[0]), *sb = span_of(cls, busy[0]);
+        cr_assert_neq(si, sb);
+        for (unsigned i = 0; i < ce->nobjs; i++) {
+            cr_assert_eq(span_of(cls, idle[i]), si);
+            cr_assert_eq(span_of(cls, busy[i]), sb);
+            memset(idle[i], 7, ce->size);
+            memset(busy[i], 7, ce->size);
+        }
+        /* A whole span's objects in CPU 0's victim: freed a generation ago. */
+        lock_take(&cc->lock);
+        for (unsigned i = 0; i < ce->nobjs; i++)
+            cc->cls[cls].vslots[cc->cls[cls].vcount++] = idle[i];
+        lock_give(&cc->lock);
+        /* And another span emptied by the program during this period. */
+        central_free(cls, busy, ce->nobjs);
+
+        size_t bytes = flush_run_periodic();
+        cr_assert_eq(si->list, SPAN_RELEASED, "class %u: drained span kept", cls);
+        cr_assert_eq(sb->list, SPAN_EMPTY, "class %u: just-emptied span released", cls);
+        cr_assert_eq(bytes, (size_t)ce->nobjs * ce->size, "class %u", cls);
+        cr_assert_eq(ce->objs_out, 0);
+        cr_assert_eq(flush_run_periodic(), (size_t)ce->nobjs * ce->size, "class %u", cls);
+        cr_assert_eq(sb->list, SPAN_RELEASED);
+        cr_assert_eq(ce->spans_live, 0);
+    }
+}
+
 Test(cache, full_cache_drops_a_batch_to_central)
 {
     /* The largest class that has room in the cache. */
     unsigned cls = SC_COUNT - 1;
-    while (cache_cap[cls] < 2)
+    while (cache_slots[cls] < 2)
         cls--;
-    uint32_t cap = cache_cap[cls];
+    /* Misses give a class room up to its stack and no further, so past the
+     * stack the frees must drop. */
+    uint32_t most = cache_slots[cls];
     void *objs[600];
-    unsigned n = cap + sc_batch[cls] + 3;
+    unsigned n = most + sc_batch[cls] + 3;
     cr_assert_leq(n, 600);
     for (unsigned i = 0; i < n; i++)
         cr_assert(objs[i] = cache_alloc(cls));
@@ -94,8 +174,63 @@ Test(cache, full_cache_drops_a_batch_to_central)
         cache_free(cls, objs[i]);
     cr_assert_gt(HARNESS_CTR(cls, drops), 0);
     for (unsigned i = 0; i <= cache_cpu_mask; i++)
+        if (cache_cpus[i]) {
+            cr_assert_leq(cache_cpus[i]->cls[cls].cap, most, "room beyond the stack");
+            cr_assert_leq(cache_cpus[i]->cls[cls].count, cache_cpus[i]->cls[cls].cap,
+                          "cache over its cap");
+        }
+}
+
+/* Sum over classes of cap * size of one CPU's cache, and the bookkeeping of it. */
+static uint64_t caps_bytes(const struct cpu_cache *cc)
+{
+    uint64_t bytes = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        bytes += (uint64_t)cc->cls[c].cap * sc_size[c];
+    cr_assert_eq(bytes, cc->cap_bytes, "cap_bytes %lu, caps hold %lu",
+                 (unsigned long)cc->cap_bytes, (unsigned long)bytes);
+    return bytes;
+}
+
+Test(cache, a_class_that_misses_grows_within_the_budget)
+{
+#ifdef POOLALLOC_NO_CALIBRATE
+    cr_skip_test("built with fixed capacities");
+#endif
+    /* Three classes, each far past its starting room: every miss gives its
+     * class a batch more, until the stacks or the budget (256 KiB) stop it. */
+    unsigned classes[] = {sc_of(64), sc_of(1024), sc_of(8192)};
+    static void *objs[4096];
+    for (int round = 0; round < 4; round++)
+        for (unsigned k = 0; k < 3; k++) {
+            unsigned cls = classes[k];
+            unsigned n = sizeof objs / sizeof objs[0];
+            if ((uint64_t)n * sc_size[cls] > (4u << 20))
+                n = (unsigned)((4u << 20) / sc_size[cls]);
+            for (unsigned i = 0; i < n; i++)
+                cr_assert(objs[i] = cache_alloc(cls));
+            for (unsigned i = 0; i < n; i++)
+                cache_free(cls, objs[i]);
+        }
+    uint32_t grown = 0;
+    for (unsigned i = 0; i <= cache_cpu_mask; i++) {
+        struct cpu_cache *cc = cache_cpus[i];
+        if (!cc)
+            continue;
+        cr_assert_leq(caps_bytes(cc), 256 * 1024, "a CPU's caps over the budget");
+        if (cc->cls[classes[0]].cap > grown)
+            grown = cc->cls[classes[0]].cap;
+        for (unsigned k = 0; k < 3; k++)
+            cr_assert_leq(cc->cls[classes[k]].cap, cache_slots[classes[k]]);
+    }
+    cr_assert_gt(grown, cache_cap[classes[0]], "the 64-byte class kept its starting room (%u)",
+                 (unsigned)grown);
+    /* A generation later the caps are the calibration's, still within the
+     * budget and still accounted for. */
+    flush_run();
+    for (unsigned i = 0; i <= cache_cpu_mask; i++)
         if (cache_cpus[i])
-            cr_assert_leq(cache_cpus[i]->cls[cls].count, cap, "cache over its cap");
+            cr_assert_leq(caps_bytes(cache_cpus[i]), 256 * 1024);
 }
 
 Test(cache, empty_cpu_steals_from_another_cpus_victim)
