@@ -70,9 +70,12 @@ int cache_init(size_t budget, size_t max_size)
         size_t most = central_g[c].spans_max && sc_size[c] <= max_size ? budget / sc_size[c] : 0;
         cache_slots[c] = (uint32_t)(most < CACHE_SLOTS_MAX ? most : CACHE_SLOTS_MAX);
 #ifndef POOLALLOC_NO_CALIBRATE
-        /* Calibrated: two batches to start with, then room where the misses
-         * are (cache_grow), instead of an even share of the budget for
-         * classes the program may never use. */
+        /* Calibrated: at most two batches to start with, then room where the
+         * misses are (cache_grow), instead of an even share of the budget
+         * for small classes the program may never use. (Starting every
+         * class at 4 KiB at most leaves more of the budget to grow into:
+         * random 8..32 KiB blocks ran in 26 ns instead of 45, but the skewed
+         * mix lost 10 %, its rare sizes taking the room first.) */
         if (cache_cap[c] > 2u * sc_batch[c])
             cache_cap[c] = 2u * sc_batch[c];
 #endif
@@ -290,13 +293,19 @@ static void calibrate(struct cpu_cache *cc)
     uint64_t total = 0;
     for (unsigned c = 0; c < SC_COUNT; c++)
         total += (uint64_t)want[c] * sc_size[c];
-    /* Over budget: the worst-ranked classes that are not hot give up room first. */
+    /* Over budget: the worst-ranked classes that are not hot give up room
+     * first, halving, but one that had traffic keeps a batch: at 0 every one
+     * of its frees would go to central (a uniform mix of 8 B..4 KiB has its
+     * 16-byte classes below half the average traffic, and lost 5 % so). */
     for (int round = 0; round < 8 && total > cache_budget; round++)
         for (unsigned k = n; k-- > 0 && total > cache_budget;) {
             unsigned c = order[k];
-            if (!hot[c] && want[c]) {
-                total -= (uint64_t)(want[c] - want[c] / 2) * sc_size[c];
-                want[c] /= 2;
+            uint32_t keep = traffic[c] && want[c] > sc_batch[c] ? sc_batch[c]
+                          : traffic[c] ? want[c] : 0;
+            if (!hot[c] && want[c] > keep) {
+                uint32_t half = want[c] / 2 > keep ? want[c] / 2 : keep;
+                total -= (uint64_t)(want[c] - half) * sc_size[c];
+                want[c] = half;
             }
         }
     if (total > cache_budget)

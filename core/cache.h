@@ -10,7 +10,7 @@
  *     pools at most 2 * budget * CPUs. cap <= cache_slots[cls], the size of the
  *     stacks, so a cap can change without moving anything.
  *   - Calibration (bytebufferpool's idea): a class starts with room for two
- *     batches (cache_cap[]) and every miss (underflow: empty on alloc;
+ *     batches at most (cache_cap[]) and every miss (underflow: empty on alloc;
  *     overflow: full on free) gives it one batch more while the CPU's caps
  *     fit the budget (cache_grow()); at every flush each CPU resizes its caps
  *     within the budget: a busy class whose misses moved a good part of its
@@ -67,7 +67,7 @@
 #include "rseq_x86_64.h"
 #endif
 
-#define CACHE_SLOTS_MAX 2048  /* largest cap of one class */
+#define CACHE_SLOTS_MAX 16384  /* largest cap of one class (stacks are mapped, and touched only as deep as they are used) */
 
 struct cache_class {
     uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */

@@ -355,6 +355,47 @@ Test(cache, calibration_grows_missing_classes_and_shrinks_idle_ones)
     cr_assert_gt(HARNESS_CTR(busy, overflows), 0);
 }
 
+Test(cache, a_class_with_traffic_keeps_a_batch_when_a_hot_class_takes_the_budget)
+{
+#ifdef POOLALLOC_NO_CALIBRATE
+    cr_skip_test("built with fixed capacities");
+#endif
+    /* A 4 KiB class missing all the time wants the whole budget (256 KiB);
+     * a 16-byte class with a little traffic is "not hot" and gives up room
+     * at every flush, but must keep some: at 0 every one of its frees would
+     * go to central. */
+    unsigned busy = sc_of(4096), quiet = sc_of(16);
+    static void *objs[300];
+    flush_run();
+    /* Generations in which the busy class misses (it doubles at each flush,
+     * until its room is the whole budget) and the quiet one has a little
+     * traffic (so it is "not hot" and pays for the growth). */
+    for (int gen = 0; gen < 10; gen++) {
+        for (int round = 0; round < 4; round++) {
+            for (unsigned i = 0; i < 300; i++)
+                cr_assert(objs[i] = cache_alloc(busy));
+            for (unsigned i = 0; i < 300; i++)
+                cache_free(busy, objs[i]);
+        }
+        for (unsigned i = 0; i < 10; i++) {
+            void *p = cache_alloc(quiet);
+            cr_assert(p);
+            cache_free(quiet, p);
+        }
+        flush_run();
+    }
+    unsigned seen = 0;
+    for (unsigned i = 0; i <= cache_cpu_mask; i++) {
+        struct cpu_cache *cc = cache_cpus[i];
+        if (!cc || !cc->cls[quiet].ctr.frees)
+            continue;
+        seen++;
+        cr_assert_gt(cc->cls[quiet].cap, 0, "a class with traffic lost all its room");
+        cr_assert_leq(caps_bytes(cc), 256 * 1024);
+    }
+    cr_assert_gt(seen, 0);
+}
+
 Test(cache, a_free_then_alloc_loop_reuses_objects)
 {
     /* Every free must really land somewhere: a long ping-pong keeps the number
