@@ -214,29 +214,43 @@ static void unstop(struct cpu_cache *cc)
 }
 
 #ifndef POOLALLOC_NO_CALIBRATE
-void cache_grow_locked(struct cpu_cache *cc, unsigned cls)
+/* The room one more batch of class cls would take in bytes, 0 if its stack
+ * is full already. */
+static uint64_t growth(const struct cache_class *cl, unsigned cls, uint32_t *want)
+{
+    uint32_t cap = __atomic_load_n(&cl->cap, __ATOMIC_RELAXED), most = cache_slots[cls];
+    if (cap >= most)
+        return 0;
+    *want = most - cap > sc_batch[cls] ? cap + sc_batch[cls] : most;
+    return (uint64_t)(*want - cap) * sc_size[cls];
+}
+
+int cache_grow_locked(struct cpu_cache *cc, unsigned cls)
 {
     struct cache_class *cl = &cc->cls[cls];
-    uint32_t cap = cl->cap, most = cache_slots[cls];
-    if (cap >= most)
-        return;
-    uint32_t want = most - cap > sc_batch[cls] ? cap + sc_batch[cls] : most;
-    uint64_t more = (uint64_t)(want - cap) * sc_size[cls];
-    if (cc->cap_bytes + more > cache_budget)
-        return;
-    cc->cap_bytes += more;
+    uint32_t want;
+    uint64_t more = growth(cl, cls, &want);
+    if (!more || cc->cap_bytes + more > cache_budget)
+        return 0;
+    __atomic_store_n(&cc->cap_bytes, cc->cap_bytes + more, __ATOMIC_RELAXED);
     /* Only ever raised outside the flush: a sequence that read the old cap
      * just misses once more. */
     __atomic_store_n(&cl->cap, want, __ATOMIC_RELAXED);
+    return 1;
 }
 
-void cache_grow(struct cpu_cache *cc, unsigned cls)
+int cache_grow(struct cpu_cache *cc, unsigned cls)
 {
-    struct cache_class *cl = &cc->cls[cls];
-    if (cl->cap >= cache_slots[cls] || !lock_try(&cc->lock))
-        return;
-    cache_grow_locked(cc, cls);
+    /* The common case once a CPU's caps fill its budget: no room, seen
+     * without taking the lock. */
+    uint32_t want;
+    uint64_t more = growth(&cc->cls[cls], cls, &want);
+    if (!more || __atomic_load_n(&cc->cap_bytes, __ATOMIC_RELAXED) + more > cache_budget ||
+        !lock_try(&cc->lock))
+        return 0;
+    int grown = cache_grow_locked(cc, cls);
     lock_give(&cc->lock);
+    return grown;
 }
 
 /* Resizes the caps of one CPU for the next generation (see cache.h). Runs
@@ -249,8 +263,9 @@ void cache_grow(struct cpu_cache *cc, unsigned cls)
  * room. Growth that does not fit the budget is paid for by the classes that
  * are not hot, halving, worst first (ranked by frees per byte of a batch:
  * room in the cache costs bytes, and a batch is what one miss moves); only
- * then does everyone shrink in proportion. With an even mix every class is
- * hot and nothing moves: calibration costs a uniform workload nothing. */
+ * then does everyone shrink in proportion, and a class that had traffic
+ * keeps one batch until then. With an even mix of classes every class is
+ * hot and nothing moves. */
 static void calibrate(struct cpu_cache *cc)
 {
     uint32_t want[SC_COUNT];
@@ -300,8 +315,7 @@ static void calibrate(struct cpu_cache *cc)
     for (int round = 0; round < 8 && total > cache_budget; round++)
         for (unsigned k = n; k-- > 0 && total > cache_budget;) {
             unsigned c = order[k];
-            uint32_t keep = traffic[c] && want[c] > sc_batch[c] ? sc_batch[c]
-                          : traffic[c] ? want[c] : 0;
+            uint32_t keep = !traffic[c] ? 0 : want[c] < sc_batch[c] ? want[c] : sc_batch[c];
             if (!hot[c] && want[c] > keep) {
                 uint32_t half = want[c] / 2 > keep ? want[c] / 2 : keep;
                 total -= (uint64_t)(want[c] - half) * sc_size[c];
@@ -311,21 +325,24 @@ static void calibrate(struct cpu_cache *cc)
     if (total > cache_budget)
         for (unsigned c = 0; c < SC_COUNT; c++)
             want[c] = (uint32_t)((uint64_t)want[c] * cache_budget / total);
-    cc->cap_bytes = 0;
+    uint64_t bytes = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
         cc->cls[c].cap = want[c];
-        cc->cap_bytes += (uint64_t)want[c] * sc_size[c];
+        bytes += (uint64_t)want[c] * sc_size[c];
     }
+    __atomic_store_n(&cc->cap_bytes, bytes, __ATOMIC_RELAXED);
 }
 #else
-void cache_grow_locked(struct cpu_cache *cc, unsigned cls)
+int cache_grow_locked(struct cpu_cache *cc, unsigned cls)
 {
     (void)cc, (void)cls;
+    return 0;
 }
 
-void cache_grow(struct cpu_cache *cc, unsigned cls)
+int cache_grow(struct cpu_cache *cc, unsigned cls)
 {
     (void)cc, (void)cls;
+    return 0;
 }
 
 static void calibrate(struct cpu_cache *cc)

@@ -86,7 +86,8 @@ struct cpu_cache {
     uint8_t stopped;   /* RSEQ mode: parked, the sequences cannot reach local */
     uint32_t cpu;
     uint64_t flushes;
-    uint64_t cap_bytes;   /* sum over classes of cap * size (<= the budget); under lock */
+    uint64_t cap_bytes;   /* sum over classes of cap * size (<= the budget); written under
+                             lock, read without it as a hint (cache_grow) */
     struct cache_class cls[SC_COUNT];
 } PA_ALIGNED;
 

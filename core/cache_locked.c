@@ -150,8 +150,7 @@ void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p)
     if (unlikely(cl->count && cl->slots[cl->count - 1] == p))
         central_bad_free(p, "double free");
     cl->ctr.overflows++;
-    cache_grow_locked(cc, cls);
-    if (cl->count < cl->cap) {   /* more room: p fits, nothing goes to central */
+    if (cache_grow_locked(cc, cls) && cl->count < cl->cap) {   /* p fits: nothing to central */
         cl->slots[cl->count++] = p;
         return;
     }

@@ -85,8 +85,7 @@ void cache_free_slow(unsigned cls, void *p)
     if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED)) {
         CTR_ADD(&cc->cls[cls], overflows, 1);
         /* More room, and p fits now: nothing goes to central. */
-        cache_grow(cc, cls);
-        if (cache_free_fast(cls, p))
+        if (cache_grow(cc, cls) && cache_free_fast(cls, p))
             goto out;
     }
     /* The stack is full (or stopped): a batch goes to central, then p takes

@@ -15,11 +15,11 @@
 extern unsigned cache_nslots;
 
 /* A miss of class cls on cc: one batch more room for it, if it has less
- * than its stack and the CPU's caps fit the budget. cache_grow() takes cc's
- * lock if it is free (else does nothing); cache_grow_locked() is for a
- * caller that holds it. */
-void cache_grow(struct cpu_cache *cc, unsigned cls);
-void cache_grow_locked(struct cpu_cache *cc, unsigned cls);
+ * than its stack and the CPU's caps fit the budget. 1 if it grew.
+ * cache_grow() takes cc's lock if it is free (else does nothing);
+ * cache_grow_locked() is for a caller that holds it. */
+int cache_grow(struct cpu_cache *cc, unsigned cls);
+int cache_grow_locked(struct cpu_cache *cc, unsigned cls);
 
 /* Pops one object off the victim stack of cl, under its cache's lock; NULL
  * if empty. Counts it as revived. */

@@ -243,7 +243,7 @@ static PA_NOINLINE void free_miss(unsigned cls, void *p)
  * free() needs no prologue. */
 static PA_NOINLINE void free_miss_owned(void *p)
 {
-    free_miss((unsigned)(((uintptr_t)p - region_g.base) >> region_g.slice_shift), p);
+    free_miss(pagemap_class(p), p);
 }
 
 /* Not ours: glibc's (a pass-through or a sampled block), or NULL. Out of
