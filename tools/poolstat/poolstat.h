@@ -39,7 +39,13 @@ int poolstat_fetch_body(const struct target *t, const char *req, char **body, si
 int poolstat_sites(const struct target *t, int json);
 int poolstat_heap(const struct target *t);
 
-/* Reads /proc/PID/comm into out (cap bytes); "" if it cannot. */
+/* Replaces, in place, every byte that is not printable ASCII (control
+ * characters, DEL, bytes >= 0x80: C1 controls on 8-bit terminals) by '?'.
+ * Every string that another process wrote (a name, a path, a reply, a
+ * symbol) goes through it before it reaches a terminal or a file. */
+void poolstat_printable(char *s);
+
+/* Reads /proc/PID/comm into out (cap bytes), made printable; "" if it cannot. */
 void poolstat_comm(pid_t pid, char *out, size_t cap);
 
 /* `poolstat` alone: the table of live processes; removes stale sockets. */
