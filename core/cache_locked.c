@@ -69,8 +69,10 @@ static void *alloc_miss(unsigned cls)
 
 static void free_miss(unsigned cls, void *p)
 {
-    if (unlikely(core_cfg.check))
+    if (unlikely(core_cfg.check)) {
+        central_check_out(cls, p);   /* before the poison touches it */
         check_on_free(cls, p);
+    }
 #if CPU_HAVE_RSEQ
     if (cache_rseq_off) {
         cache_free_slow(cls, p);

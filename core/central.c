@@ -141,7 +141,13 @@ static unsigned span_take(struct central *ce, struct span *s, void **out, unsign
             break;
     }
     s->scan = (uint16_t)i;
-    s->hw = hw;
+    if (hw != s->hw) {
+        /* Fresh objects: raise the class's carving frontier (sizeclass.h). */
+        uint64_t end = (uint64_t)(base - (char *)region_g.base) + (uint64_t)hw * ce->size;
+        if (end > sc_layout.carved[ce->cls])
+            __atomic_store_n(&sc_layout.carved[ce->cls], end, __ATOMIC_RELAXED);
+        s->hw = hw;
+    }
     s->used += got;
     return got;
 }
@@ -195,17 +201,41 @@ void central_bad_free(const void *p, const char *why)
     abort();
 }
 
+/* The span of an object given back, checked against the span's state: p
+ * must start an object (free() checked that already; a deferred free comes
+ * the same way) of a span that was made, and the object must be out of it
+ * (its free bit clear: in a program's hands, a cache or the transfer stack).
+ * A slot that is free in its span (never handed out since the span was made
+ * or released, or freed already) is a bad free. *idx gets the object's
+ * index. Lock held. */
+static struct span *span_of_out(const struct central *ce, const void *p, uint64_t *idx)
+{
+    size_t sidx = span_slice_offset(p) >> sc_span_shift[ce->cls];
+    *idx = sc_object_index(ce->cls, (uintptr_t)p - region_g.base);   /* as free() checks */
+    if (unlikely(sidx >= ce->spans_made || *idx >= ce->nobjs))
+        central_bad_free(p, "invalid pointer (not an object of a span in use)");
+    struct span *s = central_span(ce, sidx);
+    PA_ASSERT(s->index == sidx && s->used <= ce->nobjs);
+    if (unlikely(s->bits[*idx >> 6] & (1ull << (*idx & 63))))
+        central_bad_free(p, "double free or invalid pointer (free in its span)");
+    return s;
+}
+
+void central_check_out(unsigned cls, const void *p)
+{
+    struct central *ce = &central_g[cls];
+    uint64_t idx;
+    lock_take(&ce->lock);
+    span_of_out(ce, p, &idx);
+    lock_give(&ce->lock);
+}
+
 /* One object back to its span. Lock held. */
 static void give_back(struct central *ce, void *p)
 {
-    size_t sidx = span_slice_offset(p) >> sc_span_shift[ce->cls];
-    uint64_t idx = sc_object_index(ce->cls, (uintptr_t)p - region_g.base);   /* as free() checks */
-    if (unlikely(sidx >= ce->spans_made || idx >= ce->nobjs))
-        central_bad_free(p, "invalid pointer");
-    struct span *s = central_span(ce, sidx);
+    uint64_t idx;
+    struct span *s = span_of_out(ce, p, &idx);
     uint64_t bit = 1ull << (idx & 63);
-    if (unlikely(s->bits[idx >> 6] & bit))
-        central_bad_free(p, "double free or invalid pointer");
     s->bits[idx >> 6] |= bit;
     if (idx >> 6 < s->scan)
         s->scan = (uint16_t)(idx >> 6);
@@ -239,8 +269,14 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
     uint32_t top = ce->xfer_count;
     unsigned room = ce->xfer_cap - top;
     unsigned to_xfer = n < room ? n : room;
-    for (unsigned i = 0; i < to_xfer; i++)
+    /* An object parked on the transfer stack stays out of its span, so its
+     * span is read, not written: a never-allocated slot that a program freed
+     * into a cache is caught here, before the stack hands it out again. */
+    for (unsigned i = 0; i < to_xfer; i++) {
+        uint64_t idx;
+        span_of_out(ce, objs[i], &idx);
         ce->xfer[top + i] = objs[i];
+    }
     __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
     for (unsigned i = to_xfer; i < n; i++)
         give_back(ce, objs[i]);

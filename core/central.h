@@ -56,13 +56,19 @@
  *     spans_live == spans not released          (their pages may be resident)
  *     free objects in live spans == spans_live * nobjs - objs_out
  *
- * A pointer given back is decoded and checked here: not the start of an object
- * of a span in use ("invalid pointer") or already free ("double free") is
- * reported on stderr and the process aborts, as glibc does. Before that,
- * free() itself rejects an address that is not an object's start
- * (sc_object_start), and the caches one freed again while it is still the
- * top of its CPU's stack (the common free(p); free(p)); one freed twice
- * further down a cache is noticed only when it reaches its span.
+ * A pointer given back is decoded and checked here, when it reaches the
+ * transfer stack or its span: not the start of an object of a span in use
+ * ("invalid pointer"), or an object that is free in its span (never handed
+ * out, or freed already: "double free") is reported on stderr and the
+ * process aborts, as glibc does. Before that, free() itself rejects an
+ * address that is not an object's start or lies at or above the class's
+ * carving frontier (sizeclass.h: a span never made, a slot never carved),
+ * and the caches one freed again while it is still the top of its CPU's
+ * stack (the common free(p); free(p)). What the fast path leaves: a slot
+ * below the frontier that is free in its span, or an object freed twice
+ * further down a cache, is noticed when it reaches central (a drop or the
+ * flush, within two generations); POOLALLOC_CHECK=1 (no caches) checks every
+ * free against the span before anything else.
  *
  * Lock order: a CPU cache's lock, then a central lock; never the other way.
  * Deferred frees (from a signal handler that interrupted the allocator on its
@@ -129,6 +135,11 @@ void central_free(unsigned cls, void *const *objs, unsigned n);
 PA_COLD __attribute__((noreturn)) void central_bad_free(const void *p, const char *why);
 
 void central_defer(unsigned cls, void *p);
+
+/* POOLALLOC_CHECK=1, before a freed object is poisoned: the same check a
+ * give-back makes (a span in use, the object out of it), reported and
+ * aborted as a bad free. Takes the lock. */
+void central_check_out(unsigned cls, const void *p);
 
 /* Empties the transfer stack into the spans, then gives the pages of every
  * empty span of class cls back to the OS, however recently it became empty

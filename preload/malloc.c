@@ -206,6 +206,10 @@ static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
     log_hex(&b, (uint64_t)(uintptr_t)p);
     if (cls >= SC_COUNT) {
         log_str(&b, " (inside the pool region but not in a class in use)\n");
+    } else if (sc_object_start(cls, (uintptr_t)p - region_g.base)) {
+        log_str(&b, " (never handed out: beyond every ");
+        log_u64(&b, sc_size[cls]);
+        log_str(&b, "-byte object so far)\n");
     } else {
         log_str(&b, " (not the start of an object: inside a ");
         log_u64(&b, sc_size[cls]);
@@ -215,15 +219,20 @@ static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
     abort();
 }
 
-/* Class of an owned pointer, checked to be a class with spans and the start
- * of one of its objects: an address inside an object would otherwise enter a
- * cache and be handed out again overlapping its neighbours. */
+/* Class of an owned pointer, checked to be a class with spans, the start
+ * of one of its objects, and below the class's carving frontier: an address
+ * inside an object would otherwise enter a cache and be handed out again
+ * overlapping its neighbours, and one never carved (a span never made, a slot
+ * past the newest one) handed out to a second owner, or faulting later. */
 static inline uintptr_t owned_class(const char *what, const void *p)
 {
     _Static_assert(REGION_SLICES == SC_LAYOUT_ENTRIES, "a layout entry per slice");
     uintptr_t off = (uintptr_t)p - region_g.base;
     uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
-    if (unlikely(!sc_object_start(c, off)))
+    /* carved[] is read without the class's lock: a plain load (it only
+     * rises, a word at a time; see sizeclass.h), so that it folds into one
+     * compare with a memory operand. */
+    if (unlikely(off >= sc_layout.carved[c]) || unlikely(!sc_object_start(c, off)))
         bad_start(what, p, (unsigned)c);
     return c;
 }
