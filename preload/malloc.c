@@ -10,8 +10,9 @@
  *
  * Semantics follow glibc 2.36 where C leaves a choice: malloc(0) is a unique
  * pointer, realloc(p, 0) frees and returns NULL, memalign rounds a
- * non-power-of-two alignment up, posix_memalign and aligned_alloc refuse it
- * with EINVAL. Every failure is NULL with errno = ENOMEM.
+ * non-power-of-two alignment up and so does aligned_alloc (glibc 2.36's is
+ * memalign), posix_memalign refuses it with EINVAL. Every failure is NULL with
+ * errno = ENOMEM.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -483,13 +484,12 @@ PA_EXPORT void *memalign(size_t align, size_t n)
     return pa_memalign(a, n);
 }
 
+/* glibc 2.36's aligned_alloc is its memalign: an alignment that is not a
+ * power of two is rounded up, not refused (2.38 refuses it; programs built
+ * against 2.36 may rely on either, so the glibc we run on decides). */
 PA_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-    if (!is_pow2(align)) {
-        errno = EINVAL;
-        return NULL;
-    }
-    return pa_memalign(align, n);
+    return memalign(align, n);
 }
 
 PA_EXPORT int posix_memalign(void **out, size_t align, size_t n)
