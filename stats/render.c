@@ -3,6 +3,7 @@
 #include "render.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,18 +11,71 @@
 
 /* ---- sink ----------------------------------------------------------------------------- */
 
+#define SINK_MEM_FIRST (64 * 1024)   /* first mapping of a memory sink: most replies fit */
+
 void sink_init(struct sink *o, int fd, int sock)
 {
     o->fd = fd;
     o->sock = sock;
     o->failed = 0;
     o->len = 0;
+    o->mem = NULL;
+    o->mem_len = o->mem_cap = o->mem_max = 0;
+}
+
+void sink_init_mem(struct sink *o, size_t max)
+{
+    sink_init(o, -1, 0);
+    o->mem_max = max;
+}
+
+/* Makes room for `need` bytes in mem: maps it, or doubles it with mremap (up
+ * to mem_max). -1 if that passes mem_max or the kernel refuses; mem is then
+ * unchanged (still the caller's to unmap). */
+static int sink_mem_room(struct sink *o, size_t need)
+{
+    if (need <= o->mem_cap)
+        return 0;
+    if (need > o->mem_max)
+        return -1;
+    size_t cap = o->mem_cap ? o->mem_cap : SINK_MEM_FIRST;
+    while (cap < need)
+        cap *= 2;
+    if (cap > o->mem_max)
+        cap = (o->mem_max + 4095) & ~(size_t)4095;
+    void *p;
+    if (!o->mem) {
+        p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* A fork child does not get a copy of a reply in the making: nobody
+         * there would unmap it. mremap keeps the flag. */
+        if (p != MAP_FAILED)
+            madvise(p, cap, MADV_DONTFORK);
+    } else {
+        p = mremap(o->mem, o->mem_cap, cap, MREMAP_MAYMOVE);
+    }
+    if (p == MAP_FAILED)
+        return -1;
+    o->mem = p;
+    o->mem_cap = cap;
+    return 0;
 }
 
 int sink_flush(struct sink *o)
 {
     size_t off = 0;
     int saved = errno;
+    if (o->mem_max) {
+        if (!o->failed && sink_mem_room(o, o->mem_len + o->len) == 0) {
+            for (size_t i = 0; i < o->len; i++)
+                o->mem[o->mem_len + i] = o->buf[i];
+            o->mem_len += o->len;
+        } else {
+            o->failed = 1;
+        }
+        o->len = 0;
+        errno = saved;
+        return o->failed ? -1 : 0;
+    }
     while (!o->failed && off < o->len) {
         ssize_t w = o->sock ? send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL)
                             : write(o->fd, o->buf + off, o->len - off);

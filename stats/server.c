@@ -9,8 +9,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,12 +42,17 @@ struct owned_fd {
     ino_t ino;
 };
 
+/* A client: first its request is read into buf, then its reply (rendered
+ * whole into out, a mapping of out_cap bytes of its own) is sent as it reads
+ * it. out == NULL while reading; out_sent <= out_len <= out_cap. */
 struct conn {
     struct owned_fd o;
     uint64_t deadline_ms;
     uint64_t since_ms;
     size_t len;
     char buf[PROTO_REQ_MAX];
+    char *out;
+    size_t out_len, out_sent, out_cap;
 };
 
 static const struct opt_values *srv_opts;
@@ -56,6 +63,7 @@ static int srv_restart;                  /* fork child: start one at server_atte
 static int srv_private;                  /* the thread has its own descriptor table */
 static int srv_handshake;                /* 0, then 1 (shared table) or 2 (private) */
 static pid_t srv_owner;                  /* pid that bound srv_path; 0: none */
+static int srv_abstract;                 /* srv_path is "@name": an abstract socket, no file */
 static char srv_path[PATH_CAP];
 static dev_t srv_path_dev;               /* the socket file as bound */
 static ino_t srv_path_ino;
@@ -171,7 +179,8 @@ static int path_add_u64(char *p, size_t *n, uint64_t v)
 
 /* The folder must be a real folder (not a symlink), owned by our effective
  * uid, writable by nobody else; it is created 0700 if missing (its parent
- * must exist). */
+ * must exist). 0; -1 if it cannot be made; -2 if what is there is refused
+ * (someone else's, or not a plain folder of ours). The reason goes in why. */
 static int folder_ok(const char *dir, struct logbuf *why)
 {
     struct stat st;
@@ -188,18 +197,18 @@ static int folder_ok(const char *dir, struct logbuf *why)
     log_str(why, dir);
     if (S_ISLNK(st.st_mode)) {
         log_str(why, " is a symbolic link");
-        return -1;
+        return -2;
     }
     if (!S_ISDIR(st.st_mode)) {
         log_str(why, " is not a folder");
-        return -1;
+        return -2;
     }
     if (st.st_uid != geteuid()) {
         log_str(why, " belongs to uid ");
         log_u64(why, st.st_uid);
         log_str(why, ", not to this process's uid ");
         log_u64(why, geteuid());
-        return -1;
+        return -2;
     }
     if (st.st_mode & 022) {
         log_str(why, " can be written by other users (mode 0");
@@ -207,14 +216,15 @@ static int folder_ok(const char *dir, struct logbuf *why)
         log_u64(why, (st.st_mode >> 3) & 7);
         log_u64(why, st.st_mode & 7);
         log_str(why, ")");
-        return -1;
+        return -2;
     }
     why->len = 0;
     return 0;
 }
 
 /* Expands the template (or the default) for pid into out; checks and
- * creates the folder. 0, or -1 with the reason in why. */
+ * creates the folder. 0, or -1 / -2 (the folder is refused: folder_ok)
+ * with the reason in why. */
 static int make_path(char *out, pid_t pid, int suffix_pid, struct logbuf *why)
 {
     size_t n = 0;
@@ -344,9 +354,51 @@ static int bind_listen(const char *path)
     return fd;
 }
 
-/* 1 if the socket file at srv_path is still the one we bound. */
+/* The fallback name when the default folder is refused: "@poolalloc-<euid>-<pid>"
+ * as shown (srv_path, the `socket_path` config line); bound with a NUL for
+ * the '@'. */
+static void abstract_name(char *out, pid_t pid)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    path_add(out, &n, "@poolalloc-");
+    path_add_u64(out, &n, geteuid());
+    path_add(out, &n, "-");
+    path_add_u64(out, &n, (uint64_t)pid);
+}
+
+/* A listening socket bound to the Linux abstract name `name` ("@..."): no
+ * file, nothing to remove, gone with its last descriptor. Nothing but
+ * SO_PEERCRED guards it (peer_allowed), as it guards every connection.
+ * Returns the fd, or -1 with errno (EADDRINUSE: someone holds the name). */
+static int bind_abstract(const char *name)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t n = 0;
+    while (name[n + 1] && n + 1 < sizeof a.sun_path - 1) {
+        a.sun_path[n + 1] = name[n + 1];
+        n++;
+    }
+    a.sun_path[0] = '\0';
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    int fd = high_fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 if the socket file at srv_path is still the one we bound (an abstract
+ * socket has no file: always). */
 static int path_still_ours(void)
 {
+    if (srv_abstract)
+        return 1;
     struct stat st;
     return lstat(srv_path, &st) == 0 && st.st_dev == srv_path_dev && st.st_ino == srv_path_ino;
 }
@@ -416,49 +468,49 @@ static void write_maps(struct sink *o)
     release(&m);
 }
 
-static void answer(int fd, const char *req, size_t len)
+/* Renders the reply to req into o, in memory (a sink of SERVER_REPLY_MAX). */
+static void render_reply(struct sink *o, const char *req, size_t len)
 {
-    static struct sink o;   /* 4 KiB: off the thread's small stack */
     char why[PROTO_REQ_MAX];
-    sink_init(&o, fd, 1);
+    sink_init_mem(o, SERVER_REPLY_MAX);
     int cmd = proto_parse_request(req, len, why, sizeof why);
     if (cmd < 0) {
-        proto_reply_error(&o, why);
-        sink_flush(&o);
+        proto_reply_error(o, why);
+        sink_flush(o);
         return;
     }
-    proto_reply_ok(&o, cmd);
+    proto_reply_ok(o, cmd);
     if (cmd == PROTO_flush) {
         size_t bytes = flush_run();
         struct flush_totals t;
         flush_totals(&t);
-        sink_str(&o, "returned_now_bytes ");
-        sink_u64(&o, bytes);
-        sink_str(&o, "\nflushes ");
-        sink_u64(&o, t.generations);
-        sink_str(&o, "\n");
+        sink_str(o, "returned_now_bytes ");
+        sink_u64(o, bytes);
+        sink_str(o, "\nflushes ");
+        sink_u64(o, t.generations);
+        sink_str(o, "\n");
     } else if (cmd == PROTO_help) {
-        proto_write_help(&o);
+        proto_write_help(o);
     } else if (cmd == PROTO_config) {
-        write_config(&o);
+        write_config(o);
     } else if (cmd == PROTO_sites) {
-        heapprof_write_sites(&o);
+        heapprof_write_sites(o);
     } else if (cmd == PROTO_heap) {
-        if (heapprof_write_heap(&o))
-            write_maps(&o);
+        if (heapprof_write_heap(o))
+            write_maps(o);
     } else {
         stats_snapshot(&srv_snap);
         if (cmd == PROTO_stats || cmd == PROTO_all)
-            proto_write_stats(&o, &srv_snap);
+            proto_write_stats(o, &srv_snap);
         if (cmd == PROTO_classes || cmd == PROTO_all)
-            proto_write_classes(&o, &srv_snap);
+            proto_write_classes(o, &srv_snap);
         if (cmd == PROTO_cpus || cmd == PROTO_all)
-            proto_write_cpus(&o, &srv_snap);
+            proto_write_cpus(o, &srv_snap);
         if (cmd == PROTO_all)
-            write_config(&o);
+            write_config(o);
     }
-    proto_reply_end(&o);
-    sink_flush(&o);
+    proto_reply_end(o);
+    sink_flush(o);
 }
 
 /* Reads and drops what the client sent beyond its request (bounded): a unix
@@ -472,6 +524,8 @@ static void drain(int fd)
             break;
 }
 
+/* Ends a connection: closes its descriptor if it is still ours (forgets it
+ * if not) and unmaps its reply. What was sent stays readable by the client. */
 static void conn_close(struct conn *c)
 {
     if (still_ours(&c->o)) {
@@ -480,11 +534,16 @@ static void conn_close(struct conn *c)
     }
     release(&c->o);
     c->len = 0;
+    if (c->out)
+        munmap(c->out, c->out_cap);
+    c->out = NULL;
+    c->out_len = c->out_sent = c->out_cap = 0;
 }
 
+/* One error line, sent only if the socket takes it at once, then the end. */
 static void conn_fail(struct conn *c, const char *why)
 {
-    if (still_ours(&c->o)) {
+    if (still_ours(&c->o) && !c->out_sent) {
         struct sink o;
         sink_init(&o, c->o.fd, 1);
         proto_reply_error(&o, why);
@@ -494,12 +553,56 @@ static void conn_fail(struct conn *c, const char *why)
     conn_close(c);
 }
 
+/* Sends what the client's socket takes now, never waiting; the connection
+ * ends when all is sent, or the client is gone. */
+static void conn_write(struct conn *c)
+{
+    if (!still_ours(&c->o)) {
+        conn_close(c);   /* forgets the descriptor: the program's now */
+        return;
+    }
+    while (c->out_sent < c->out_len) {
+        ssize_t n = send(c->o.fd, c->out + c->out_sent, c->out_len - c->out_sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0)
+            break;
+        c->out_sent += (size_t)n;
+    }
+    conn_close(c);
+}
+
+/* The whole request is in: renders the reply into the connection's own
+ * memory and starts sending it. The client has SERVER_REQUEST_MS more to
+ * read it, as it had to send its request. */
+static void conn_answer(struct conn *c)
+{
+    static struct sink o;   /* 4 KiB: off the thread's small stack */
+    render_reply(&o, c->buf, c->len);
+    if (o.failed) {
+        if (o.mem)
+            munmap(o.mem, o.mem_cap);
+        conn_fail(c, "the reply is larger than the server sends (8 MiB) or memory ran out; "
+                     "ask for less (sites instead of heap)");
+        return;
+    }
+    c->out = o.mem;
+    c->out_len = o.mem_len;
+    c->out_cap = o.mem_cap;
+    c->out_sent = 0;
+    c->deadline_ms = now_ms() + SERVER_REQUEST_MS;
+    conn_write(c);
+}
+
 /* Reads what the client sent so far; answers once a whole line (or the end
  * of its output) is in. */
 static void conn_read(struct conn *c)
 {
     if (!still_ours(&c->o)) {
-        c->o.fd = -1;
+        conn_close(c);   /* forgets the descriptor: the program's now */
         return;
     }
     for (;;) {
@@ -526,8 +629,7 @@ static void conn_read(struct conn *c)
                 break;
             }
         if (eof) {
-            answer(c->o.fd, c->buf, c->len);
-            conn_close(c);
+            conn_answer(c);
             return;
         }
     }
@@ -561,6 +663,8 @@ static void accept_some(uint64_t now)
                 oldest = &srv_conn[i];
         }
         if (!c) {
+            /* An error line only to one still sending its request: one
+             * being answered just sees its reply end early (no `end`). */
             conn_fail(oldest, "too many clients at once; yours waited longest, try again");
             c = oldest;
         }
@@ -576,14 +680,7 @@ static void accept_some(uint64_t now)
             conn_fail(c, "permission denied: only the process's own user and root may ask");
             continue;
         }
-        /* A reply is sent with the socket blocking, bounded by a send
-         * timeout; it fits the send buffer, so a client that does not read
-         * costs at most that timeout. */
-        int flags = fcntl(fd, F_GETFL);
-        if (flags >= 0)
-            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-        struct timeval tv = {.tv_sec = 0, .tv_usec = 500000};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        /* Fewer rounds for a large reply; the socket stays non-blocking. */
         int sndbuf = 256 * 1024;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
         conn_read(c);   /* an honest client has usually sent its line already */
@@ -597,12 +694,19 @@ static void relisten(void)
 {
     if (still_ours(&srv_listen) && path_still_ours())
         return;
-    if (path_still_ours())
-        unlink(srv_path);
-    struct logbuf why = {0};
-    if (path_free(srv_path, &why) != 0)
-        return;   /* someone else's socket now: keep what we have */
-    int fd = bind_listen(srv_path);
+    if (!still_ours(&srv_listen))
+        srv_listen.fd = -1;   /* the program's number now: never poll it */
+    int fd;
+    if (srv_abstract) {
+        fd = bind_abstract(srv_path);   /* fails while the old socket lives on somewhere */
+    } else {
+        if (path_still_ours())
+            unlink(srv_path);
+        struct logbuf why = {0};
+        if (path_free(srv_path, &why) != 0)
+            return;   /* someone else's socket now: keep what we have */
+        fd = bind_listen(srv_path);
+    }
     if (fd < 0)
         return;
     release(&srv_listen);
@@ -631,7 +735,7 @@ static void serve(void)
             struct conn *c = &srv_conn[i];
             if (c->o.fd < 0)
                 continue;
-            pfd[n++] = (struct pollfd){.fd = c->o.fd, .events = POLLIN};
+            pfd[n++] = (struct pollfd){.fd = c->o.fd, .events = c->out ? POLLOUT : POLLIN};
             int left = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
             if (left < timeout)
                 timeout = left;
@@ -648,13 +752,22 @@ static void serve(void)
                 continue;
             for (int i = 0; i < SERVER_SLOTS; i++)
                 if (srv_conn[i].o.fd == pfd[k].fd) {
-                    conn_read(&srv_conn[i]);
+                    if (srv_conn[i].out)
+                        conn_write(&srv_conn[i]);
+                    else
+                        conn_read(&srv_conn[i]);
                     break;
                 }
         }
-        for (int i = 0; i < SERVER_SLOTS; i++)
-            if (srv_conn[i].o.fd >= 0 && now >= srv_conn[i].deadline_ms)
-                conn_fail(&srv_conn[i], "no request within the time allowed; try help");
+        for (int i = 0; i < SERVER_SLOTS; i++) {
+            struct conn *c = &srv_conn[i];
+            if (c->o.fd < 0 || now < c->deadline_ms)
+                continue;
+            if (c->out)
+                conn_close(c);   /* it stopped reading: its reply ends there */
+            else
+                conn_fail(c, "no request within the time allowed; try help");
+        }
         if (rc > 0 && srv_listen.fd >= 0 && pfd[0].fd == srv_listen.fd && pfd[0].revents)
             accept_some(now);
     }
@@ -702,7 +815,17 @@ static void start_here(void)
     struct logbuf why = {0};
     pid_t pid = getpid();
     char path[PATH_CAP];
+    int abstract = 0;
     int rc = make_path(path, pid, 0, &why);
+    if (rc == -2 && !srv_template[0]) {
+        /* The default folder is someone else's (squatted /tmp/poolalloc-<uid>)
+         * or not a plain folder: an abstract name keeps the socket working,
+         * with nothing made in that folder. An explicit POOLALLOC_SOCKET is
+         * a place the user chose: refused, it warns below. */
+        abstract_name(path, pid);
+        abstract = 1;
+        rc = 0;
+    }
     if (rc == 0 && (rc = path_free(path, &why)) == 1 && srv_template[0]) {
         /* A fixed path (no %p) held by a live process, e.g. the parent that
          * started this program: this process takes PATH.<pid>. */
@@ -716,7 +839,23 @@ static void start_here(void)
         rc = -1;
     }
     int fd = -1;
-    if (rc == 0 && (fd = bind_listen(path)) < 0) {
+    if (abstract) {
+        if ((fd = bind_abstract(path)) < 0) {
+            log_str(&why, "; the fallback ");
+            log_str(&why, path);
+            log_str(&why, ": ");
+            log_str(&why, errno_text(errno));
+            rc = -1;
+        } else if (srv_opts->verbose) {
+            struct logbuf b = {0};
+            log_str(&b, "poolalloc: ");
+            log_mem(&b, why.buf, why.len);
+            log_str(&b, "; stats socket ");
+            log_str(&b, path);
+            log_str(&b, " instead\n");
+            log_flush(&b, 2);
+        }
+    } else if (rc == 0 && (fd = bind_listen(path)) < 0) {
         log_str(&why, "cannot listen on ");
         log_str(&why, path);
         log_str(&why, ": ");
@@ -729,6 +868,7 @@ static void start_here(void)
         return;
     }
     copy_str(srv_path, sizeof srv_path, path);
+    srv_abstract = abstract;
     srv_owner = pid;
     own(&srv_listen, fd);
     for (int i = 0; i < SERVER_SLOTS; i++)
@@ -749,7 +889,8 @@ static void start_here(void)
     if (rc != 0) {
         close(fd);
         srv_listen.fd = -1;
-        unlink(path);
+        if (!abstract)
+            unlink(path);
         srv_owner = 0;
         srv_wanted = 0;
         why.len = 0;
@@ -778,10 +919,13 @@ void server_start(const struct opt_values *opts)
 {
     stats_mark_start();
     srv_opts = opts;
-    /* secure_getenv semantics: a set-uid program ignores the variables. */
-    int secure = getauxval(AT_SECURE) != 0;
-    copy_str(srv_template, sizeof srv_template, secure ? NULL : opts->socket);
-    copy_str(srv_xdg, sizeof srv_xdg, secure_getenv("XDG_RUNTIME_DIR"));
+    /* A set-uid (or otherwise secure) program runs with the rights of
+     * another user than the one who started it: no socket there, as glibc
+     * ignores its MALLOC_* tunables there. */
+    if (getauxval(AT_SECURE) != 0)
+        return;
+    copy_str(srv_template, sizeof srv_template, opts->socket);
+    copy_str(srv_xdg, sizeof srv_xdg, getenv("XDG_RUNTIME_DIR"));
     if (srv_template[0] == 'o' && srv_template[1] == 'f' && srv_template[2] == 'f' &&
         !srv_template[3])
         return;
@@ -801,6 +945,12 @@ void server_fork_child(void)
     }
     srv_listen.fd = -1;
     srv_private = 0;
+    /* Replies in the making were not copied (MADV_DONTFORK): forget them. */
+    for (int i = 0; i < SERVER_SLOTS; i++) {
+        srv_conn[i].o.fd = -1;
+        srv_conn[i].out = NULL;
+        srv_conn[i].out_len = srv_conn[i].out_sent = srv_conn[i].out_cap = 0;
+    }
     /* Started later by server_attend(): from the flush thread once the child
      * has lived a period, or (no flush thread) at its next request. */
     if (srv_wanted)
@@ -818,6 +968,6 @@ void server_attend(void)
 
 void server_stop(void)
 {
-    if (srv_owner && srv_owner == getpid() && path_still_ours())
+    if (srv_owner && srv_owner == getpid() && !srv_abstract && path_still_ours())
         unlink(srv_path);
 }

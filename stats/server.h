@@ -8,14 +8,19 @@
  * pid, at its first allocation.
  *
  * Rules the thread keeps:
- *   - It never calls malloc (nor stdio, nor anything that may): replies are
- *     built in fixed buffers (render.h) from a static snapshot.
+ *   - It never calls malloc (nor stdio, nor anything that may): a reply is
+ *     rendered whole (render.h, a sink in memory mode) into a mapping of its
+ *     connection's own, at most SERVER_REPLY_MAX bytes, unmapped when the
+ *     connection ends: at most SERVER_SLOTS * SERVER_REPLY_MAX = 128 MiB,
+ *     and only while that many of the largest replies (`heap`) are unread.
  *   - Every signal is blocked in it; it holds no allocator lock except
  *     inside flush_run() for a `flush` request, like the flush thread.
- *   - It never trusts a client: SO_PEERCRED admits our own uid and root only;
- *     a request is at most PROTO_REQ_MAX bytes and must arrive within
- *     SERVER_REQUEST_MS; up to SERVER_SLOTS clients are read at once (a new
- *     one evicts the oldest), so a client that stalls delays nobody.
+ *   - It never trusts a client and never waits for one: SO_PEERCRED admits
+ *     our own uid and root only; a request is at most PROTO_REQ_MAX bytes and
+ *     must arrive within SERVER_REQUEST_MS, and the reply is sent as the
+ *     client reads it (non-blocking), within SERVER_REQUEST_MS again; up to
+ *     SERVER_SLOTS clients are served at once (a new one evicts the oldest),
+ *     so a client that stalls, writing or reading, delays nobody.
  *   - It never touches a descriptor the program may own. It runs with its own
  *     descriptor table (unshare(CLONE_FILES)): the program cannot close or
  *     reuse its sockets, and fork children do not inherit them. Where unshare
@@ -24,19 +29,29 @@
  *     that changed is forgotten, never closed, and the socket is made again.
  *   - The socket file is removed only by the process that bound it, and only
  *     while it is still the file it bound.
+ *   - Where the default folder is refused (another uid made
+ *     /tmp/poolalloc-<uid>, or it is a symlink, or open to others), the
+ *     socket is the Linux abstract name "@poolalloc-<euid>-<pid>" instead:
+ *     no file, nothing to remove, SO_PEERCRED its only guard.
  */
 #ifndef POOLALLOC_SERVER_H
 #define POOLALLOC_SERVER_H
 
 #define SERVER_SLOTS      16      /* clients read at the same time */
-#define SERVER_REQUEST_MS 10000   /* time a client has to send its request (a person typing in socat) */
+#define SERVER_REQUEST_MS 10000   /* time a client has to send its request (a person typing in socat),
+                                     and again to read its reply */
+/* The largest reply sent: `heap` with every site of the sampler (8191 stacks
+ * of 32 frames, about 5.4 MB) and room for the maps. A larger one is refused
+ * with an error line. */
+#define SERVER_REPLY_MAX  (8u << 20)
 
 struct opt_values;
 
 /* Starts the server of this process, from a clean context (the constructor),
- * with no allocator lock held. The path comes from opts->socket (ignored in
- * set-uid programs, as secure_getenv would) or the default. A path that is
- * refused gives one warning line on stderr and no server; the program goes on. */
+ * with no allocator lock held; none in a set-uid program (AT_SECURE). The
+ * path comes from opts->socket or the default (a refused default folder
+ * falls back to an abstract name, silently). Any other refusal gives one
+ * warning line on stderr and no server; the program goes on. */
 void server_start(const struct opt_values *opts);
 
 /* pthread_atfork child handler: the parent's server is not ours; asks the
@@ -48,7 +63,7 @@ void server_fork_child(void);
 void server_attend(void);
 
 /* At exit: removes the socket file if this process bound it and it is still
- * the same file. */
+ * the same file (an abstract socket has none). */
 void server_stop(void);
 
 #endif
