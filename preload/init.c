@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "../core/core.h"
@@ -26,8 +27,16 @@ static size_t (*libc_usable)(void *);
 static int summary_fd = -1;            /* private copy of stderr, for the summary */
 static struct stat summary_st;
 
+/* Under AT_SECURE (a set-uid or set-gid program, or one with file
+ * capabilities) the environment belongs to the user who started it, not to
+ * the program's owner: every POOLALLOC_* variable is ignored, as glibc
+ * ignores its MALLOC_* tunables there, so that nobody can have such a
+ * program print its heap or call sites on their terminal. The defaults run,
+ * and the stats server does not start (server_start). */
 static const char *env_get(const char *name)
 {
+    if (getauxval(AT_SECURE))
+        return NULL;
     return getenv(name);
 }
 
