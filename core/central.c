@@ -270,12 +270,23 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
     unsigned room = ce->xfer_cap - top;
     unsigned to_xfer = n < room ? n : room;
     /* An object parked on the transfer stack stays out of its span, so its
-     * span is read, not written: a never-allocated slot that a program freed
-     * into a cache is caught here, before the stack hands it out again. */
+     * span is read, not written: a slot that is free in its span, which a
+     * program freed into a cache, is caught here, before the stack hands it
+     * out again. Every pointer here passed free()'s checks (an object's
+     * start, below the carving frontier: its span was made), so the check is
+     * the bit alone; span_of_out() says why when it is set. */
+    /* Locals: the stores to the stack would otherwise reload every one. */
+    const char *meta = ce->meta;
+    void **xfer = ce->xfer + top;
+    size_t stride = ce->stride, slice_mask = region_slice_size() - 1;
+    unsigned shift = sc_span_shift[cls];
     for (unsigned i = 0; i < to_xfer; i++) {
-        uint64_t idx;
-        span_of_out(ce, objs[i], &idx);
-        ce->xfer[top + i] = objs[i];
+        uintptr_t off = (uintptr_t)objs[i] - region_g.base;
+        uint64_t idx = sc_object_index(cls, off);
+        const struct span *s = (const struct span *)(meta + ((off & slice_mask) >> shift) * stride);
+        if (unlikely(s->bits[idx >> 6] & (1ull << (idx & 63))))
+            span_of_out(ce, objs[i], &idx);
+        xfer[i] = objs[i];
     }
     __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
     for (unsigned i = to_xfer; i < n; i++)
