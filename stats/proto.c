@@ -259,11 +259,22 @@ void proto_reply_init(struct proto_reply *r)
     r->status = PROTO_PENDING;
 }
 
+/* A reply byte as it may be stored: a control character, DEL or a byte >= 0x80
+ * (C1 controls on 8-bit terminals) becomes '?', the convention of
+ * sink_printable(). Every string a reply carries is another process's text and
+ * ends up on an operator's terminal: it is made harmless where it is stored. */
+static char printable(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u < 32 || u >= 127 ? '?' : c;
+}
+
+/* Stores src, cut to cap - 1 bytes and made printable, NUL-terminated. */
 static void copy(char *dst, size_t cap, const char *src)
 {
     size_t i = 0;
     for (; src[i] && i + 1 < cap; i++)
-        dst[i] = src[i];
+        dst[i] = printable(src[i]);
     dst[i] = '\0';
 }
 

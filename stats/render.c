@@ -327,13 +327,19 @@ void render_json(struct sink *o, const struct stats_snapshot *s, const struct re
 
 /* ---- Prometheus ------------------------------------------------------------------------ */
 
+/* A label value in the text format: it has escapes for \\, \" and \n only, so
+ * every other control byte, DEL and bytes >= 0x80 (a value is another
+ * process's text, not necessarily UTF-8) become '?'. */
 static void prom_label_value(struct sink *o, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
+        unsigned char c = (unsigned char)*s;
+        if (c == '\\' || c == '"')
             sink_mem(o, "\\", 1);
-        if (*s == '\n')
+        if (c == '\n')
             sink_str(o, "\\n");
+        else if (c < 32 || c >= 127)
+            sink_str(o, "?");
         else
             sink_mem(o, s, 1);
     }

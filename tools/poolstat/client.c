@@ -2,14 +2,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "poolstat.h"
@@ -25,6 +26,7 @@ void poolstat_comm(pid_t pid, char *out, size_t cap)
     if (fgets(out, (int)cap, f))
         out[strcspn(out, "\n")] = '\0';
     fclose(f);
+    poolstat_printable(out);   /* a process names itself: prctl(PR_SET_NAME) */
 }
 
 /* Value of NAME in /proc/PID/environ, copied to out; 1 if found, 0 if not,
@@ -48,27 +50,6 @@ static int target_env(pid_t pid, const char *name, char *out, size_t cap)
             return 1;
         }
     return 0;
-}
-
-/* Effective uid of a process (second field of Uid:), or -1. */
-static long target_euid(pid_t pid)
-{
-    char p[64], line[256];
-    long ruid, euid = -1;
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "Uid:", 4) == 0) {
-            char *q = line + 4;
-            ruid = strtol(q, &q, 10);
-            euid = strtol(q, &q, 10);
-            (void)ruid;
-            break;
-        }
-    fclose(f);
-    return euid;
 }
 
 /* 1 if the process has libpoolalloc mapped, 0 if not, -1 if unknown. */
@@ -103,11 +84,89 @@ static void expand(const char *tmpl, pid_t pid, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* Splits an absolute socket path into its folder and its name (in place
+ * copies); 0, or -1 if it has no folder or no name. */
+static int split_path(const char *path, char *dir, size_t dcap, char *name, size_t ncap)
+{
+    const char *slash = strrchr(path, '/');
+    if (path[0] != '/' || !slash || !slash[1] || strlen(slash + 1) >= ncap ||
+        (size_t)(slash - path) + 1 >= dcap)
+        return -1;
+    size_t dl = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+    snprintf(name, ncap, "%s", slash + 1);
+    return 0;
+}
+
+enum probe { PROBE_FOUND, PROBE_NONE, PROBE_DENIED, PROBE_REFUSED };
+
+/* Is there a socket of uid at path, safe to talk to? REFUSED (why says so)
+ * only if a socket is there but its folder or owner is wrong: an unsafe
+ * folder with nothing in it is just not the place. */
+static enum probe probe(const char *path, uid_t uid, char *why, size_t cap)
+{
+    char dir[256], name[256], shown[256];
+    if (split_path(path, dir, sizeof dir, name, sizeof name) != 0)
+        return PROBE_NONE;
+    snprintf(shown, sizeof shown, "%s", path);
+    poolstat_printable(shown);
+    int unsafe = -1;
+    int fd = poolstat_open_dir(dir, name, &uid, why, cap, &unsafe);
+    struct stat st;
+    if (fd < 0) {
+        int e = errno;
+        int there = unsafe >= 0 && fstatat(unsafe, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISSOCK(st.st_mode);
+        if (unsafe >= 0)
+            close(unsafe);
+        if (e == EACCES)
+            return PROBE_DENIED;
+        return there ? PROBE_REFUSED : PROBE_NONE;
+    }
+    int rc = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return e == EACCES ? PROBE_DENIED : PROBE_NONE;
+    if (!S_ISSOCK(st.st_mode))
+        return PROBE_NONE;
+    if (st.st_uid != uid) {
+        snprintf(why, cap, "the socket %s belongs to uid %u, not to uid %u", shown,
+                 (unsigned)st.st_uid, (unsigned)uid);
+        return PROBE_REFUSED;
+    }
+    return PROBE_FOUND;
+}
+
+/* poolstat_abstract_each callback: is "@poolalloc-<uid>-<pid>" there? */
+struct want {
+    unsigned long uid;
+    long pid;
+};
+
+static int is_wanted(unsigned long uid, long pid, void *arg)
+{
+    const struct want *w = arg;
+    return uid == w->uid && pid == w->pid;
+}
+
 int poolstat_resolve(const char *arg, struct target *t, char *err)
 {
     memset(t, 0, sizeof *t);
     if (strchr(arg, '/')) {
-        snprintf(t->path, sizeof t->path, "%s", arg);
+        /* Relative paths are made absolute: the folder walk starts at /. */
+        char cwd[200];
+        if (arg[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: give the socket path from / (%s)", arg);
+            return -1;
+        }
+        int n = arg[0] == '/' ? snprintf(t->path, sizeof t->path, "%s", arg)
+                              : snprintf(t->path, sizeof t->path, "%s/%s", cwd, arg);
+        if (n < 0 || (size_t)n >= sizeof t->path) {
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket path too long: %.300s", arg);
+            return -1;
+        }
         return 0;
     }
     char *end;
@@ -127,9 +186,17 @@ int poolstat_resolve(const char *arg, struct target *t, char *err)
         return -1;
     }
     poolstat_comm(t->pid, t->comm, sizeof t->comm);
+    long euid = poolstat_euid(t->pid);
+    if (euid < 0) {
+        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot read /proc/%ld/status (has it exited?)", v);
+        return -1;
+    }
+    t->uid = (uid_t)euid;
 
     /* Candidates, most specific first: the process's own POOLALLOC_SOCKET
-     * and XDG_RUNTIME_DIR, then the defaults for its uid and for ours. */
+     * and XDG_RUNTIME_DIR, then the defaults for its uid and for ours; last
+     * the abstract name the library falls back to. Each must be a socket of
+     * the process's uid in a folder of its uid (probe). */
     char cand[6][256], val[4096];
     int nc = 0;
     int env = target_env(t->pid, "POOLALLOC_SOCKET", val, sizeof val);
@@ -146,25 +213,48 @@ int poolstat_resolve(const char *arg, struct target *t, char *err)
     }
     if (target_env(t->pid, "XDG_RUNTIME_DIR", val, sizeof val) == 1 && val[0] == '/')
         snprintf(cand[nc++], sizeof cand[0], "%.200s/poolalloc/%ld.sock", val, v);
-    long euid = target_euid(t->pid);
-    if (euid >= 0)
-        snprintf(cand[nc++], sizeof cand[0], "/tmp/poolalloc-%ld/%ld.sock", euid, v);
+    snprintf(cand[nc++], sizeof cand[0], "/tmp/poolalloc-%ld/%ld.sock", euid, v);
     const char *x = getenv("XDG_RUNTIME_DIR");
     if (x && x[0] == '/')
         snprintf(cand[nc++], sizeof cand[0], "%.200s/poolalloc/%ld.sock", x, v);
     snprintf(cand[nc++], sizeof cand[0], "/tmp/poolalloc-%ld/%ld.sock", (long)geteuid(), v);
 
-    int denied = -1;
+    int denied = -1, refused = -1;
+    char why[POOLSTAT_ERR_MAX], refusal[POOLSTAT_ERR_MAX];
     for (int i = 0; i < nc; i++) {
-        struct stat st;
-        if (lstat(cand[i], &st) == 0 && S_ISSOCK(st.st_mode)) {
+        switch (probe(cand[i], t->uid, why, sizeof why)) {
+        case PROBE_FOUND:
             snprintf(t->path, sizeof t->path, "%.250s", cand[i]);
             return 0;
+        case PROBE_DENIED:
+            if (denied < 0)
+                denied = i;
+            break;
+        case PROBE_REFUSED:
+            if (refused < 0) {
+                refused = i;
+                snprintf(refusal, sizeof refusal, "%s", why);
+            }
+            break;
+        default:
+            break;
         }
-        if (errno == EACCES && denied < 0)
-            denied = i;
+    }
+    struct want w = {(unsigned long)euid, v};
+    if (poolstat_abstract_each(is_wanted, &w)) {
+        snprintf(t->path, sizeof t->path, "@poolalloc-%ld-%ld", euid, v);
+        t->abstract = 1;
+        return 0;
+    }
+    if (refused >= 0) {
+        poolstat_printable(cand[refused]);
+        snprintf(err, POOLSTAT_ERR_MAX,
+                 "poolstat: refusing %.200s for process %ld (uid %ld): %.200s", cand[refused], v,
+                 euid, refusal);
+        return -1;
     }
     if (denied >= 0) {
+        poolstat_printable(cand[denied]);
         snprintf(err, POOLSTAT_ERR_MAX,
                  "poolstat: permission denied looking for %s: process %ld runs as uid %ld; run "
                  "poolstat as that user or as root",
@@ -192,61 +282,246 @@ static void who(const struct target *t, char *out, size_t cap)
         snprintf(out, cap, "process %d", (int)t->pid);
     else
         snprintf(out, cap, "%s", t->path);
+    poolstat_printable(out);
 }
 
-/* Connects to t, sends req and reads the whole reply into *out (NUL-terminated,
- * the caller frees it). 0, or -1 with a message in err. */
-static int exchange(const struct target *t, const char *req, char **out, size_t *outlen,
-                    int *timed_out, char *err)
+static long long now_ms(void)
 {
-    char name[320];
-    who(t, name, sizeof name);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before the deadline, at least 0. */
+static int left_ms(long long deadline)
+{
+    long long l = deadline - now_ms();
+    return l > 0 ? (int)l : 0;
+}
+
+/* Connects fd to t's socket by a path that is not resolved through names
+ * someone else controls: the verified folder's descriptor, through
+ * /proc/self/fd (or fchdir when that path would not fit). An abstract name
+ * has no file. Retries a full backlog until the deadline. 0, or -1 with
+ * errno (ETIMEDOUT at the deadline) and, for a refused socket, why. */
+static int connect_target(int fd, const struct target *t, uid_t *uid, long long deadline,
+                          char *why, size_t cap)
+{
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(t->path) >= sizeof a.sun_path) {
-        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket path too long: %s", t->path);
+    socklen_t alen;
+    int dfd = -1;
+    char name[256];
+    why[0] = '\0';
+    if (t->abstract) {
+        size_t n = strlen(t->path + 1);   /* "@poolalloc-U-P": the name after '@' */
+        if (n + 1 >= sizeof a.sun_path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(a.sun_path + 1, t->path + 1, n);   /* sun_path[0] stays '\0' */
+        alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    } else {
+        char dir[256];
+        if (split_path(t->path, dir, sizeof dir, name, sizeof name) != 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        int unsafe = -1;
+        dfd = poolstat_open_dir(dir, name, uid, why, cap, &unsafe);
+        if (unsafe >= 0)
+            close(unsafe);
+        if (dfd < 0)
+            return -1;
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            int e = errno;
+            close(dfd);
+            errno = e;
+            return -1;
+        }
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != *uid) {
+            if (!S_ISSOCK(st.st_mode))
+                snprintf(why, cap, "it is not a socket");
+            else
+                snprintf(why, cap, "the socket belongs to uid %u, not to uid %u",
+                         (unsigned)st.st_uid, (unsigned)*uid);
+            close(dfd);
+            errno = EPERM;
+            return -1;
+        }
+        char via[32];
+        int n = snprintf(via, sizeof via, "/proc/self/fd/%d/", dfd);
+        size_t nl = strlen(name);
+        if ((size_t)n + nl < sizeof a.sun_path) {
+            memcpy(a.sun_path, via, (size_t)n);
+            memcpy(a.sun_path + n, name, nl + 1);
+        } else if (nl < sizeof a.sun_path) {
+            memcpy(a.sun_path, name, nl + 1);   /* relative: fchdir below */
+        } else {
+            close(dfd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        alen = sizeof a;
+    }
+    int cwd = -1;
+    if (dfd >= 0 && a.sun_path[0] != '/') {
+        cwd = open(".", O_PATH | O_CLOEXEC);
+        if (cwd < 0 || fchdir(dfd) != 0) {
+            int e = errno;
+            if (cwd >= 0)
+                close(cwd);
+            close(dfd);
+            errno = e;
+            return -1;
+        }
+    }
+    int rc;
+    for (;;) {
+        rc = connect(fd, (struct sockaddr *)&a, alen);
+        if (rc == 0 || errno != EAGAIN)
+            break;
+        /* The listener's backlog is full (it does not accept): try again
+         * until the deadline; there is nothing to poll for. */
+        if (!left_ms(deadline)) {
+            errno = ETIMEDOUT;
+            break;
+        }
+        poll(NULL, 0, 10);
+    }
+    if (rc != 0 && errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t el = sizeof e;
+        if (poll(&p, 1, left_ms(deadline)) <= 0)
+            errno = ETIMEDOUT;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0)
+            rc = 0;
+        else
+            errno = e;
+    }
+    int e = errno;
+    if (cwd >= 0) {
+        if (fchdir(cwd) != 0)
+            e = errno, rc = -1;
+        close(cwd);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    errno = e;
+    return rc;
+}
+
+/* The server at the other end of fd must be who t says: uid and pid by
+ * SO_PEERCRED (the uid the server runs as, the pid that called listen()).
+ * For a path target the pid is learnt here, and a server of another uid
+ * than ours must have libpoolalloc mapped: naming some service's socket does
+ * not make poolstat talk to it. 0 with *peer set, or -1 with why. */
+static int check_peer(int fd, const struct target *t, uid_t uid, pid_t *peer, char *why,
+                      size_t cap)
+{
+    struct ucred c;
+    socklen_t cl = sizeof c;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &cl) != 0 || cl != sizeof c) {
+        snprintf(why, cap, "cannot tell who serves it (SO_PEERCRED: %s)", strerror(errno));
         return -1;
     }
-    memcpy(a.sun_path, t->path, strlen(t->path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.uid != uid) {
+        if (t->pid)
+            snprintf(why, cap, "its server runs as uid %u, but process %d runs as uid %u",
+                     (unsigned)c.uid, (int)t->pid, (unsigned)uid);
+        else
+            snprintf(why, cap, "its server runs as uid %u, but the socket belongs to uid %u",
+                     (unsigned)c.uid, (unsigned)uid);
+        return -1;
+    }
+    if (t->pid && c.pid != t->pid) {
+        snprintf(why, cap,
+                 "it is served by process %d, not by process %d (give every process its own "
+                 "socket: POOLALLOC_SOCKET with %%p)",
+                 (int)c.pid, (int)t->pid);
+        return -1;
+    }
+    if (!t->pid && c.uid != geteuid() && target_has_lib(c.pid) != 1) {
+        snprintf(why, cap, "its server, process %d (uid %u), does not use poolalloc", (int)c.pid,
+                 (unsigned)c.uid);
+        return -1;
+    }
+    *peer = c.pid;
+    return 0;
+}
+
+/* Connects to t, checks who serves it, sends req and reads the whole reply
+ * into *out (NUL-terminated, the caller frees it), all within
+ * POOLSTAT_DEADLINE_MS. *peer: the server's pid. 0 (a reply cut by the
+ * deadline sets *timed_out), or -1 with a message in err. */
+static int exchange(const struct target *t, const char *req, char **out, size_t *outlen,
+                    int *timed_out, pid_t *peer, char *err)
+{
+    long long deadline = now_ms() + POOLSTAT_DEADLINE_MS;
+    char name[320], shown[256], why[POOLSTAT_ERR_MAX];
+    who(t, name, sizeof name);
+    snprintf(shown, sizeof shown, "%s", t->path);
+    poolstat_printable(shown);
+    *timed_out = 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    uid_t uid = t->pid ? t->uid : (uid_t)-1;
+    if (connect_target(fd, t, &uid, deadline, why, sizeof why) != 0) {
         int e = errno;
         close(fd);
-        if (e == EACCES || e == EPERM)
+        if (why[0])
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: refusing %.200s: %.250s", shown, why);
+        else if (e == EACCES || e == EPERM)
             snprintf(err, POOLSTAT_ERR_MAX,
                      "poolstat: permission denied on %s: only the user the process runs as (and "
                      "root) may ask it",
-                     t->path);
+                     shown);
         else if (e == ECONNREFUSED)
             snprintf(err, POOLSTAT_ERR_MAX,
-                     "poolstat: nobody answers on %s: %s has exited or exec'd a program without "
+                     "poolstat: nobody answers on %.200s: %.200s has exited or exec'd a program without "
                      "poolalloc (a stale socket)",
-                     t->path, name);
+                     shown, name);
+        else if (e == ETIMEDOUT)
+            snprintf(err, POOLSTAT_ERR_MAX,
+                     "poolstat: %s did not accept the connection within %d s (is it stopped?)",
+                     name, POOLSTAT_DEADLINE_MS / 1000);
         else if (e == ENOENT)
-            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: no socket at %s", t->path);
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: no socket at %s", shown);
         else
-            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot connect to %s: %s", t->path,
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot connect to %s: %s", shown,
                      strerror(e));
         return -1;
     }
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    /* Before a byte goes out: a socket the target chose may be anyone's. */
+    if (check_peer(fd, t, uid, peer, why, sizeof why) != 0) {
+        close(fd);
+        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: refusing %.200s: %.250s", shown, why);
+        return -1;
+    }
     char line[PROTO_REQ_MAX + 2];
-    int n = snprintf(line, sizeof line, "%s\n", req);
-    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
-        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot send to %s: %s", t->path,
-                 strerror(errno));
+    size_t n = (size_t)snprintf(line, sizeof line, "%s\n", req), sent = 0;
+    while (sent < n) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        ssize_t k = send(fd, line + sent, n - sent, MSG_NOSIGNAL);
+        if (k > 0) {
+            sent += (size_t)k;
+            continue;
+        }
+        if (k < 0 && (errno == EINTR || errno == EAGAIN) && poll(&p, 1, left_ms(deadline)) > 0)
+            continue;
+        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot send to %s: %s", shown,
+                 k < 0 && errno != EAGAIN ? strerror(errno) : "it does not read");
         close(fd);
         return -1;
     }
-    /* Read everything (a reply is tens of KiB; a heap profile a few MiB). */
+    /* Read everything (a reply is tens of KiB; a heap profile a few MiB),
+     * each wait bounded by what is left of the deadline. */
     size_t cap = 1 << 16, len = 0;
     char *buf = poolstat_xmalloc(cap);
-    *timed_out = 0;
     for (;;) {
         if (len + 1 >= cap) {
             if (cap >= (64u << 20))
@@ -255,13 +530,18 @@ static int exchange(const struct target *t, const char *req, char **out, size_t 
             buf = poolstat_xrealloc(buf, cap);
         }
         ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-        if (k < 0 && errno == EINTR)
+        if (k > 0) {
+            len += (size_t)k;
             continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            *timed_out = 1;
-        if (k <= 0)
+        }
+        if (k == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
             break;
-        len += (size_t)k;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ms = left_ms(deadline);
+        if (!ms || (poll(&p, 1, ms) == 0 && !left_ms(deadline))) {
+            *timed_out = 1;
+            break;
+        }
     }
     close(fd);
     buf[len] = '\0';
@@ -278,13 +558,18 @@ static int check_reply(const struct target *t, const struct proto_reply *r, int 
     who(t, name, sizeof name);
     switch (r->status) {
     case PROTO_PENDING:
-        snprintf(err, POOLSTAT_ERR_MAX, "poolstat: %s %s", name,
-                 timed_out ? "did not answer within 5 s" : "closed the connection without a reply");
+        if (timed_out)
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: %s did not answer within %d s", name,
+                     POOLSTAT_DEADLINE_MS / 1000);
+        else
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: %s closed the connection without a reply",
+                     name);
         return -1;
     case PROTO_FOREIGN:
         snprintf(err, POOLSTAT_ERR_MAX,
                  "poolstat: %s is not a poolalloc stats socket (it said \"%.60s\")", t->path,
                  r->bad);
+        poolstat_printable(err);
         return -1;
     case PROTO_SKEW:
         snprintf(err, POOLSTAT_ERR_MAX,
@@ -300,7 +585,7 @@ static int check_reply(const struct target *t, const struct proto_reply *r, int 
     }
     if (!r->ended) {
         snprintf(err, POOLSTAT_ERR_MAX, "poolstat: the reply of %s was cut short%s", name,
-                 timed_out ? " (no data for 5 s)" : "");
+                 timed_out ? " (not finished within the deadline)" : "");
         return -1;
     }
     return 0;
@@ -311,8 +596,9 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
     char *buf;
     size_t len;
     int timed_out;
+    pid_t peer;
     proto_reply_init(r);
-    if (exchange(t, req, &buf, &len, &timed_out, err) != 0)
+    if (exchange(t, req, &buf, &len, &timed_out, &peer, err) != 0)
         return -1;
     char *save = NULL;
     for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
@@ -327,11 +613,13 @@ int poolstat_fetch(const struct target *t, const char *req, struct proto_reply *
         fprintf(stderr, "poolstat: warning: %s sent a line this poolstat cannot read: %s\n", name,
                 r->bad);
     }
-    if (t->pid && r->snap.pid && r->snap.pid != (uint64_t)t->pid) {
+    /* The figures are believed for the process that serves them only. */
+    if (r->snap.pid && r->snap.pid != (uint64_t)peer) {
         snprintf(err, POOLSTAT_ERR_MAX,
-                 "poolstat: the socket %s belongs to process %llu, not %d (set POOLALLOC_SOCKET "
-                 "with %%p so that every process has its own)",
-                 t->path, (unsigned long long)r->snap.pid, (int)t->pid);
+                 "poolstat: refusing the reply on %s: it claims to be process %llu, but process "
+                 "%d serves it",
+                 t->path, (unsigned long long)r->snap.pid, (int)peer);
+        poolstat_printable(err);
         return -1;
     }
     return 0;
@@ -343,7 +631,8 @@ int poolstat_fetch_body(const struct target *t, const char *req, char **body, si
     char *buf;
     size_t n;
     int timed_out;
-    if (exchange(t, req, &buf, &n, &timed_out, err) != 0)
+    pid_t peer;
+    if (exchange(t, req, &buf, &n, &timed_out, &peer, err) != 0)
         return -1;
     /* The first line says ok or not (the reply parser reads it); the body
      * is what lies between it and the closing "end" line. */

@@ -1,8 +1,15 @@
-/* list.c - `poolstat` with no argument: live processes with a socket. */
+/* list.c - `poolstat` with no argument: live processes with a socket.
+ *
+ * The folders of other users are theirs: a folder is read only once walked
+ * without links and found to belong to the uid its name says (trust.c), a
+ * socket is shown as process N only if N runs as that uid (the exchange then
+ * checks the server itself), and stale sockets are removed only in the
+ * caller's own folders, by name relative to the verified folder.
+ */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <glob.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +21,12 @@
 
 #define DIRS_MAX 64
 
+/* A folder to look in and the uid that must own it (and every socket in it). */
+struct place {
+    char path[256];
+    uid_t uid;
+};
+
 struct row {
     long pid;
     char comm[64];
@@ -22,15 +35,186 @@ struct row {
     struct stats_snapshot *snap;
 };
 
-static int add_dir(char dirs[][256], int n, const char *d)
+struct list {
+    struct row *rows;
+    size_t n, cap;
+    struct proto_reply *r;
+};
+
+static int add_place(struct place *p, int n, const char *d, uid_t uid)
 {
     if (n >= DIRS_MAX)
         return n;
     for (int i = 0; i < n; i++)
-        if (!strcmp(dirs[i], d))
+        if (!strcmp(p[i].path, d))
             return n;
-    snprintf(dirs[n], 256, "%.250s", d);
+    snprintf(p[n].path, sizeof p[n].path, "%.250s", d);
+    p[n].uid = uid;
     return n + 1;
+}
+
+/* A decimal number spelt the one way the library spells it (no sign, no
+ * leading zero), whole string; -1 if not. */
+static long canonical(const char *s, const char *stop)
+{
+    long v = 0;
+    const char *c = s;
+    for (; c < stop && *c >= '0' && *c <= '9' && c - s < 10; c++)
+        v = v * 10 + (*c - '0');
+    if (c == s || c != stop || (s[0] == '0' && c - s > 1))
+        return -1;
+    return v;
+}
+
+/* root: every user's folders. Names under /tmp and /run/user are anyone's
+ * to choose: only "poolalloc-<uid>" and "<uid>/poolalloc" are looked at,
+ * and each must then belong to that uid. */
+static int add_everyone(struct place *p, int n)
+{
+    char buf[300];
+    DIR *d = opendir("/tmp");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        long uid;
+        if (strncmp(e->d_name, "poolalloc-", 10) == 0 &&
+            (uid = canonical(e->d_name + 10, e->d_name + strlen(e->d_name))) >= 0) {
+            snprintf(buf, sizeof buf, "/tmp/%.250s", e->d_name);
+            n = add_place(p, n, buf, (uid_t)uid);
+        }
+    }
+    if (d)
+        closedir(d);
+    d = opendir("/run/user");
+    while (d && (e = readdir(d)) != NULL) {
+        long uid = canonical(e->d_name, e->d_name + strlen(e->d_name));
+        if (uid >= 0) {
+            snprintf(buf, sizeof buf, "/run/user/%.250s/poolalloc", e->d_name);
+            n = add_place(p, n, buf, (uid_t)uid);
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Asks process t.pid for its figures and adds its row (a failure is a
+ * note in the row: one server that does not answer stops nothing). */
+static void add_row(struct list *l, struct target *t)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->rows[i].pid == t->pid)
+            return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->rows = poolstat_xrealloc(l->rows, l->cap * sizeof *l->rows);
+    }
+    struct row *w = &l->rows[l->n++];
+    memset(w, 0, sizeof *w);
+    w->pid = t->pid;
+    poolstat_comm(t->pid, w->comm, sizeof w->comm);
+    snprintf(t->comm, sizeof t->comm, "%s", w->comm);
+    char err[POOLSTAT_ERR_MAX];
+    if (poolstat_fetch(t, "stats", l->r, err) == 0) {
+        w->ok = 1;
+        w->snap = poolstat_xmalloc(sizeof *w->snap);
+        *w->snap = l->r->snap;
+    } else {
+        /* "poolstat: " is noise inside a table. */
+        snprintf(w->note, sizeof w->note, "%.150s", strncmp(err, "poolstat: ", 10) ? err : err + 10);
+        poolstat_printable(w->note);
+    }
+}
+
+/* Is the live process pid of uid? If not, says on stderr why where is ignored. */
+static int runs_as(long pid, uid_t uid, const char *where)
+{
+    long euid = poolstat_euid((pid_t)pid);
+    if (euid == (long)uid)
+        return 1;
+    if (euid >= 0)
+        fprintf(stderr, "poolstat: ignoring %s: process %ld runs as uid %ld, not as uid %u\n",
+                where, pid, euid, (unsigned)uid);
+    return 0;
+}
+
+/* The sockets of one folder: rows for live processes; stale sockets
+ * removed if the folder is the caller's. Returns how many were removed. */
+static int scan_place(struct list *l, const struct place *p)
+{
+    char why[POOLSTAT_ERR_MAX], shown[256], where[320];
+    uid_t uid = p->uid;
+    int unsafe = -1, stale = 0;
+    snprintf(shown, sizeof shown, "%.250s", p->path);
+    poolstat_printable(shown);
+    int dfd = poolstat_open_dir(p->path, ".", &uid, why, sizeof why, &unsafe);
+    if (unsafe >= 0)
+        close(unsafe);
+    if (dfd < 0) {
+        if (errno == EPERM)
+            fprintf(stderr, "poolstat: ignoring %s: %s\n", shown, why);
+        return 0;
+    }
+    int rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = rfd >= 0 ? fdopendir(rfd) : NULL;
+    if (!d) {
+        if (rfd >= 0)
+            close(rfd);
+        close(dfd);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        long pid;
+        if (n < 6 || strcmp(e->d_name + n - 5, ".sock") != 0 ||
+            (pid = canonical(e->d_name, e->d_name + n - 5)) <= 0)
+            continue;
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        snprintf(where, sizeof where, "%s/%s", shown, e->d_name);
+        poolstat_printable(where);
+        if (st.st_uid != uid) {
+            fprintf(stderr, "poolstat: ignoring %s: it belongs to uid %u, not to uid %u\n", where,
+                    (unsigned)st.st_uid, (unsigned)uid);
+            continue;
+        }
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            /* The process is gone (killed, or exited without running its
+             * destructors): its socket is stale. Only the caller's own are
+             * removed: root leaves other users' files alone. */
+            if (uid == geteuid() && unlinkat(dfd, e->d_name, 0) == 0)
+                stale++;
+            continue;
+        }
+        if (!runs_as(pid, uid, where))
+            continue;
+        struct target t = {.pid = (pid_t)pid, .uid = uid};
+        snprintf(t.path, sizeof t.path, "%.200s/%.40s", p->path, e->d_name);
+        add_row(l, &t);
+    }
+    closedir(d);
+    close(dfd);
+    return stale;
+}
+
+/* poolstat_abstract_each callback: a row for "@poolalloc-<uid>-<pid>", the
+ * caller's own or, for root, anyone's. */
+static int abstract_row(unsigned long uid, long pid, void *arg)
+{
+    struct list *l = arg;
+    char where[64];
+    if (geteuid() != 0 && uid != geteuid())
+        return 0;
+    snprintf(where, sizeof where, "@poolalloc-%lu-%ld", uid, pid);
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    if (!runs_as(pid, (uid_t)uid, where))
+        return 0;
+    struct target t = {.pid = (pid_t)pid, .uid = (uid_t)uid, .abstract = 1};
+    snprintf(t.path, sizeof t.path, "%s", where);
+    add_row(l, &t);
+    return 0;
 }
 
 static int by_pid(const void *a, const void *b)
@@ -69,82 +253,37 @@ static void print_uptime(uint64_t ms, char *out, size_t cap)
 
 int poolstat_list(void)
 {
-    static char dirs[DIRS_MAX][256];
+    static struct place places[DIRS_MAX];
     char buf[300];
-    int nd = 0;
+    int np = 0;
+    uid_t me = geteuid();
     const char *x = getenv("XDG_RUNTIME_DIR");
     if (x && x[0] == '/') {
         snprintf(buf, sizeof buf, "%.250s/poolalloc", x);
-        nd = add_dir(dirs, nd, buf);
+        np = add_place(places, np, buf, me);
     }
-    snprintf(buf, sizeof buf, "/tmp/poolalloc-%ld", (long)geteuid());
-    nd = add_dir(dirs, nd, buf);
-    if (geteuid() == 0) {
-        /* root can ask everyone: every user's folders. */
-        const char *pat[] = {"/tmp/poolalloc-*", "/run/user/*/poolalloc"};
-        for (int p = 0; p < 2; p++) {
-            glob_t g;
-            if (glob(pat[p], GLOB_ONLYDIR, NULL, &g) == 0)
-                for (size_t i = 0; i < g.gl_pathc; i++)
-                    nd = add_dir(dirs, nd, g.gl_pathv[i]);
-            globfree(&g);
-        }
-    }
+    snprintf(buf, sizeof buf, "/tmp/poolalloc-%u", (unsigned)me);
+    np = add_place(places, np, buf, me);
+    if (me == 0)
+        np = add_everyone(places, np);
 
-    struct row *rows = NULL;
-    size_t nrows = 0, cap = 0;
+    struct list l = {.r = poolstat_xmalloc(sizeof *l.r)};
     int stale = 0;
-    struct proto_reply *r = poolstat_xmalloc(sizeof *r);
-    for (int i = 0; i < nd; i++) {
-        DIR *d = opendir(dirs[i]);
-        if (!d)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            char *end;
-            long pid = strtol(e->d_name, &end, 10);
-            if (pid <= 0 || strcmp(end, ".sock") != 0)
-                continue;
-            struct target t = {.pid = (pid_t)pid};
-            snprintf(t.path, sizeof t.path, "%.200s/%.40s", dirs[i], e->d_name);
-            struct stat st;
-            if (lstat(t.path, &st) != 0 || !S_ISSOCK(st.st_mode))
-                continue;
-            if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-                /* The process is gone (killed, or exited without running
-                 * its destructors): its socket is stale. */
-                if (unlink(t.path) == 0)
-                    stale++;
-                continue;
-            }
-            if (nrows == cap) {
-                cap = cap ? 2 * cap : 16;
-                rows = poolstat_xrealloc(rows, cap * sizeof *rows);
-            }
-            struct row *w = &rows[nrows++];
-            memset(w, 0, sizeof *w);
-            w->pid = pid;
-            poolstat_comm(t.pid, w->comm, sizeof w->comm);
-            snprintf(t.comm, sizeof t.comm, "%s", w->comm);
-            char err[POOLSTAT_ERR_MAX];
-            if (poolstat_fetch(&t, "stats", r, err) == 0) {
-                w->ok = 1;
-                w->snap = poolstat_xmalloc(sizeof *w->snap);
-                *w->snap = r->snap;
-            } else {
-                /* "poolstat: " is noise inside a table. */
-                snprintf(w->note, sizeof w->note, "%.150s", strncmp(err, "poolstat: ", 10) ? err : err + 10);
-            }
-        }
-        closedir(d);
-    }
-    free(r);
+    for (int i = 0; i < np; i++)
+        stale += scan_place(&l, &places[i]);
+    poolstat_abstract_each(abstract_row, &l);
+    free(l.r);
+    struct row *rows = l.rows;
+    size_t nrows = l.n;
     if (nrows)
         qsort(rows, nrows, sizeof *rows, by_pid);
     if (!nrows) {
         printf("no process with a poolalloc socket in");
-        for (int i = 0; i < nd; i++)
-            printf(" %s", dirs[i]);
+        for (int i = 0; i < np; i++) {
+            snprintf(buf, sizeof buf, "%.250s", places[i].path);
+            poolstat_printable(buf);
+            printf(" %s", buf);
+        }
         printf("\n");
     } else {
         printf("%8s  %-16s %8s %11s %11s  %s\n", "PID", "COMMAND", "UPTIME", "IN USE", "CACHED",

@@ -21,8 +21,11 @@ static const char usage[] =
     "TARGET is a process id, or the path of its socket (for a POOLALLOC_SOCKET poolstat cannot\n"
     "guess). Protocol version " "1" "; see README.md, \"Live stats\".\n";
 
-static int fail(const char *err)
+/* Prints an error and returns 1. A message may quote a path, a name or a
+ * reply another user's process wrote: it reaches the terminal printable. */
+static int fail(char *err)
 {
+    poolstat_printable(err);
     fprintf(stderr, "%s\n", err);
     return 1;
 }

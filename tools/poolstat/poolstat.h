@@ -14,11 +14,24 @@
 
 #define POOLSTAT_ERR_MAX 512
 
-/* Where a command goes: a pid (its socket found by poolstat_find) or a path. */
+/* The whole of one exchange (connect, request, reply) must end within this,
+ * whatever the server does: a stranger's server cannot hold poolstat. */
+#define POOLSTAT_DEADLINE_MS 5000
+
+/*
+ * Where a command goes: a pid, or a socket path the operator gave. Nothing
+ * about it is believed until the exchange checks it (client.c): the socket
+ * and every folder above it are opened without following a link and must
+ * belong to root or `uid` (the last folder and the socket to `uid` alone);
+ * the server's SO_PEERCRED must be `uid` and `pid`. For a path target `uid`
+ * is the socket file's owner and the server's pid becomes the target.
+ */
 struct target {
     pid_t pid;              /* 0 if given as a path */
+    uid_t uid;              /* effective uid of pid; unused for a path target */
+    int abstract;           /* path is "@NAME", a Linux abstract socket name */
     char path[256];
-    char comm[64];          /* /proc/PID/comm, "" if unknown */
+    char comm[64];          /* /proc/PID/comm made printable, "" if unknown */
 };
 
 /* Resolves "4242" or "/path/to.sock" into t. 0, or -1 with a message a
@@ -48,7 +61,27 @@ void poolstat_printable(char *s);
 /* Reads /proc/PID/comm into out (cap bytes), made printable; "" if it cannot. */
 void poolstat_comm(pid_t pid, char *out, size_t cap);
 
-/* `poolstat` alone: the table of live processes; removes stale sockets. */
+/* Effective uid of process pid (/proc/PID/status), or -1 if it cannot be read. */
+long poolstat_euid(pid_t pid);
+
+/* Opens the folder `dir` (an absolute path) one component at a time, never
+ * following a symbolic link, and checks the owners and modes (see struct
+ * target) for a socket of `uid` named `name` in it; uid (uid_t)-1: the owner
+ * of that socket (else of the folder), returned in *uid. Returns an O_PATH
+ * descriptor, or -1: errno ENOENT (missing), EACCES (not ours to look at) or
+ * EPERM (unsafe: why says so; *unsafe_fd is then the folder if it could be
+ * opened, else -1: the caller closes it). */
+int poolstat_open_dir(const char *dir, const char *name, uid_t *uid, char *why, size_t cap,
+                      int *unsafe_fd);
+
+/* Calls fn(uid, pid, arg) for each listening abstract socket named
+ * "poolalloc-<uid>-<pid>" in /proc/net/unix (read bounded, parsed strictly:
+ * another user chooses these names); stops early if fn returns nonzero.
+ * Returns what the last fn returned, or 0. */
+int poolstat_abstract_each(int (*fn)(unsigned long uid, long pid, void *arg), void *arg);
+
+/* `poolstat` alone: the table of live processes; removes the stale sockets
+ * of the caller's own uid (never another user's). */
 int poolstat_list(void);
 
 /* malloc/realloc that end the program with a message instead of returning NULL. */

@@ -225,6 +225,7 @@ int poolstat_watch(const struct target *t, const struct watch_opts *o)
     for (long frames = 0; !watch_stop;) {
         if (poolstat_fetch(t, "all", r, err) != 0) {
             restore_terminal();
+            poolstat_printable(err);
             fprintf(stderr, "%s\n", err);
             rc = 1;
             break;
