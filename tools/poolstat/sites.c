@@ -2,16 +2,28 @@
  * sites of a process, symbolized here (see poolstat.h). Frames arrive as
  * return addresses; each is looked up one byte back (inside its call
  * instruction) in /proc/PID/maps, turned into an address of its ELF file,
- * and named by addr2line (binutils), one run per file. */
+ * and named by addr2line (binutils), one run per file. Everything read here
+ * (the reply, the maps, the objects, what addr2line says of them) comes from
+ * the target, which may be another user's: see "symbols" for how its files
+ * are read, and every string goes through poolstat_printable before it is
+ * printed as text (JSON escapes it instead). */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "poolstat.h"
@@ -42,11 +54,6 @@ struct sites {
     size_t nlive, ntotal;
     struct sym *sym;
     size_t nsym;
-};
-
-struct mapping {
-    uint64_t start, end, offset;
-    char path[512];
 };
 
 /* ---- the reply ---------------------------------------------------------------------------- */
@@ -150,76 +157,209 @@ static const struct site *find_site(const struct sites *s, uint64_t id)
 
 /* ---- symbols ------------------------------------------------------------------------------ */
 
-static struct mapping *read_maps(uint64_t pid, size_t *n)
+/* The target wrote its maps: a path there may since have been unlinked or
+ * renamed and replaced by a FIFO (open would block), a symlink (to anything
+ * root can read) or a device. So a path from maps is never opened as
+ * written. The object is reached through /proc/PID/map_files/START-END (the
+ * very inode mapped; only CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE may follow
+ * it, so in practice root), else through /proc/PID/root with no symlink
+ * followed; either way first as an O_PATH handle (opening that has no side
+ * effect and cannot block), kept only if it is a regular file with the
+ * mapping's inode, and only then opened for reading, non-blocking.
+ * addr2line reads it in a child that holds only that fd, runs as the target's
+ * uid when root symbolizes another user's process, and is killed at a
+ * deadline. */
+#define A2L_DEADLINE_MS 10000   /* one addr2line run */
+#define A2L_BUDGET_MS   30000   /* every run of one `poolstat sites` */
+#define A2L_OUT_MAX     (4u << 20)
+
+struct mapping {
+    uint64_t start, end, offset, inode;
+    unsigned dev_major, dev_minor;
+    int fd;                 /* -2: not opened yet; -1: not safe to read */
+    char path[4200];        /* PATH_MAX and " (deleted)" */
+};
+
+/* Who addr2line runs as: drop is set when root symbolizes another user's
+ * process; none is set when addr2line must not run at all. */
+struct a2l_user {
+    int drop, none;
+    uid_t uid;
+    gid_t gid;
+};
+
+static int64_t now_ms(void)
 {
-    char p[64], line[1024];
-    snprintf(p, sizeof p, "/proc/%" PRIu64 "/maps", pid);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The file-backed mappings of process pid, from /proc/PID/maps (whole
+ * lines, however long a path is: a cut line must not read as a forged one).
+ * NULL and *n = 0 if it cannot be read. */
+static struct mapping *read_maps(pid_t pid, size_t *n)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/maps", (int)pid);
     *n = 0;
-    FILE *f = fopen(p, "r");
+    FILE *f = fopen(p, "re");
     if (!f)
         return NULL;
     struct mapping *m = NULL;
-    size_t cap = 0;
-    while (fgets(line, sizeof line, f)) {
-        struct mapping z = {0};
-        char *q = line, *path;
-        z.start = strtoull(q, &q, 16);
-        if (*q++ != '-')
+    size_t cap = 0, linecap = 0;
+    char *line = NULL;
+    while (getline(&line, &linecap, f) > 0) {
+        struct mapping z = {.fd = -2};
+        int at = -1;
+        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64 " %x:%x %" SCNu64 " %n", &z.start,
+                   &z.end, &z.offset, &z.dev_major, &z.dev_minor, &z.inode, &at) != 6 ||
+            at < 0 || line[at] != '/')
             continue;
-        z.end = strtoull(q, &q, 16);
-        q = strchr(q + 1, ' ');   /* after the permissions */
-        if (!q)
-            continue;
-        z.offset = strtoull(q + 1, &q, 16);
-        path = strchr(q, '/');
-        if (!path)
-            continue;
-        path[strcspn(path, "\n")] = '\0';
-        snprintf(z.path, sizeof z.path, "%s", path);
+        line[at + strcspn(line + at, "\n")] = '\0';
+        snprintf(z.path, sizeof z.path, "%s", line + at);
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             m = poolstat_xrealloc(m, cap * sizeof *m);
         }
         m[(*n)++] = z;
     }
+    free(line);
     fclose(f);
     return m;
 }
 
-/* The address inside the ELF file of pc, mapped by m: absolute in an
- * executable (ET_EXEC), else the file offset carried to its segment's
- * virtual address. 0 and -1 if the file cannot be read. */
-static int elf_address(const struct mapping *m, uint64_t pc, uint64_t *out)
+/* The effective uid and gid of process pid (/proc/PID/status). 0, or -1. */
+static int target_owner(pid_t pid, uid_t *uid, gid_t *gid)
 {
-    int fd = open(m->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char p[64], line[256];
+    unsigned r, e;
+    int got = 0;
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "re");
+    if (!f)
         return -1;
-    Elf64_Ehdr eh;
-    int rc = -1;
-    uint64_t off = pc - m->start + m->offset;
-    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
-        eh.e_ident[EI_CLASS] == ELFCLASS64) {
-        if (eh.e_type == ET_EXEC) {
-            *out = pc;
-            rc = 0;
-        }
-        for (unsigned i = 0; rc != 0 && i < eh.e_phnum && i < 256; i++) {
-            Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
-                break;
-            if (ph.p_type == PT_LOAD && off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
-                *out = ph.p_vaddr + (off - ph.p_offset);
-                rc = 0;
-            }
+    while (got != 3 && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
+            *uid = e;
+            got |= 1;
+        } else if (sscanf(line, "Gid: %u %u", &r, &e) == 2) {
+            *gid = e;
+            got |= 2;
         }
     }
-    close(fd);
-    return rc;
+    fclose(f);
+    return got == 3 ? 0 : -1;
 }
 
-/* Runs `addr2line -f -C -e object ADDR...` on syms[idx[0..n)] and stores
- * the function and file:line of each ("??" answers are left NULL). */
-static void addr2line(const char *object, struct sym *syms, const size_t *idx, size_t n)
+/* 1 if st is a regular file and the one m maps. The device is compared only
+ * on a path walk by root (btrfs and overlayfs may report another st_dev than
+ * maps; map_files is the mapped inode by construction, and a user walking to
+ * his own process's files risks nothing but a wrong name). */
+static int is_mapped_file(const struct stat *st, const struct mapping *m, int check_dev)
+{
+    return S_ISREG(st->st_mode) && (uint64_t)st->st_ino == m->inode &&
+           (!check_dev || (major(st->st_dev) == m->dev_major && minor(st->st_dev) == m->dev_minor));
+}
+
+/* Opens the file m maps in process pid for reading, the safe way described
+ * above. A read-only, non-blocking, close-on-exec fd, or -1 (the frames in
+ * m are then named by address). */
+static int open_mapped(pid_t pid, const struct mapping *m)
+{
+    char p[4300];
+    int check_dev = 0;
+    snprintf(p, sizeof p, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
+    int h = open(p, O_PATH | O_CLOEXEC);
+    if (h < 0) {
+        snprintf(p, sizeof p, "/proc/%d/root", (int)pid);
+        int root = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+            return -1;
+        struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+                                          RESOLVE_NO_MAGICLINKS};
+        h = (int)syscall(SYS_openat2, root, m->path, &how, sizeof how);
+        /* Before openat2 (Linux 5.6) only a user's own files are walked to. */
+        if (h < 0 && errno == ENOSYS && geteuid() != 0)
+            h = openat(root, m->path + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        close(root);
+        check_dev = geteuid() == 0;
+    }
+    if (h < 0)
+        return -1;
+    struct stat st;
+    int fd = -1;
+    if (fstat(h, &st) == 0 && is_mapped_file(&st, m, check_dev)) {
+        /* Reopening the handle opens that inode, whatever the paths are now. */
+        snprintf(p, sizeof p, "/proc/self/fd/%d", h);
+        fd = open(p, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0 && (fstat(fd, &st) != 0 || !is_mapped_file(&st, m, check_dev))) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    close(h);
+    return fd;
+}
+
+/* The address inside the ELF file (open as fd, mapped by m) of pc: absolute
+ * in an executable (ET_EXEC), else the file offset carried to its segment's
+ * virtual address. Reads only the headers, at most 256 of them. 0, or -1 if
+ * it is no ELF file of ours. */
+static int elf_address(int fd, const struct mapping *m, uint64_t pc, uint64_t *out)
+{
+    Elf64_Ehdr eh;
+    uint64_t off = pc - m->start + m->offset;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64)
+        return -1;
+    if (eh.e_type == ET_EXEC) {
+        *out = pc;
+        return 0;
+    }
+    for (unsigned i = 0; i < eh.e_phnum && i < 256; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
+            return -1;
+        if (ph.p_type == PT_LOAD && off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
+            *out = ph.p_vaddr + (off - ph.p_offset);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* In the forked child: stdin and stderr /dev/null, stdout the pipe, the
+ * object as fd 3 and no other fd; the target's uid if u->drop (each step
+ * checked, and checked to be irreversible); then exec. Never returns. */
+static void a2l_child(int out, int obj, const struct a2l_user *u, char **argv)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* Above 3 first, so that no dup2 below overwrites one still needed. */
+    out = fcntl(out, F_DUPFD_CLOEXEC, 10);
+    obj = fcntl(obj, F_DUPFD_CLOEXEC, 10);
+    null = null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 10);
+    if (out < 0 || obj < 0 || null < 0 || dup2(null, 0) != 0 || dup2(out, 1) != 1 ||
+        dup2(null, 2) != 2 || dup2(obj, 3) != 3)
+        _exit(126);
+    close_range(4, ~0u, 0);
+    if (u->drop) {
+        if (setgroups(0, NULL) != 0 || setresgid(u->gid, u->gid, u->gid) != 0 ||
+            setresuid(u->uid, u->uid, u->uid) != 0 || setresuid(0, 0, 0) == 0)
+            _exit(126);
+    }
+    unsetenv("DEBUGINFOD_URLS");   /* the object is a stranger's: no network on its behalf */
+    execvp("addr2line", argv);
+    _exit(127);
+}
+
+/* Runs `addr2line -f -C -e /proc/self/fd/3 ADDR...` on the object open as
+ * fd, for syms[idx[0..n)], and stores the function and file:line of each
+ * ("??" answers are left NULL). The child is killed at deadline (a
+ * CLOCK_MONOTONIC time in ms); -1 then (what it said before is kept), else 0. */
+static int addr2line(int fd, const struct a2l_user *u, struct sym *syms, const size_t *idx,
+                     size_t n, int64_t deadline)
 {
     char **argv = poolstat_xmalloc((n + 6) * sizeof *argv);
     char (*hexs)[24] = poolstat_xmalloc(n * sizeof *hexs);
@@ -228,46 +368,84 @@ static void addr2line(const char *object, struct sym *syms, const size_t *idx, s
     argv[a++] = "-f";
     argv[a++] = "-C";
     argv[a++] = "-e";
-    argv[a++] = (char *)object;
+    argv[a++] = "/proc/self/fd/3";
     for (size_t i = 0; i < n; i++) {
         snprintf(hexs[i], sizeof hexs[i], "0x%" PRIx64, syms[idx[i]].offset);
         argv[a++] = hexs[i];
     }
     argv[a] = NULL;
-    int pfd[2];
+    int pfd[2], rc = 0;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = NULL;
     if (pipe2(pfd, O_CLOEXEC) != 0)
         goto out;
     fflush(stdout);
     pid_t child = fork();
-    if (child == 0) {
-        dup2(pfd[1], 1);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2(null, 2);
-        execvp("addr2line", argv);
-        _exit(127);
-    }
+    if (child == 0)
+        a2l_child(pfd[1], fd, u, argv);
     close(pfd[1]);
-    FILE *f = child > 0 ? fdopen(pfd[0], "r") : NULL;
-    if (!f) {
+    if (child < 0) {
         close(pfd[0]);
         goto out;
     }
-    char func[4096], file[4096];
-    for (size_t i = 0; i < n && fgets(func, sizeof func, f) && fgets(file, sizeof file, f); i++) {
-        func[strcspn(func, "\n")] = '\0';
-        file[strcspn(file, "\n")] = '\0';
+    buf = poolstat_xmalloc(cap);
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            rc = -1;
+        if (r <= 0)
+            break;
+        if (len + 1 == cap) {
+            if (cap >= A2L_OUT_MAX)
+                break;
+            cap *= 2;
+            buf = poolstat_xrealloc(buf, cap);
+        }
+        ssize_t k = read(pfd[0], buf + len, cap - 1 - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    close(pfd[0]);
+    kill(child, SIGKILL);   /* not reaped yet: the pid is still this child's */
+    waitpid(child, NULL, 0);
+    buf[len] = '\0';
+    char *save = NULL, *func = strtok_r(buf, "\n", &save), *file = strtok_r(NULL, "\n", &save);
+    for (size_t i = 0; i < n && func && file; i++) {
         struct sym *y = &syms[idx[i]];
         if (strcmp(func, "??") != 0)
             y->func = strdup(func);
         if (strncmp(file, "??", 2) != 0)
             y->file = strdup(file);
+        func = strtok_r(NULL, "\n", &save);
+        file = strtok_r(NULL, "\n", &save);
     }
-    fclose(f);
-    waitpid(child, NULL, 0);
 out:
+    free(buf);
     free(hexs);
     free(argv);
+    return rc;
+}
+
+/* Who addr2line may run as for process pid (see struct a2l_user). */
+static struct a2l_user a2l_user_for(pid_t pid)
+{
+    struct a2l_user u = {0};
+    if (geteuid() != 0)
+        return u;   /* the server admitted us: the target runs as our uid */
+    if (target_owner(pid, &u.uid, &u.gid) != 0) {
+        fprintf(stderr, "poolstat: cannot read the owner of process %d: its frames are named by "
+                        "address only\n", (int)pid);
+        u.none = 1;
+    }
+    u.drop = !u.none && u.uid != 0;
+    return u;
 }
 
 /* Names every frame of every site listed. */
@@ -284,42 +462,67 @@ static void symbolize(struct sites *s)
             s->sym = poolstat_xrealloc(s->sym, (s->nsym + 1) * sizeof *s->sym);
             s->sym[s->nsym++] = (struct sym){.addr = a};
         }
+    if (!s->nsym)
+        return;
+    pid_t pid = (pid_t)s->pid;
     size_t nmap = 0;
-    struct mapping *maps = read_maps(s->pid, &nmap);
+    struct mapping *maps = read_maps(pid, &nmap);
+    struct a2l_user u = a2l_user_for(pid);
     size_t *idx = poolstat_xmalloc((s->nsym + 1) * sizeof *idx);
+    size_t *mi = poolstat_xmalloc((s->nsym + 1) * sizeof *mi);
     char *done = calloc(s->nsym + 1, 1);
     if (!done)
         exit(1);
     for (size_t j = 0; j < s->nsym; j++) {
         uint64_t pc = s->sym[j].addr - 1;   /* inside the call instruction */
-        for (size_t m = 0; m < nmap; m++)
-            if (pc >= maps[m].start && pc < maps[m].end) {
-                s->sym[j].object = strdup(maps[m].path);
-                if (elf_address(&maps[m], pc, &s->sym[j].offset) != 0)
-                    done[j] = 1;   /* named by object and offset only */
-                break;
-            }
-        if (!s->sym[j].object)
-            done[j] = 1;
+        size_t m = 0;
+        while (m < nmap && !(pc >= maps[m].start && pc < maps[m].end))
+            m++;
+        done[j] = 1;   /* named by object and offset only, unless addr2line runs */
+        if (m == nmap)
+            continue;
+        mi[j] = m;
+        s->sym[j].object = strdup(maps[m].path);
+        s->sym[j].offset = pc - maps[m].start + maps[m].offset;
+        if (maps[m].fd == -2)
+            maps[m].fd = open_mapped(pid, &maps[m]);
+        if (maps[m].fd >= 0 && elf_address(maps[m].fd, &maps[m], pc, &s->sym[j].offset) == 0)
+            done[j] = u.none;
     }
-    /* One addr2line run per object, in batches. */
+    /* One addr2line run per file, in batches, within one budget. */
+    int64_t budget_end = now_ms() + A2L_BUDGET_MS;
     for (size_t j = 0; j < s->nsym; j++) {
         if (done[j])
             continue;
+        const struct mapping *mj = &maps[mi[j]];
         size_t n = 0;
-        for (size_t k = j; k < s->nsym; k++)
-            if (!done[k] && !strcmp(s->sym[k].object, s->sym[j].object)) {
+        for (size_t k = j; k <= s->nsym; k++) {
+            if (k < s->nsym && !done[k] && maps[mi[k]].inode == mj->inode &&
+                !strcmp(maps[mi[k]].path, mj->path)) {
                 idx[n++] = k;
                 done[k] = 1;
-                if (n == A2L_BATCH) {
-                    addr2line(s->sym[j].object, s->sym, idx, n);
-                    n = 0;
-                }
             }
-        if (n)
-            addr2line(s->sym[j].object, s->sym, idx, n);
+            if (n && (n == A2L_BATCH || k == s->nsym)) {
+                int64_t now = now_ms();
+                if (now >= budget_end ||
+                    addr2line(mj->fd, &u, s->sym, idx, n,
+                              now + A2L_DEADLINE_MS < budget_end ? now + A2L_DEADLINE_MS
+                                                                 : budget_end) != 0) {
+                    char name[sizeof mj->path];
+                    snprintf(name, sizeof name, "%s", mj->path);
+                    poolstat_printable(name);
+                    fprintf(stderr, "poolstat: addr2line did not finish in time on %s; frames "
+                                    "there left without a name are shown by address\n", name);
+                }
+                n = 0;
+            }
+        }
     }
+    for (size_t m = 0; m < nmap; m++)
+        if (maps[m].fd >= 0)
+            close(maps[m].fd);
     free(done);
+    free(mi);
     free(idx);
     free(maps);
 }
@@ -478,10 +681,13 @@ static void print_json(const struct sites *s)
     printf("\n]}\n");
 }
 
-/* The message when a process does not sample; 1 (the exit status). */
-static int not_sampling(const struct target *t, const char *state)
+/* The message when a process does not sample; 1 (the exit status). state
+ * is the server's word: made printable here. */
+static int not_sampling(const struct target *t, const char *server_state)
 {
-    char who[320], comm[64] = "";
+    char who[320], comm[64] = "", state[160];
+    snprintf(state, sizeof state, "%s", server_state);
+    poolstat_printable(state);
     if (t->pid)
         poolstat_comm(t->pid, comm, sizeof comm);
     if (t->pid && comm[0])
@@ -512,9 +718,18 @@ int poolstat_sites(const struct target *t, int json)
         free(s.site);
         return not_sampling(t, s.sampling);
     }
-    if (!s.pid)
+    /* The pid we resolved, not the one the reply claims: its maps and its
+     * owner decide which files are read and as whom. */
+    if (t->pid)
         s.pid = (uint64_t)t->pid;
     symbolize(&s);
+    if (!json)
+        for (size_t j = 0; j < s.nsym; j++) {
+            char *v[] = {s.sym[j].func, s.sym[j].file, s.sym[j].object};
+            for (size_t k = 0; k < 3; k++)
+                if (v[k])
+                    poolstat_printable(v[k]);
+        }
     if (json) {
         print_json(&s);
     } else {
@@ -581,8 +796,15 @@ int poolstat_heap(const struct target *t)
         size_t n = (size_t)(nl - l);
         if (n >= 9 && !strncmp(l, "sampling ", 9))
             snprintf(state, sizeof state, "%.*s", (int)(n - 9), l + 9);
-        else if (n >= 5 && !strncmp(l, "heap ", 5) && !strcmp(state, "on"))
+        else if (n >= 5 && !strncmp(l, "heap ", 5) && !strcmp(state, "on")) {
+            /* Plain text for pprof, which needs no control character but the
+             * newlines; the maps paths in it are the target's to choose. */
+            char keep = *nl;
+            *nl = '\0';
+            poolstat_printable(l + 5);
+            *nl = keep;
             rc = fwrite(l + 5, 1, n - 5, stdout) != n - 5 || putchar('\n') == EOF;
+        }
         if (!*nl)
             break;
     }

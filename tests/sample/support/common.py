@@ -49,13 +49,46 @@ def clean_env(**extra):
     return env
 
 
+NOBODY = 65534
+
+
+def as_user(uid, argv):
+    """argv run as uid (and gid uid), with no supplementary group."""
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + argv
+
+
+def require_root(why):
+    """Ends the test as a skip unless it runs as root."""
+    if os.geteuid() != 0:
+        print("skip: %s needs root" % why)
+        sys.exit(0)
+
+
+def user_dir(uid, name=None):
+    """A fresh folder owned by uid, mode 0700, in a folder of ours that uid may
+    only cross (both removed at exit); name picks its last component."""
+    outer = tempfile.mkdtemp(prefix="pa-sample-")
+    os.chmod(outer, 0o711)
+    atexit.register(shutil.rmtree, outer, True)
+    d = os.path.join(outer, name or "u")
+    os.mkdir(d, 0o700)
+    os.chown(d, uid, uid)
+    return d
+
+
 class Proc:
     """A preloaded program that prints `ready PID` first and then answers
-    one line per command (sites.c), or runs on its own (stress.c)."""
+    one line per command (sites.c), or runs on its own (stress.c). With
+    user, it runs as that uid (LD_PRELOAD set past setpriv, XDG_RUNTIME_DIR
+    dropped: its socket is in the default place for its uid)."""
 
-    def __init__(self, argv, env=None, preload=None, ready_timeout=10):
+    def __init__(self, argv, env=None, preload=None, ready_timeout=10, user=None):
         e = clean_env(**(env or {}))
-        e["LD_PRELOAD"] = preload or LIB
+        if user is not None:
+            e.pop("XDG_RUNTIME_DIR", None)
+            argv = as_user(user, ["env", "LD_PRELOAD=" + (preload or LIB)] + argv)
+        else:
+            e["LD_PRELOAD"] = preload or LIB
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=e)
         self.pid = self.p.pid
@@ -130,6 +163,23 @@ def poolstat(*args, timeout=60):
                           timeout=timeout, env=clean_env())
 
 
+def poolstat_bytes(*args, timeout=60, user=None):
+    """poolstat's output as bytes, as a terminal would get them (run as uid
+    user if given); None if it had not finished after timeout seconds (it is
+    killed)."""
+    argv = [POOLSTAT] + [str(a) for a in args]
+    try:
+        return subprocess.run(argv if user is None else as_user(user, argv), capture_output=True,
+                              timeout=timeout, env=clean_env())
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def control_bytes(data):
+    """The control bytes (and DEL, and bytes >= 0x80) in data, but newlines."""
+    return sorted({b for b in data if (b < 32 and b != 10) or b >= 127})
+
+
 def sites_json(target):
     p = poolstat("--json", "sites", target)
     check(p.returncode == 0, "poolstat --json sites failed: %s" % p.stderr.strip())
@@ -145,3 +195,30 @@ def site_by_function(j, name):
         if s["frames"] and s["frames"][0]["function"] == name:
             return s
     return None
+
+
+def hostile_sites(d, user=None, patch=None):
+    """The sites program copied into folder d (a user's: see user_dir) with
+    every occurrence of each key of patch replaced by its value (same length),
+    started as uid user (None: as us) with one sample every 4 KiB, holding
+    4 MiB from its three sites. Returns (Proc, path of the copy)."""
+    prog = os.path.join(d, "sites")
+    with open(SITES, "rb") as f:
+        data = f.read()
+    for old, new in (patch or {}).items():
+        check(len(old) == len(new) and old in data, "cannot patch %r into the sites program" % old)
+        data = data.replace(old, new)
+    with open(prog, "wb") as f:
+        f.write(data)
+    os.chmod(prog, 0o755)
+    if user is not None:
+        os.chown(prog, user, user)
+    h = Proc([prog], env={"POOLALLOC_SAMPLE": 4096, "POOLALLOC_FLUSH_MS": 0}, user=user)
+    check(h.cmd("alloc 4") == "ok", "the sites program did not allocate: " + h.err_now())
+    return h, prog
+
+
+def mapped_paths(pid):
+    """The paths /proc/PID/maps names, as bytes."""
+    with open("/proc/%d/maps" % pid, "rb") as f:
+        return {l.split(None, 5)[5].rstrip(b"\n") for l in f if len(l.split(None, 5)) == 6}
