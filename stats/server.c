@@ -68,6 +68,11 @@ static char srv_path[PATH_CAP];
 static dev_t srv_path_dev;               /* the socket file as bound */
 static ino_t srv_path_ino;
 static struct owned_fd srv_listen = {-1, 0, 0};
+/* relisten() makes the socket file again; server_stop() removes it at exit.
+ * The lock orders the two: after server_stop, no file is made again (the
+ * thread may run late, after main returned, and would leave one behind). */
+static int srv_file_lock;                /* 0 free, 1 held (a few syscalls) */
+static int srv_stopping;                 /* server_stop ran: make no file */
 static struct conn srv_conn[SERVER_SLOTS];
 static struct stats_snapshot srv_snap;   /* used by the server thread only */
 
@@ -687,13 +692,20 @@ static void accept_some(uint64_t now)
     }
 }
 
-/* The listening socket is gone (a program closed it: shared table) or its
- * file was removed: make both again. The thread is silent: it does not know
- * what fd 2 is any more. */
-static void relisten(void)
+static void file_lock(void)
 {
-    if (still_ours(&srv_listen) && path_still_ours())
-        return;
+    while (__atomic_exchange_n(&srv_file_lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void file_unlock(void)
+{
+    __atomic_store_n(&srv_file_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* relisten() with the file lock held and the process not ending. */
+static void relisten_locked(void)
+{
     if (!still_ours(&srv_listen))
         srv_listen.fd = -1;   /* the program's number now: never poll it */
     int fd;
@@ -714,6 +726,19 @@ static void relisten(void)
         close(fd);
         srv_listen.fd = -1;
     }
+}
+
+/* The listening socket is gone (a program closed it: shared table) or its
+ * file was removed: make both again, unless the process is ending. The
+ * thread is silent: it does not know what fd 2 is any more. */
+static void relisten(void)
+{
+    if (still_ours(&srv_listen) && path_still_ours())
+        return;
+    file_lock();
+    if (!srv_stopping)
+        relisten_locked();
+    file_unlock();
 }
 
 static void serve(void)
@@ -945,6 +970,8 @@ void server_fork_child(void)
     }
     srv_listen.fd = -1;
     srv_private = 0;
+    srv_file_lock = 0;   /* the parent's thread may have held it: it is not here */
+    srv_stopping = 0;
     /* Replies in the making were not copied (MADV_DONTFORK): forget them. */
     for (int i = 0; i < SERVER_SLOTS; i++) {
         srv_conn[i].o.fd = -1;
@@ -968,6 +995,11 @@ void server_attend(void)
 
 void server_stop(void)
 {
-    if (srv_owner && srv_owner == getpid() && !srv_abstract && path_still_ours())
+    if (!srv_owner || srv_owner != getpid())
+        return;
+    file_lock();
+    srv_stopping = 1;
+    if (!srv_abstract && path_still_ours())
         unlink(srv_path);
+    file_unlock();
 }
