@@ -171,3 +171,148 @@ def dead_pid():
     p = subprocess.Popen(["true"])
     p.wait()
     return p.pid
+
+
+# ---- other users and fake servers (poolstat run by root against strangers) ----
+
+def need_root():
+    """Tests that play a second user: only root can make one; others skip."""
+    if os.geteuid() != 0:
+        print("skip: needs root (it creates the users pa-attacker and pa-victim)")
+        sys.exit(0)
+
+
+def user(name):
+    """(uid, gid) of a system user made for these tests, created if missing
+    (another test may be creating it at the same moment: that is fine)."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", name], capture_output=True, text=True)
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            fail("useradd %s: %s" % (name, r.stderr.strip()))
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_user(name):
+    """The command prefix that runs a program as user `name`, as NOBODY does."""
+    uid, gid = user(name)
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups"]
+
+
+def own_folder(path, uid, mode=0o700):
+    """Makes path a folder of uid (removed at exit if this test made it)."""
+    import atexit
+    if not os.path.lexists(path):
+        os.mkdir(path)
+        atexit.register(shutil.rmtree, path, True)
+    os.chown(path, uid, uid, follow_symlinks=False)
+    os.chmod(path, mode)
+
+
+def stale_socket(path, uid=0):
+    """A socket file nobody listens on, owned by uid, as a SIGKILL leaves one."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+    os.chown(path, uid, uid)
+
+
+FAKE_SERVER = r'''
+import ctypes, os, socket, sys, threading, time
+where, mode, comm, reply = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
+pid = os.getpid()
+if comm:
+    ctypes.CDLL(None).prctl(15, ctypes.c_char_p(comm), 0, 0, 0)   # PR_SET_NAME
+where = where.replace("%u", str(os.geteuid())).replace("%p", str(pid))
+reply = reply.replace(b"%p", str(pid).encode())
+s = socket.socket(socket.AF_UNIX)
+if where.startswith("@"):
+    s.bind("\0" + where[1:])
+else:
+    os.makedirs(os.path.dirname(where), 0o700, exist_ok=True)
+    s.bind(where)
+s.listen(0 if mode == "noaccept" else 16)
+print("ready %d %s" % (pid, where), flush=True)
+if mode == "noaccept":
+    time.sleep(600)
+def serve(c):
+    try:
+        c.settimeout(3)
+        try:
+            got = c.recv(300)
+        except OSError:
+            got = b""
+        print("request %s" % got.hex(), flush=True)
+        if mode == "trickle":
+            c.settimeout(None)
+            for b in reply + b"x" * 100000:
+                c.send(bytes([b]))
+                time.sleep(1)
+        else:
+            c.sendall(reply)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+'''
+
+
+class Fake:
+    """A python stand-in for a poolalloc process: it listens at `where`
+    (a path or "@abstract"; %p = its own pid, %u = its euid), names itself
+    comm, answers every connection with reply (%p = its pid) or trickles it
+    one byte a second ("trickle"), or never accepts ("noaccept"); requests()
+    says what it was sent."""
+
+    def __init__(self, where, reply=b"", mode="answer", comm=b"", user=None, env=None):
+        import atexit
+        e = clean_env(**(env or {}))
+        self.p = subprocess.Popen((as_user(user) if user else []) +
+                                  ["/usr/bin/python3", "-c", FAKE_SERVER, where, mode,
+                                   comm.hex(), reply.hex()],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=e)
+        atexit.register(self.stop)
+        r, _, _ = select.select([self.p.stdout], [], [], 10)
+        first = self.p.stdout.readline().decode() if r else ""
+        check(first.startswith("ready "), "fake server did not start: %r %s" %
+              (first, self.p.stderr.read().decode() if self.p.poll() is not None else ""))
+        _, pid, self.where = first.split(" ", 2)
+        self.pid = int(pid)
+        self.where = self.where.rstrip("\n")
+        self.got = []
+
+    def requests(self):
+        """Requests received so far (bytes each)."""
+        while select.select([self.p.stdout], [], [], 0.2)[0]:
+            line = self.p.stdout.readline().decode()
+            if not line:
+                break
+            got = bytes.fromhex(line[8:].strip()) if line.startswith("request ") else b""
+            if got:   # a connection that sent nothing (a liveness probe) asked nothing
+                self.got.append(got)
+        return self.got
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def poolstat_bytes(*args, user=None, timeout=25, env=None):
+    """poolstat's (rc, stdout, stderr) as bytes: what reaches a terminal."""
+    cmd = (as_user(user) if user else []) + [POOLSTAT] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, env=clean_env(**(env or {})))
+    return r.returncode, r.stdout, r.stderr
+
+
+def raw_bytes(b):
+    """Bytes of b that a terminal would act on: controls except \\n, DEL, >= 0x80."""
+    return sorted(set(c for c in b if (c < 32 and c != 10) or c >= 127))
