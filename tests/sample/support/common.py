@@ -163,14 +163,14 @@ def poolstat(*args, timeout=60):
                           timeout=timeout, env=clean_env())
 
 
-def poolstat_bytes(*args, timeout=60, user=None):
+def poolstat_bytes(*args, timeout=60, user=None, env=None):
     """poolstat's output as bytes, as a terminal would get them (run as uid
-    user if given); None if it had not finished after timeout seconds (it is
-    killed)."""
+    user if given, with env added to a clean environment); None if it had not
+    finished after timeout seconds (it is killed)."""
     argv = [POOLSTAT] + [str(a) for a in args]
     try:
         return subprocess.run(argv if user is None else as_user(user, argv), capture_output=True,
-                              timeout=timeout, env=clean_env())
+                              timeout=timeout, env=clean_env(**(env or {})))
     except subprocess.TimeoutExpired:
         return None
 
