@@ -27,7 +27,8 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "as much again")                                                                         \
     X(SOCKET, socket, OPT_STR, 0, 0, 0,                                                        \
       "stats socket path (`%p` = pid), or `off`; default `$XDG_RUNTIME_DIR/poolalloc/<pid>.sock`, " \
-      "else `/tmp/poolalloc-<uid>/<pid>.sock`; ignored in set-uid programs; read it with "     \
+      "else `/tmp/poolalloc-<uid>/<pid>.sock` (the abstract name `@poolalloc-<uid>-<pid>` "    \
+      "if another user holds that folder); read it with "                                      \
       "`poolstat` (see Live stats)")                                                           \
     X(SAMPLE, sample, OPT_SIZE, 0, 0, 1073741824,                                              \
       "mean bytes between sampled allocations (`k`/`m` suffixes), recorded with their stacks " \
