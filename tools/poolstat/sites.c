@@ -8,11 +8,13 @@
  * are read, and every string goes through poolstat_printable before it is
  * printed as text (JSON escapes it instead). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
@@ -195,6 +197,22 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One number in base `base` at *q, which must be followed by `sep`; *q is
+ * moved past the separator. 0, or -1 if there is no such number. */
+static int field_u64(char **q, int base, char sep, uint64_t *out)
+{
+    char *end;
+    if (!isxdigit((unsigned char)**q))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(*q, &end, base);
+    if (errno || end == *q || *end != sep)
+        return -1;
+    *out = v;
+    *q = end + 1;
+    return 0;
+}
+
 /* The file-backed mappings of process pid, from /proc/PID/maps (whole
  * lines, however long a path is: a cut line must not read as a forged one).
  * NULL and *n = 0 if it cannot be read. */
@@ -210,14 +228,24 @@ static struct mapping *read_maps(pid_t pid, size_t *n)
     size_t cap = 0, linecap = 0;
     char *line = NULL;
     while (getline(&line, &linecap, f) > 0) {
+        /* START-END PERMS OFFSET MAJOR:MINOR INODE PATH */
         struct mapping z = {.fd = -2};
-        int at = -1;
-        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64 " %x:%x %" SCNu64 " %n", &z.start,
-                   &z.end, &z.offset, &z.dev_major, &z.dev_minor, &z.inode, &at) != 6 ||
-            at < 0 || line[at] != '/')
+        uint64_t major, minor;
+        char *q = line;
+        if (field_u64(&q, 16, '-', &z.start) || field_u64(&q, 16, ' ', &z.end))
             continue;
-        line[at + strcspn(line + at, "\n")] = '\0';
-        snprintf(z.path, sizeof z.path, "%s", line + at);
+        q += strcspn(q, " ");   /* the permissions */
+        if (*q++ != ' ' || field_u64(&q, 16, ' ', &z.offset) || field_u64(&q, 16, ':', &major) ||
+            field_u64(&q, 16, ' ', &minor) || field_u64(&q, 10, ' ', &z.inode) ||
+            major > UINT_MAX || minor > UINT_MAX)
+            continue;
+        z.dev_major = (unsigned)major;
+        z.dev_minor = (unsigned)minor;
+        q += strspn(q, " ");
+        if (*q != '/')
+            continue;
+        q[strcspn(q, "\n")] = '\0';
+        snprintf(z.path, sizeof z.path, "%s", q);
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             m = poolstat_xrealloc(m, cap * sizeof *m);
@@ -233,20 +261,30 @@ static struct mapping *read_maps(pid_t pid, size_t *n)
 static int target_owner(pid_t pid, uid_t *uid, gid_t *gid)
 {
     char p[64], line[256];
-    unsigned r, e;
     int got = 0;
     snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
     FILE *f = fopen(p, "re");
     if (!f)
         return -1;
     while (got != 3 && fgets(line, sizeof line, f)) {
-        if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
-            *uid = e;
-            got |= 1;
-        } else if (sscanf(line, "Gid: %u %u", &r, &e) == 2) {
-            *gid = e;
-            got |= 2;
-        }
+        /* "Uid:\tREAL\tEFFECTIVE\t...": the second number. */
+        int which = !strncmp(line, "Uid:", 4) ? 1 : !strncmp(line, "Gid:", 4) ? 2 : 0;
+        if (!which)
+            continue;
+        char *q = line + 4, *end;
+        errno = 0;
+        strtoul(q, &end, 10);
+        if (end == q)
+            continue;
+        q = end;
+        unsigned long e = strtoul(q, &end, 10);
+        if (end == q || errno || e > UINT_MAX)
+            continue;
+        if (which == 1)
+            *uid = (uid_t)e;
+        else
+            *gid = (gid_t)e;
+        got |= which;
     }
     fclose(f);
     return got == 3 ? 0 : -1;
@@ -311,7 +349,7 @@ static int elf_address(int fd, const struct mapping *m, uint64_t pc, uint64_t *o
 {
     Elf64_Ehdr eh;
     uint64_t off = pc - m->start + m->offset;
-    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
         eh.e_ident[EI_CLASS] != ELFCLASS64)
         return -1;
     if (eh.e_type == ET_EXEC) {
