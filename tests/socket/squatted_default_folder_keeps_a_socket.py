@@ -11,9 +11,7 @@ pa-squatter), so that no folder of root's or nobody's, which other tests use,
 is touched. Needs root; skips otherwise."""
 import os
 import pwd
-import select
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -55,8 +53,10 @@ check(r.returncode == 0, "the squatter cannot make %s: %s" % (squat, r.stderr))
 check(os.stat(squat).st_uid == squatter.pw_uid, "%s is not the squatter's" % squat)
 
 
-class Victim:
-    """The holder run as the victim, preloaded (only the holder: not setpriv)."""
+class Victim(Proc):
+    """The holder run as the victim, preloaded (only the holder: not setpriv,
+    whose credential calls a preloaded process's threads would upset); its
+    pid is the holder's own, from its first line."""
 
     def __init__(self, **env):
         e = clean_env(XDG_RUNTIME_DIR=None, **env)
@@ -65,27 +65,6 @@ class Victim:
         first = self.line(10)
         check(first is not None and first.startswith("ready"), "holder did not start: %r" % first)
         self.pid = int(first.split()[1])
-
-    def line(self, timeout=10):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        if not r:
-            return None
-        s = self.p.stdout.readline().decode()
-        return s.rstrip("\n") if s else None
-
-    def cmd(self, text):
-        self.p.stdin.write((text + "\n").encode())
-        self.p.stdin.flush()
-        return self.line()
-
-    def finish(self):
-        self.p.stdin.close()
-        try:
-            rc = self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            fail("the victim's program %d did not exit after its input closed" % self.pid)
-        return rc, self.p.stderr.read().decode(errors="replace")
 
 
 def abstract_names():
@@ -103,18 +82,7 @@ def abstract_names():
 def ask_abstract(name, request, who=None):
     """One request to the abstract socket `name` ('@...'), as root or as user `who`."""
     if who is None:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(10)
-        s.connect("\0" + name[1:])
-        s.sendall(request.encode() + b"\n")
-        out = b""
-        while True:
-            x = s.recv(65536)
-            if not x:
-                break
-            out += x
-        s.close()
-        return out.decode()
+        return ask(name, request, timeout=10)[0]
     client = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\n"
               "s.connect('\\0'+sys.argv[1])\n"
               "try:\n    s.sendall(sys.argv[2].encode()+b'\\n')\nexcept OSError:\n    pass\nout=b''\n"

@@ -100,10 +100,12 @@ class Proc:
 
 
 def ask(path, request, timeout=5.0):
-    """One request on the socket at path: (reply text, seconds taken)."""
+    """One request on the socket at path ('@name': the abstract socket name):
+    (reply text, seconds taken)."""
     t0 = time.monotonic()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)   # blocking: a full backlog makes it wait, not fail
+    # blocking: a full backlog makes it wait, not fail
+    s.connect("\0" + path[1:] if path.startswith("@") else path)
     s.settimeout(timeout)
     s.sendall(request.encode() + b"\n")
     out = b""
