@@ -225,6 +225,10 @@ void central_check_out(unsigned cls, const void *p)
 {
     struct central *ce = &central_g[cls];
     uint64_t idx;
+    /* A signal handler that interrupted this thread inside the class's lock
+     * cannot look: the give-back checks the same when the free is taken in. */
+    if (lock_mine(&ce->lock))
+        return;
     lock_take(&ce->lock);
     span_of_out(ce, p, &idx);
     lock_give(&ce->lock);
@@ -277,7 +281,7 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
      * the bit alone; span_of_out() says why when it is set. */
     /* Locals: the stores to the stack would otherwise reload every one. */
     const char *meta = ce->meta;
-    void **xfer = ce->xfer + top;
+    void **xfer = ce->xfer;   /* NULL when the class has no stack: then to_xfer is 0 */
     size_t stride = ce->stride, slice_mask = region_slice_size() - 1;
     unsigned shift = sc_span_shift[cls];
     for (unsigned i = 0; i < to_xfer; i++) {
@@ -286,7 +290,7 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
         const struct span *s = (const struct span *)(meta + ((off & slice_mask) >> shift) * stride);
         if (unlikely(s->bits[idx >> 6] & (1ull << (idx & 63))))
             span_of_out(ce, objs[i], &idx);
-        xfer[i] = objs[i];
+        xfer[top + i] = objs[i];
     }
     __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
     for (unsigned i = to_xfer; i < n; i++)

@@ -138,7 +138,8 @@ void central_defer(unsigned cls, void *p);
 
 /* POOLALLOC_CHECK=1, before a freed object is poisoned: the same check a
  * give-back makes (a span in use, the object out of it), reported and
- * aborted as a bad free. Takes the lock. */
+ * aborted as a bad free. Takes the lock; does nothing if this thread holds
+ * it already (a signal handler inside the allocator). */
 void central_check_out(unsigned cls, const void *p);
 
 /* Empties the transfer stack into the spans, then gives the pages of every
