@@ -285,7 +285,7 @@ static void who(const struct target *t, char *out, size_t cap)
     poolstat_printable(out);
 }
 
-static long long now_ms(void)
+long long poolstat_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -295,7 +295,7 @@ static long long now_ms(void)
 /* Milliseconds left before the deadline, at least 0. */
 static int left_ms(long long deadline)
 {
-    long long l = deadline - now_ms();
+    long long l = deadline - poolstat_now_ms();
     return l > 0 ? (int)l : 0;
 }
 
@@ -458,7 +458,7 @@ static int check_peer(int fd, const struct target *t, uid_t uid, pid_t *peer, ch
 static int exchange(const struct target *t, const char *req, char **out, size_t *outlen,
                     int *timed_out, pid_t *peer, char *err)
 {
-    long long deadline = now_ms() + POOLSTAT_DEADLINE_MS;
+    long long deadline = poolstat_now_ms() + POOLSTAT_DEADLINE_MS;
     char name[320], shown[256], why[POOLSTAT_ERR_MAX];
     who(t, name, sizeof name);
     snprintf(shown, sizeof shown, "%s", t->path);

@@ -18,6 +18,9 @@
  * whatever the server does: a stranger's server cannot hold poolstat. */
 #define POOLSTAT_DEADLINE_MS 5000
 
+/* CLOCK_MONOTONIC in milliseconds: the clock of every deadline. */
+long long poolstat_now_ms(void);
+
 /*
  * Where a command goes: a pid, or a socket path the operator gave. Nothing
  * about it is believed until the exchange checks it (client.c): the socket
@@ -60,6 +63,10 @@ void poolstat_printable(char *s);
 
 /* Reads /proc/PID/comm into out (cap bytes), made printable; "" if it cannot. */
 void poolstat_comm(pid_t pid, char *out, size_t cap);
+
+/* The effective uid and gid of a process (/proc/PID/status, the second
+ * number of Uid: and Gid:). 0, or -1 if it cannot be read. */
+int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid);
 
 /* Effective uid of process pid (/proc/PID/status), or -1 if it cannot be read. */
 long poolstat_euid(pid_t pid);

@@ -25,7 +25,6 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "poolstat.h"
@@ -190,13 +189,6 @@ struct a2l_user {
     gid_t gid;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One number in base `base` at *q, which must be followed by `sep`; *q is
  * moved past the separator. 0, or -1 if there is no such number. */
 static int field_u64(char **q, int base, char sep, uint64_t *out)
@@ -255,39 +247,6 @@ static struct mapping *read_maps(pid_t pid, size_t *n)
     free(line);
     fclose(f);
     return m;
-}
-
-/* The effective uid and gid of process pid (/proc/PID/status). 0, or -1. */
-static int target_owner(pid_t pid, uid_t *uid, gid_t *gid)
-{
-    char p[64], line[256];
-    int got = 0;
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return -1;
-    while (got != 3 && fgets(line, sizeof line, f)) {
-        /* "Uid:\tREAL\tEFFECTIVE\t...": the second number. */
-        int which = !strncmp(line, "Uid:", 4) ? 1 : !strncmp(line, "Gid:", 4) ? 2 : 0;
-        if (!which)
-            continue;
-        char *q = line + 4, *end;
-        errno = 0;
-        strtoul(q, &end, 10);
-        if (end == q)
-            continue;
-        q = end;
-        unsigned long e = strtoul(q, &end, 10);
-        if (end == q || errno || e > UINT_MAX)
-            continue;
-        if (which == 1)
-            *uid = (uid_t)e;
-        else
-            *gid = (gid_t)e;
-        got |= which;
-    }
-    fclose(f);
-    return got == 3 ? 0 : -1;
 }
 
 /* 1 if st is a regular file and the one m maps. The device is compared only
@@ -428,7 +387,7 @@ static int addr2line(int fd, const struct a2l_user *u, struct sym *syms, const s
     }
     buf = poolstat_xmalloc(cap);
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - poolstat_now_ms();
         struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
         int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
         if (r < 0 && errno == EINTR)
@@ -477,7 +436,7 @@ static struct a2l_user a2l_user_for(pid_t pid)
     struct a2l_user u = {0};
     if (geteuid() != 0)
         return u;   /* the server admitted us: the target runs as our uid */
-    if (target_owner(pid, &u.uid, &u.gid) != 0) {
+    if (poolstat_owner(pid, &u.uid, &u.gid) != 0) {
         fprintf(stderr, "poolstat: cannot read the owner of process %d: its frames are named by "
                         "address only\n", (int)pid);
         u.none = 1;
@@ -528,7 +487,7 @@ static void symbolize(struct sites *s)
             done[j] = u.none;
     }
     /* One addr2line run per file, in batches, within one budget. */
-    int64_t budget_end = now_ms() + A2L_BUDGET_MS;
+    int64_t budget_end = poolstat_now_ms() + A2L_BUDGET_MS;
     for (size_t j = 0; j < s->nsym; j++) {
         if (done[j])
             continue;
@@ -541,7 +500,7 @@ static void symbolize(struct sites *s)
                 done[k] = 1;
             }
             if (n && (n == A2L_BATCH || k == s->nsym)) {
-                int64_t now = now_ms();
+                int64_t now = poolstat_now_ms();
                 if (now >= budget_end ||
                     addr2line(mj->fd, &u, s->sym, idx, n,
                               now + A2L_DEADLINE_MS < budget_end ? now + A2L_DEADLINE_MS

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,28 +20,43 @@
 #define WALK_MAX 64                  /* components of a folder path */
 #define NET_UNIX_MAX (16u << 20)     /* /proc/net/unix read at most: bounded, not complete */
 
-long poolstat_euid(pid_t pid)
+int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid)
 {
     char p[64], line[256];
-    long euid = -1;
+    int got = 0;
     snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
+    FILE *f = fopen(p, "re");
     if (!f)
         return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "Uid:", 4) == 0) {
-            char *q = line + 4, *end;
-            strtol(q, &end, 10);                 /* real uid */
-            if (end != q) {
-                q = end;
-                long v = strtol(q, &end, 10);    /* effective uid */
-                if (end != q && v >= 0)
-                    euid = v;
-            }
-            break;
-        }
+    while (got != 3 && fgets(line, sizeof line, f)) {
+        /* "Uid:\tREAL\tEFFECTIVE\t...": the second number. */
+        int which = !strncmp(line, "Uid:", 4) ? 1 : !strncmp(line, "Gid:", 4) ? 2 : 0;
+        if (!which)
+            continue;
+        char *q = line + 4, *end;
+        errno = 0;
+        strtoul(q, &end, 10);
+        if (end == q)
+            continue;
+        q = end;
+        unsigned long e = strtoul(q, &end, 10);
+        if (end == q || errno || e > UINT_MAX)
+            continue;
+        if (which == 1)
+            *uid = (uid_t)e;
+        else
+            *gid = (gid_t)e;
+        got |= which;
+    }
     fclose(f);
-    return euid;
+    return got == 3 ? 0 : -1;
+}
+
+long poolstat_euid(pid_t pid)
+{
+    uid_t uid;
+    gid_t gid;
+    return poolstat_owner(pid, &uid, &gid) == 0 ? (long)uid : -1;
 }
 
 /* Is a folder safe to pass through (mid) or to hold the socket (last) for a

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "poolstat.h"
@@ -35,9 +34,7 @@ static void restore_terminal(void)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)poolstat_now_ms() / 1e3;
 }
 
 static const char *human(double v, char *out, size_t cap, int bytes)
