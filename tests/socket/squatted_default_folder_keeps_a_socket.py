@@ -10,7 +10,6 @@ Victim and squatter are two users made for this test (pa-victim,
 pa-squatter), so that no folder of root's or nobody's, which other tests use,
 is touched. Needs root; skips otherwise."""
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -19,30 +18,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
 from common import *  # noqa: E402,F401,F403
 
-if os.geteuid() != 0:
-    print("skip: needs root (to make the squatter and the victim users)")
-    sys.exit(0)
-
-
-def user(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                           capture_output=True, text=True)
-        check(r.returncode == 0 or "already exists" in r.stderr, "useradd %s: %s" % (name, r.stderr.strip()))
-        return pwd.getpwnam(name)
-
-
-victim = user("pa-victim")
-squatter = user("pa-squatter")
-
-
-def as_user(u):
-    return ["setpriv", "--reuid=%d" % u.pw_uid, "--regid=%d" % u.pw_gid, "--clear-groups"]
-
-
-VUID = victim.pw_uid
+need_root()
+victim, squatter = "pa-victim", "pa-squatter"   # users (common.user), named for as_user
+VUID = user(victim)[0]
+SQUID = user(squatter)[0]
 squat = "/tmp/poolalloc-%d" % VUID
 if os.path.lexists(squat):
     shutil.rmtree(squat) if os.path.isdir(squat) and not os.path.islink(squat) else os.unlink(squat)
@@ -50,7 +29,7 @@ import atexit  # noqa: E402
 atexit.register(lambda: shutil.rmtree(squat, True))
 r = subprocess.run(as_user(squatter) + ["mkdir", "-m", "0755", squat], capture_output=True, text=True)
 check(r.returncode == 0, "the squatter cannot make %s: %s" % (squat, r.stderr))
-check(os.stat(squat).st_uid == squatter.pw_uid, "%s is not the squatter's" % squat)
+check(os.stat(squat).st_uid == SQUID, "%s is not the squatter's" % squat)
 
 
 class Victim(Proc):
@@ -143,7 +122,7 @@ check(v.cmd("ping") == "pong", "the program with a refused POOLALLOC_SOCKET stop
 check(name not in abstract_names(), "an explicit POOLALLOC_SOCKET fell back to %s" % name)
 rc, err = v.finish()
 lines = err.splitlines()
-check(rc == 0 and len(lines) == 1 and "belongs to uid %d" % squatter.pw_uid in lines[0],
+check(rc == 0 and len(lines) == 1 and "belongs to uid %d" % SQUID in lines[0],
       "explicit POOLALLOC_SOCKET in the squatted folder: exit %d, stderr %r" % (rc, err))
 check(os.listdir(squat) == [], "something was made in the squatted folder: %r" % os.listdir(squat))
 print("ok: %s answered, squatter refused, nothing left" % name)

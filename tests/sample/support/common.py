@@ -13,6 +13,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+import strangers  # noqa: E402  (tests/support/strangers.py)
+
 LIB = os.path.abspath(sys.argv[1])
 BUILD = os.path.abspath(sys.argv[2])
 BIN = os.path.join(BUILD, "tests", "sample")
@@ -54,14 +57,12 @@ NOBODY = 65534
 
 def as_user(uid, argv):
     """argv run as uid (and gid uid), with no supplementary group."""
-    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + argv
+    return strangers.run_as(uid) + argv
 
 
 def require_root(why):
     """Ends the test as a skip unless it runs as root."""
-    if os.geteuid() != 0:
-        print("skip: %s needs root" % why)
-        sys.exit(0)
+    strangers.need_root(why)
 
 
 def user_dir(uid, name=None):
@@ -175,9 +176,7 @@ def poolstat_bytes(*args, timeout=60, user=None, env=None):
         return None
 
 
-def control_bytes(data):
-    """The control bytes (and DEL, and bytes >= 0x80) in data, but newlines."""
-    return sorted({b for b in data if (b < 32 and b != 10) or b >= 127})
+control_bytes = strangers.control_bytes
 
 
 def sites_json(target):

@@ -10,6 +10,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+import strangers  # noqa: E402  (tests/support/strangers.py)
+
 LIB = os.path.abspath(sys.argv[1])
 BUILD = os.path.abspath(sys.argv[2])
 BIN = os.path.join(BUILD, "tests", "socket")
@@ -19,7 +22,7 @@ DAEMON = os.path.join(BIN, "daemon")
 NOSHARE = os.path.join(BIN, "noshare")
 SPY = os.path.join(BIN, "malloc_spy.so")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+NOBODY = strangers.run_as(65534)
 
 
 def fail(msg):
@@ -179,31 +182,20 @@ def dead_pid():
 
 def need_root():
     """Tests that play a second user: only root can make one; others skip."""
-    if os.geteuid() != 0:
-        print("skip: needs root (it creates the users pa-attacker and pa-victim)")
-        sys.exit(0)
+    strangers.need_root("it creates the users pa-attacker and pa-victim")
 
 
 def user(name):
-    """(uid, gid) of a system user made for these tests, created if missing
-    (another test may be creating it at the same moment: that is fine)."""
-    import pwd
+    """(uid, gid) of a system user made for these tests, created if missing."""
     try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                            "/usr/sbin/nologin", name], capture_output=True, text=True)
-        try:
-            pw = pwd.getpwnam(name)
-        except KeyError:
-            fail("useradd %s: %s" % (name, r.stderr.strip()))
-    return pw.pw_uid, pw.pw_gid
+        return strangers.user(name)
+    except RuntimeError as e:
+        fail(str(e))
 
 
 def as_user(name):
     """The command prefix that runs a program as user `name`, as NOBODY does."""
-    uid, gid = user(name)
-    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups"]
+    return strangers.run_as(*user(name))
 
 
 def own_folder(path, uid, mode=0o700):
@@ -315,6 +307,4 @@ def poolstat_bytes(*args, user=None, timeout=25, env=None):
     return r.returncode, r.stdout, r.stderr
 
 
-def raw_bytes(b):
-    """Bytes of b that a terminal would act on: controls except \\n, DEL, >= 0x80."""
-    return sorted(set(c for c in b if (c < 32 and c != 10) or c >= 127))
+raw_bytes = strangers.control_bytes
