@@ -28,11 +28,8 @@
  *     descriptor's (st_dev, st_ino) is kept and checked before each use; one
  *     that changed is forgotten, never closed, and the socket is made again.
  *   - The socket file is removed only by the process that bound it, and only
- *     while it is still the file it bound.
- *   - Where the default folder is refused (another uid made
- *     /tmp/poolalloc-<uid>, or it is a symlink, or open to others), the
- *     socket is the Linux abstract name "@poolalloc-<euid>-<pid>" instead:
- *     no file, nothing to remove, SO_PEERCRED its only guard.
+ *     while it is still the file it bound. Where it lives, the rules for its
+ *     folder, and the abstract-name fallback: sockpath.h.
  */
 #ifndef POOLALLOC_SERVER_H
 #define POOLALLOC_SERVER_H
