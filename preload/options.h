@@ -29,16 +29,15 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "stats socket path (`%p` = pid), or `off`; default `$XDG_RUNTIME_DIR/poolalloc/<pid>.sock`, " \
       "else `/tmp/poolalloc-<uid>/<pid>.sock` (the abstract name `@poolalloc-<uid>-<pid>` "    \
       "if another user holds that folder); read it with "                                      \
-      "`poolstat` (see Live stats)")                                                           \
+      "`poolstat` (see docs/poolstat.md)")                                                     \
     X(SAMPLE, sample, OPT_SIZE, 0, 0, 1073741824,                                              \
       "mean bytes between sampled allocations (`k`/`m` suffixes), recorded with their stacks " \
       "for `poolstat sites` and `poolstat heap`; `0` = off. Off by default: a sample costs "   \
-      "about 1 us; at 2m python3 and gcc run 4-5 % slower (see Allocation sites and heap "    \
-      "profiles)")                                 \
+      "about 1 us; at 2m python3 and gcc run 4-5 % slower (see docs/sites.md)")               \
     X(STATS, stats, OPT_BOOL, 0, 0, 1, "`1`: print a per-class summary on stderr at exit")    \
     X(CHECK, check, OPT_BOOL, 0, 0, 1,                                                         \
       "`1`: costly checks: no object is cached anywhere, so every double free is caught, "     \
-      "and freed memory is poisoned and verified on reuse (see Known limits for the cost)")    \
+      "and freed memory is poisoned and verified on reuse (docs/limits.md, Bad frees: the cost)")  \
     X(VERBOSE, verbose, OPT_BOOL, 0, 0, 1,                                                     \
       "`1`: log decisions (init, mode, region size, flush thread) on stderr")
 

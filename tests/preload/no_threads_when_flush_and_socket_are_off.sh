@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# no_threads_when_flush_and_socket_are_off — the README's advice for programs
+# no_threads_when_flush_and_socket_are_off — the advice in docs/limits.md for programs
 # that must stay single-threaded holds: with POOLALLOC_FLUSH_MS=0 and
 # POOLALLOC_SOCKET=off the library starts no thread (a preloaded process has
 # one task) and the pools still serve (POOLALLOC_STATS counts allocations);
 # setpriv, which drops root with PR_SET_KEEPCAPS and per-thread capset between
 # setresuid and setresgid, runs to its end. With the defaults our two threads
 # exist, and setpriv is known to abort in glibc's setxid consistency check
-# (README, Known limits): that is asserted too, so the advice stays needed
+# (docs/limits.md): that is asserted too, so the advice stays needed
 # and true.
 set -u
 source "$(dirname "$0")/support/script_lib.sh" "$@"
@@ -37,5 +37,5 @@ n=$(env POOLALLOC_SOCKET="$PT_WORK/sock/%p.sock" LD_PRELOAD="$LIB" \
 env POOLALLOC_SOCKET="$PT_WORK/sock/%p.sock" LD_PRELOAD="$LIB" \
     setpriv --reuid=65534 --regid=65534 --clear-groups /bin/true >/dev/null 2>&1
 rc=$?
-[ "$rc" -eq 134 ] || fail "defaults: setpriv exit $rc; the known limit (abort, 134) changed: update the README"
+[ "$rc" -eq 134 ] || fail "defaults: setpriv exit $rc; the known limit (abort, 134) changed: update docs/limits.md"
 finish

@@ -60,7 +60,7 @@ h.finish()
 os.chmod(d, 0o711)   # nobody may pass through the test folder to its own
 os.mkdir(d + "/ro", 0o500)
 os.chown(d + "/ro", 65534, 65534)
-# (setpriv itself runs without the library: see README, Known limits.)
+# (setpriv itself runs without the library: see docs/limits.md.)
 h = Proc([HOLDER], env={"POOLALLOC_SOCKET": d + "/ro/%p.sock"}, preload=" ",
          wrap=NOBODY + ["env", "LD_PRELOAD=" + LIB])
 check(h.cmd("alloc 100 64") == "ok", "read-only folder: program does not run")

@@ -6,7 +6,7 @@ usage: soak_sample.py PID SOCKET INTERVAL OUT
 Every INTERVAL seconds until PID exits, appends one line to OUT:
     t rss_kib pool_resident_kib pool_metadata_kib pool_in_use_kib
 t in seconds since the start; rss from /proc/PID/status (VmRSS); the pool figures from
-the allocator's own stats socket SOCKET ("stats" request, see README: Live stats),
+the allocator's own stats socket SOCKET ("stats" request, see docs/poolstat.md),
 "-" when the socket does not answer. Uses nothing but the standard library.
 """
 import os

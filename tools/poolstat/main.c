@@ -19,7 +19,7 @@ static const char usage[] =
     "       poolstat [--json] sites TARGET  top allocation sites (POOLALLOC_SAMPLE), symbolized\n"
     "       poolstat heap TARGET > F.heap   heap profile for google-pprof --text PROGRAM F.heap\n"
     "TARGET is a process id, or the path of its socket (for a POOLALLOC_SOCKET poolstat cannot\n"
-    "guess). Protocol version " "1" "; see README.md, \"Live stats\".\n";
+    "guess). Protocol version " "1" "; see docs/poolstat.md.\n";
 
 /* Prints an error and returns 1. A message may quote a path, a name or a
  * reply another user's process wrote: it reaches the terminal printable. */
