@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../../include/poolalloc.h"
+
 /* Failure count for the whole program; atomic because torture threads report too. */
 static atomic_int pt_failures __attribute__((unused));
 
@@ -186,6 +188,48 @@ static inline size_t pt_status_kib(const char *key)
 static inline size_t pt_rss_bytes(void)
 {
     return pt_status_kib("VmRSS") * 1024;
+}
+
+/*
+ * Flush generations poolalloc has run in this process, read from the library itself
+ * (poolalloc_get_stats), or -1 on plain glibc.
+ */
+static inline int64_t pt_generations(void)
+{
+    static int (*get)(struct poolalloc_stats *);
+    if (!get)
+        *(void **)&get = dlsym(RTLD_DEFAULT, "poolalloc_get_stats");
+    struct poolalloc_stats st = {.size = sizeof st};
+    if (!get || get(&st) != 0)
+        return -1;
+    return (int64_t)st.generations;
+}
+
+/*
+ * Waits until n generations have ended after `from` (a pt_generations() value), polling
+ * every few milliseconds.  Tests of memory return judge by generations, not seconds, so
+ * that a loaded machine only makes them slower; cap_s is a hang guard.  Returns the
+ * generations reached, or -1 if the cap passed first.  On plain glibc (no generations)
+ * it sleeps fallback_ms instead and returns -1.
+ */
+static inline int64_t pt_wait_generations(int64_t from, int n, double cap_s, long fallback_ms)
+{
+    if (from < 0) {
+        struct timespec ts = {fallback_ms / 1000, (fallback_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    double deadline = pt_now() + cap_s;
+    for (;;) {
+        int64_t g = pt_generations();
+        if (g >= from + n)
+            return g;
+        if (pt_now() > deadline)
+            return -1;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Print the verdict line and give the exit status for main. */
