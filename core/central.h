@@ -13,7 +13,9 @@
  * the pages of spans left empty back to the OS.
  *
  * Lists: `partial` (doubly linked: a free can empty a span anywhere in it),
- * `empty`, `aging` and `released` (used from the head). A full span is on no
+ * `empty`, `aging` and `released` (used from the head; `released` is sorted
+ * by span index, lowest first, so reuse keeps the spans in use packed low and
+ * the spans that empty later neighbours, given back in one madvise a run). A full span is on no
  * list; the free that makes it partial again puts it back at the head.
  *
  * Which empty spans a periodic flush releases (the flush thread's; an explicit
@@ -54,6 +56,7 @@
  *                                               on the transfer stack)
  *     xfer_count <= xfer_cap
  *     spans_live == spans not released          (their pages may be resident)
+ *     released: span indices strictly ascending along next
  *     free objects in live spans == spans_live * nobjs - objs_out
  *
  * A pointer given back is decoded and checked here, when it reaches the
@@ -100,6 +103,7 @@ struct central {
     uint64_t spans_live;     /* spans not released */
     uint64_t released_bytes; /* cumulative bytes given back to the OS */
     uint64_t releases;       /* cumulative spans released */
+    uint64_t release_calls;  /* cumulative madvise calls releasing them (one per run) */
     _Atomic(void *) deferred;
 } PA_ALIGNED;
 

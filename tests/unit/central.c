@@ -2,9 +2,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
+
+/* Every madvise(MADV_DONTNEED) core/ makes, counted: core's call binds to
+ * this definition in the test binary, which passes it on to the kernel. */
+static unsigned long dontneed_calls;
+int madvise(void *addr, size_t len, int advice)
+{
+    if (advice == MADV_DONTNEED)
+        __atomic_add_fetch(&dontneed_calls, 1, __ATOMIC_RELAXED);
+    return (int)syscall(SYS_madvise, addr, len, advice);
+}
 
 static void setup(void)
 {
@@ -30,6 +41,16 @@ static void check_invariants(unsigned cls)
     }
     cr_assert_eq(used, ce->objs_out);
     cr_assert_eq(live, ce->spans_live);
+    /* `released`: sorted by index, lowest first, links both ways, all of them. */
+    uint64_t released = 0;
+    for (struct span *s = ce->released, *prev = NULL; s; prev = s, s = s->next) {
+        cr_assert_eq(s->list, SPAN_RELEASED);
+        cr_assert_eq(s->prev, prev);
+        cr_assert(!prev || prev->index < s->index, "released: span %u after %u", s->index,
+                  prev->index);
+        released++;
+    }
+    cr_assert_eq(released, ce->spans_made - ce->spans_live);
 }
 
 Test(central, batch_objects_are_distinct_aligned_and_in_their_slice)
@@ -277,5 +298,123 @@ Test(central, an_explicit_flush_gives_back_every_empty_span_now)
     central_free(cls, objs + ce->nobjs, ce->nobjs);   /* span 1 is young */
     cr_assert_eq(flush_run(), (size_t)2 * ce->nobjs * 4096);
     cr_assert_eq(ce->spans_live, 0);
+    check_invariants(cls);
+}
+
+/* Frees every object of spans `which` (indices into a take_spans array of
+ * spans of nobjs objects each). */
+static void free_spans(unsigned cls, void **objs, const unsigned *which, unsigned n)
+{
+    unsigned nobjs = central_g[cls].nobjs;
+    for (unsigned i = 0; i < n; i++)
+        central_free(cls, objs + which[i] * nobjs, nobjs);
+}
+
+/* The cost of madvise is per call (a TLB shootdown each), so neighbouring
+ * empty spans go back in one call, however scattered the order they emptied
+ * in; the live spans between runs keep their content. */
+Test(central, spans_emptied_in_scattered_order_go_back_as_one_call_per_run)
+{
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    enum { SPANS = 12 };
+    static void *objs[SPANS * 16];
+    cr_assert_eq(ce->nobjs, 16);
+    take_spans(cls, SPANS, objs);
+    for (unsigned i = 0; i < SPANS * 16; i++)
+        memset(objs[i], (int)(i & 0xff) | 1, 4096);
+    /* Spans 4 and 8 stay live: runs 0-3, 5-7, 9-11. */
+    static const unsigned order[] = {7, 2, 9, 0, 11, 5, 3, 10, 1, 6};
+    free_spans(cls, objs, order, 10);
+    unsigned long calls = dontneed_calls;
+    uint64_t before = ce->release_calls;
+    cr_assert_eq(central_release(cls), (size_t)10 * 16 * 4096);
+    cr_assert_eq(dontneed_calls - calls, 3, "%lu madvise calls for 3 runs",
+                 dontneed_calls - calls);
+    cr_assert_eq(ce->release_calls - before, 3);
+    cr_assert_eq(ce->releases, 10);
+    cr_assert_eq(ce->spans_live, 2);
+    for (unsigned sp = 4; sp <= 8; sp += 4)
+        for (unsigned k = sp * 16; k < sp * 16 + 16; k++)
+            for (unsigned b = 0; b < 4096; b += 512)
+                cr_assert_eq(((unsigned char *)objs[k])[b], (k & 0xff) | 1,
+                             "live span %u lost its content", sp);
+    check_invariants(cls);
+}
+
+/* A span given back between two that go back later is bridged: the second
+ * release is one call over all of them, and every bridged span is on
+ * `released` again, reusable, reading zero. */
+Test(central, a_release_covers_spans_released_before_in_the_same_call)
+{
+    unsigned cls = sc_of(4096);
+    struct central *ce = &central_g[cls];
+    enum { SPANS = 10 };
+    static void *objs[SPANS * 16];
+    take_spans(cls, SPANS, objs);
+    static const unsigned first[] = {5, 1, 3}, second[] = {8, 0, 6, 2, 9, 4, 7};
+    free_spans(cls, objs, first, 3);
+    central_release(cls);
+    cr_assert_eq(ce->spans_live, SPANS - 3);
+    free_spans(cls, objs, second, 7);
+    unsigned long calls = dontneed_calls;
+    cr_assert_eq(central_release(cls), (size_t)7 * 16 * 4096, "bridged spans are not counted");
+    cr_assert_eq(dontneed_calls - calls, 1, "%lu calls for spans 0-9", dontneed_calls - calls);
+    cr_assert_eq(ce->releases, SPANS);
+    cr_assert_eq(ce->spans_live, 0);
+    check_invariants(cls);
+
+    /* Reused lowest first, the bridged ones too, zero-filled, no new span. */
+    void *got[SPANS * 16];
+    unsigned fresh, n = 0;
+    while (n < SPANS * 16)
+        n += central_alloc(cls, SPANS * 16 - n, got + n, CENTRAL_GROW, &fresh);
+    cr_assert_eq(ce->spans_made, SPANS);
+    for (unsigned i = 0; i < n; i++) {
+        cr_assert_eq(got[i], objs[i], "object %u not reused in address order", i);
+        for (unsigned b = 0; b < 4096; b += 64)
+            cr_assert_eq(((unsigned char *)got[i])[b], 0);
+    }
+    check_invariants(cls);
+}
+
+/* Thousands of spans emptied in a shuffled order with a live span every 64:
+ * one call per run, and reuse from `released` keeps the live ones packed low,
+ * so that a later release is again a few calls. */
+Test(central, thousands_of_shuffled_spans_go_back_in_one_call_per_run)
+{
+    unsigned cls = sc_of(8192);
+    struct central *ce = &central_g[cls];
+    enum { SPANS = 2048 };
+    unsigned nobjs = ce->nobjs;
+    cr_assert_eq(nobjs, 8);
+    static void *objs[SPANS * 8];
+    static unsigned order[SPANS];
+    take_spans(cls, SPANS, objs);
+    unsigned n = 0;
+    for (unsigned i = 0; i < SPANS; i++)
+        if (i % 64 != 63)
+            order[n++] = i;
+    uint64_t rng = 88172645463325252ull;
+    for (unsigned i = n - 1; i > 0; i--) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        unsigned j = (unsigned)(rng % (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    free_spans(cls, objs, order, n);
+    unsigned long calls = dontneed_calls;
+    cr_assert_eq(central_release(cls), (size_t)n * 8 * 8192);
+    cr_assert_eq(dontneed_calls - calls, SPANS / 64, "%lu calls for %u runs",
+                 dontneed_calls - calls, SPANS / 64);
+    check_invariants(cls);
+
+    /* Take 100 spans' worth again: they come from the lowest released spans. */
+    void *again[100 * 8];
+    unsigned fresh, got = 0;
+    while (got < 100 * 8)
+        got += central_alloc(cls, 100 * 8 - got, again + got, CENTRAL_GROW, &fresh);
+    for (unsigned i = 0; i < got; i++)
+        cr_assert_lt(span_of(cls, again[i])->index, 102u, "a released span reused out of order");
     check_invariants(cls);
 }
