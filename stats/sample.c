@@ -66,6 +66,9 @@ static struct {
 
 static uint32_t smp_nsites = 1;      /* next site id; 0 is the unknown-stack site */
 static uint64_t smp_dropped;
+static uint64_t smp_taken;           /* samples recorded (sample_record that returned 1) */
+static uint64_t smp_due_early;       /* sample_due() calls while not started (sample_exit) */
+static int smp_verbose;              /* the exit line (sample_exit) */
 static uint32_t smp_unwinding;       /* threads inside libunwind for a sample */
 static int smp_forking;              /* a fork is being prepared: no new unwinding */
 
@@ -176,9 +179,12 @@ int sample_due(size_t n)
     struct sample_tls *t = &sample_tls;
     int state = __atomic_load_n(&smp.state, __ATOMIC_ACQUIRE);
     if (state != SMP_ON) {
-        /* Off for good: parked out of reach. Not started yet: asked again. */
-        if (state == SMP_OFF)
-            t->left = INT64_MAX;
+        if (state == SMP_NOT_STARTED)
+            __atomic_fetch_add(&smp_due_early, 1, __ATOMIC_RELAXED);
+        /* Off for good: parked out of reach. Not started yet: parked at
+         * SAMPLE_PARK, so that this thread comes back soon after the start
+         * and then draws (rng is still 0: the first-visit branch below). */
+        t->left = state == SMP_OFF ? INT64_MAX : SAMPLE_PARK;
         return 0;
     }
     if (t->busy)
@@ -461,8 +467,10 @@ int sample_record(void *p, size_t n)
     uint64_t x = n < SIZE_MAX40 ? n : SIZE_MAX40;
     uint64_t meta = x << 24 | site_of_caller();
     int ok = live_put(p, meta);
-    if (ok)
+    if (ok) {
         count(meta, COUNT_SAMPLED);
+        __atomic_fetch_add(&smp_taken, 1, __ATOMIC_RELAXED);
+    }
     else
         __atomic_fetch_add(&smp_dropped, 1, __ATOMIC_RELAXED);
     t->busy--;
@@ -582,9 +590,35 @@ static int map_tables(void)
     return 0;
 }
 
+/* Under POOLALLOC_VERBOSE=1, one line at exit: what the sampler did in this
+ * process (tools/bench/sampling.py and tests/sample read it). */
+__attribute__((destructor)) static void sample_exit(void)
+{
+    if (!smp_verbose)
+        return;
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: sampling: ");
+    log_u64(&b, __atomic_load_n(&smp_taken, __ATOMIC_RELAXED));
+    log_str(&b, " samples, ");
+    log_u64(&b, sample_dropped());
+    log_str(&b, " dropped, ");
+    log_u64(&b, sample_nsites());
+    log_str(&b, " sites, ");
+    log_u64(&b, __atomic_load_n(&smp_due_early, __ATOMIC_RELAXED));
+    log_str(&b, " countdown calls before the start (");
+    log_str(&b, smp.why);
+    log_str(&b, ")\n");
+    log_flush(&b, 2);
+}
+
 void sample_start(uint64_t mean, int verbose)
 {
     const char *why = NULL;
+    /* Once per process: a fork child keeps its parent's state and tables. */
+    static int started;
+    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+        return;
+    smp_verbose = verbose;
     if (!mean) {
         why = "off (POOLALLOC_SAMPLE=0)";
     } else {

@@ -8,8 +8,37 @@
  * branch) and, when the countdown runs out, calls sample_due() out of line;
  * a sampled allocation is served by glibc (never by the pools) and recorded
  * with sample_record(); free() finds it on its out-of-line path for foreign
- * pointers (sample_forget). preload/init.c calls sample_start() from the
- * constructor. Nothing on the pools' fast paths knows about sampling.
+ * pointers (sample_forget). preload/init.c calls sample_start() once, in a
+ * clean context (the constructor or a thread of ours, never inside malloc),
+ * whenever it chooses. Nothing on the pools' fast paths knows about sampling.
+ *
+ * The countdown has three states, and what each costs the program:
+ *   - not started (before sample_start): sample_due() parks the countdown
+ *     SAMPLE_PARK bytes away and returns 0, so a thread leaves malloc's
+ *     inline path once per SAMPLE_PARK bytes it allocates; its generator is
+ *     not seeded, so its first visit after the start draws a real distance.
+ *   - off (POOLALLOC_SAMPLE=0, or libunwind missing): parked at INT64_MAX,
+ *     one call per thread; then the inline tick is all (its branch never
+ *     taken).
+ *   - on: the tick, and one out-of-line call per sample. A sample costs the
+ *     unwinding (libunwind's unw_backtrace, whose per-thread cache of frame
+ *     layouts makes a known stack cheap; a frame it has not seen is looked
+ *     up in libunwind's global cache of unwind rules, under its lock, which
+ *     masks signals: two system calls), the site and live tables (a hash and
+ *     one or two cache lines each, four locked adds), and glibc's allocator
+ *     with signals blocked (two system calls at the malloc and two at the
+ *     free). Its free meets one live-table bucket on free's foreign path;
+ *     other frees of glibc blocks look the bucket up only while a sample is
+ *     live. The cost is proportional to the samples taken, i.e. to the bytes
+ *     allocated divided by the mean: docs/sites.md has the figures.
+ *
+ * Why libunwind and not frame pointers: Debian's programs and libraries are
+ * built without them, and a frame-pointer walk through code that has none
+ * reads whatever the register holds, which can fault in the program; DWARF
+ * unwinding through .eh_frame is correct everywhere. libunwind's caching
+ * policy is left as it is (global): the library is shared with a program
+ * that loads libunwind.so.8 itself, and its per-thread cache is not safe for
+ * a signal handler that unwinds on a thread interrupted while unwinding.
  *
  * The method is tcmalloc's: sampling points form a Poisson process over the
  * allocated bytes, with mean distance T = POOLALLOC_SAMPLE. The countdown is
@@ -56,6 +85,12 @@
 #define SAMPLE_DEPTH     32      /* frames kept per stack */
 #define SAMPLE_SITES     8192    /* stack table: site ids 0 .. SAMPLE_SITES-1 */
 #define SAMPLE_WN_ONE    65536   /* live_wn/total_wn are in 1/65536 objects */
+/* Where a thread's countdown waits while the sampler is not started: far
+ * enough that a thread allocating before the start leaves its inline path
+ * once per SAMPLE_PARK bytes (a call per thousands of small requests), near
+ * enough that once it is started every thread draws a real distance within
+ * SAMPLE_PARK bytes of its next requests. */
+#define SAMPLE_PARK      (INT64_C(256) << 10)
 
 /* Per thread. `left` is the only field the fast path touches. */
 struct sample_tls {
@@ -115,9 +150,10 @@ static inline void sample_libc_leave_quiet(const sigset_t *old)
 
 /* The countdown ran out on this thread. Draws the next distance and returns
  * 1 if this request (n bytes) is to be sampled: the caller serves it from
- * glibc and calls sample_record(). 0 when sampling is off or not started
- * (then the countdown is parked out of reach), on a thread's first visit
- * (which only draws), for n == 0, and inside the sampler itself. */
+ * glibc and calls sample_record(). 0 when sampling is off (the countdown is
+ * then parked out of reach) or not started (parked SAMPLE_PARK bytes away),
+ * on a thread's first visit (which only draws), for n == 0, and inside the
+ * sampler itself. */
 int sample_due(size_t n);
 
 /* Records p, a glibc block of n requested bytes, with the caller's stack.
@@ -145,9 +181,13 @@ static inline int sample_forget(void *p, struct sample_obj *o)
 /* Puts back what sample_forget() took (a realloc that failed). 1 if done. */
 int sample_restore(void *p, const struct sample_obj *o);
 
-/* From the constructor (clean context: dlopen allowed): loads libunwind,
- * maps the tables and starts sampling with mean distance `mean` bytes
- * (0: off). On failure sampling stays off; verbose says why on stderr. */
+/* In a clean context (dlopen allowed: the constructor or a thread of ours,
+ * never inside malloc), once per process (later calls, and a fork child's,
+ * do nothing): loads libunwind, maps the tables and starts sampling with mean
+ * distance `mean` bytes (0: off). Threads pick it up at their next visit
+ * (within SAMPLE_PARK bytes). On failure sampling stays off; verbose says why
+ * on stderr, and at exit one line of what the sampler did (samples, drops,
+ * sites, countdown calls before the start). */
 void sample_start(uint64_t mean, int verbose);
 
 /* ---- for the renderers (heapprof.c) ----------------------------------------------------- */

@@ -63,6 +63,8 @@ build sites "$here/support/sites.c"
 build stress -pthread "$here/support/stress.c" -lunwind
 build scope "$here/support/scope.c" -ldl
 build malloc_spy.so -shared -fPIC "$here/../socket/support/malloc_spy.c" -ldl
+build early "$here/support/early.c"
+build libearly.so -shared -fPIC -DEARLY_LIB "$here/support/early.c"
 if [ -n "$build_failed" ]; then
     echo "FAIL support programs do not build:$build_failed (logs in $logs)"
     echo "0 passed, 1 failed"

@@ -24,6 +24,8 @@ SITES = os.path.join(BIN, "sites")
 STRESS = os.path.join(BIN, "stress")
 SCOPE = os.path.join(BIN, "scope")
 SPY = os.path.join(BIN, "malloc_spy.so")
+EARLY = os.path.join(BIN, "early")
+EARLY_LIB = os.path.join(BIN, "libearly.so")
 
 
 def fail(msg):
