@@ -16,6 +16,8 @@ size_t core_gate;
 size_t core_gate_small;
 struct core_config core_cfg;
 static int core_ready;
+static int core_failed;  /* core_start_pools() failed: no second attempt */
+static int core_held;   /* core_hold(): the gate stays closed until core_start_pools() */
 
 /* Opens the gates (max_size) or closes them (0); see core.h. */
 static void gate_set(size_t max)
@@ -24,13 +26,27 @@ static void gate_set(size_t max)
     __atomic_store_n(&core_gate, max, __ATOMIC_RELEASE);
 }
 
-int core_init(const struct core_config *cfg)
+int core_configure(const struct core_config *cfg)
 {
     core_cfg = *cfg;
     if (core_cfg.max_size > SC_MAX_SIZE)
         core_cfg.max_size = SC_MAX_SIZE;
     sc_init();
     cpu_init(!core_cfg.no_rseq);
+    return core_cfg.max_size == 0 ? -1 : 0;
+}
+
+int core_start_pools(void)
+{
+    if (core_ready) {
+        /* A fork child whose gate was held: the pools are its parent's copy. */
+        core_held = 0;
+        gate_set(core_cfg.max_size);
+        return 0;
+    }
+    if (core_failed)
+        return -1;
+    core_failed = 1;   /* until the end: a second attempt would find half of it done */
     if (core_cfg.max_size == 0)
         return -1;
     if (region_init() != 0) {
@@ -42,31 +58,43 @@ int core_init(const struct core_config *cfg)
      * goes to its span's bitmap, where a second free is seen. */
     if (cache_init(core_cfg.check ? 0 : core_cfg.cpu_cache, core_cfg.max_size) != 0)
         return -1;
+    core_held = 0;
+    core_failed = 0;
     core_ready = 1;
     gate_set(core_cfg.max_size);
     return 0;
 }
 
-void core_start_background(void)
+int core_init(const struct core_config *cfg)
 {
-    if (core_ready && core_cfg.flush_ms)
-        flush_start(core_cfg.flush_ms);
+    if (core_configure(cfg) != 0)
+        return -1;
+    return core_start_pools();
 }
 
-void core_request_attention(void)
+int core_pools_ready(void)
 {
+    return core_ready;
+}
+
+int core_start_background(void)
+{
+    if (!core_ready || !core_cfg.flush_ms)
+        return 0;
+    return flush_start(core_cfg.flush_ms);
+}
+
+void core_hold(void)
+{
+    core_held = 1;
     gate_set(0);
 }
 
 void core_attend(void)
 {
-    if (!core_ready)
+    if (!core_ready || core_held)
         return;
-    /* Reopen first: the thread's own setup allocates and must not come back
-     * here. */
     gate_set(core_cfg.max_size);
-    if (flush_thread_wanted())
-        flush_start(core_cfg.flush_ms);
 }
 
 void core_fork_prepare(void)
@@ -101,20 +129,19 @@ void core_fork_parent(void)
 
 void core_fork_child(void)
 {
+    /* The flush thread is the parent's, pools or not (it may run only for
+     * the stats server). */
+    flush_unlock_after_fork(1);
     if (!core_ready)
         return;
     meta_unlock_after_fork(1);
     central_reset_all();
     cache_reset_all();
-    flush_unlock_after_fork(1);
     /* Only this thread is in the child; a fork under way in another thread
      * of the parent is not. */
     cache_libc_slow = cache_tls_guarded;
     __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
-    /* The flush thread did not survive the fork: the child's next request
-     * starts its own, from the preload slow path, outside every lock (not
-     * here: this runs inside fork). */
-    if (flush_thread_wanted())
-        core_request_attention();
+    /* The flush thread did not survive the fork; the preload layer decides
+     * when the child starts its own (core_hold, core_start_background). */
 }

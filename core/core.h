@@ -8,8 +8,11 @@
  *     1 <= n <= core_gate   =>  the request may be served by cache_alloc()
  *
  * core_gate is the configured max_size while the allocator is ready, and 0
- * while it is not, or while the core wants the preload layer to stop by its
- * slow path once (core_attend): one compare on the fast path covers both.
+ * while it is not (before core_start_pools, which the preload layer defers
+ * until a process has lived a while or allocated a real amount), while it is
+ * held (core_hold: a fork child until its own start): one compare on the fast
+ * path covers them all, and every request meanwhile visits the preload slow
+ * path, where the start is decided.
  * core_gate_small is the same for requests of at most SC_SMALL_MAX bytes
  * (min(max_size, SC_SMALL_MAX), or 0), so that malloc's common case makes
  * one compare that also picks the small size table.
@@ -34,21 +37,44 @@ extern size_t core_gate PA_HIDDEN;
 extern size_t core_gate_small PA_HIDDEN;
 extern struct core_config core_cfg;
 
-/* Builds every table and reserves the region. Returns 0, or -1 when the pools
- * cannot be used at all (then core_gate stays 0 and core_owns() is false).
- * Not thread-safe: the preload layer serialises it. */
+/* Builds every table and reserves the region: core_configure() then
+ * core_start_pools(). Returns 0, or -1 when the pools cannot be used at all
+ * (then core_gate stays 0 and core_owns() is false). Not thread-safe: the
+ * caller serialises it. */
 int core_init(const struct core_config *cfg);
 
-/* Starts what must run in a clean context (the flush thread). */
-void core_start_background(void);
+/* The first half of core_init(): keeps the configuration, builds the size
+ * tables and picks the mode (cpu_init: two membarrier calls, microseconds);
+ * reserves nothing, maps nothing, and leaves the gate closed, so that
+ * every request goes to the C library until core_start_pools(). -1 if the
+ * configuration allows no pools (max_size 0). */
+int core_configure(const struct core_config *cfg);
 
-/* Called from the preload slow path when core_gate is 0 but the core is
- * ready: does what the core asked for (start a fork child's flush thread),
- * then opens the gate again. No allocator lock may be held. */
+/* The second half: reserves the region, builds the
+ * central lists and the caches, and opens the gate. In a fork child whose gate
+ * is held (core_hold) it only opens the gate again. Returns 0, or -1 (the gate
+ * stays closed; a failure is not retried). No allocator lock may be held: the
+ * preload layer calls it from the constructor or from its slow path, and
+ * serialises it. */
+int core_start_pools(void);
+
+/* 1 once core_start_pools() has succeeded in this address space. */
+int core_pools_ready(void);
+
+/* Starts the flush thread if the pools run and a period is set, from a clean
+ * context with no allocator lock held. 0, or -1 if the thread could not be
+ * made. */
+int core_start_background(void);
+
+/* Closes the gate until the next core_start_pools(): every request goes to
+ * the C library meanwhile (and visits the preload slow path). For a fork
+ * child, which starts like a new process. */
+void core_hold(void);
+
+/* Called from the preload slow path when core_gate is 0: opens the gate if
+ * the pools run and are not held (cheap when not). No allocator lock may be
+ * held. */
 void core_attend(void);
-
-/* Asks for one core_attend() at the next request. */
-void core_request_attention(void);
 
 /* pthread_atfork handlers. */
 void core_fork_prepare(void);

@@ -14,11 +14,11 @@
 #include "orphan.h"
 
 static pa_lock flush_lock;            /* one generation step at a time */
-static void (*flush_hook)(void);
 static uint64_t flush_generations, flush_returned;
 static uint64_t flush_period_ms;
+static uint64_t flush_start_at_ms;    /* CLOCK_MONOTONIC, for flush_at_start */
+static void (*flush_at_start)(void);  /* run once by the thread, then forgotten */
 static int flush_thread_running;
-static int flush_thread_failed;       /* pthread_create said no: do not retry */
 
 /* One generation; idle_only: release only the idle empty spans (central.h)
  * instead of every empty one. */
@@ -26,6 +26,9 @@ static size_t generation(int idle_only)
 {
     size_t bytes = 0;
     lock_take(&flush_lock);
+    /* Before the pools start there are no caches (cache_cpus NULL) and no
+     * spans: nothing to do, but the count. */
+    struct cpu_cache **cpus = __atomic_load_n(&cache_cpus, __ATOMIC_ACQUIRE);
     /* Before the drain (central.h). A class with no span yet has nothing to
      * age; one that gets its first span during the drain can only have spans
      * emptied in the drain's time, and those go. */
@@ -33,8 +36,8 @@ static size_t generation(int idle_only)
         for (unsigned c = 0; c < SC_COUNT; c++)
             if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
                 central_age(c);
-    for (unsigned i = 0; i <= cache_cpu_mask; i++) {
-        struct cpu_cache *cc = __atomic_load_n(&cache_cpus[i], __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; cpus && i <= cache_cpu_mask; i++) {
+        struct cpu_cache *cc = __atomic_load_n(&cpus[i], __ATOMIC_ACQUIRE);
         if (!cc)
             continue;
         cache_flush_cpu(cc);
@@ -58,11 +61,6 @@ size_t flush_run_periodic(void)
     return generation(1);
 }
 
-void flush_set_hook(void (*fn)(void))
-{
-    __atomic_store_n(&flush_hook, fn, __ATOMIC_RELEASE);
-}
-
 void flush_totals(struct flush_totals *t)
 {
     t->generations = __atomic_load_n(&flush_generations, __ATOMIC_RELAXED);
@@ -84,21 +82,37 @@ static int before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
+static void ms_to_ts(struct timespec *t, uint64_t ms)
+{
+    t->tv_sec = (time_t)(ms / 1000);
+    t->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
 /* Wakes every ORPHAN_CHECK_MS to see whether the program has left (orphan.h),
- * and runs a generation every period (none when the period is 0: the thread
- * then only watches, for a stats server's sake). */
+ * runs flush_at_start once its time has come, and a generation every period
+ * (none when the period is 0: the thread then only watches, for a stats
+ * server's sake). */
 static void *flush_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "poolalloc-flush", 0, 0, 0);
     orphan_own_thread();
-    struct timespec next_flush;
+    void (*at_start)(void) = flush_at_start;
+    struct timespec start_at, next_flush;
+    ms_to_ts(&start_at, flush_start_at_ms);
     clock_gettime(CLOCK_MONOTONIC, &next_flush);
     add_ms(&next_flush, flush_period_ms);
     for (;;) {
         struct timespec wake;
         clock_gettime(CLOCK_MONOTONIC, &wake);
+        if (at_start && !before(&wake, &start_at)) {
+            at_start();
+            at_start = NULL;
+            continue;
+        }
         add_ms(&wake, ORPHAN_CHECK_MS);
+        if (at_start && before(&start_at, &wake))
+            wake = start_at;
         if (flush_period_ms && before(&next_flush, &wake))
             wake = next_flush;
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) != 0)
@@ -113,53 +127,48 @@ static void *flush_main(void *arg)
             add_ms(&next_flush, flush_period_ms);
         }
         flush_run_periodic();
-        void (*hook)(void) = __atomic_load_n(&flush_hook, __ATOMIC_ACQUIRE);
-        if (hook)
-            hook();
     }
     return NULL;
 }
 
-static int start_thread(void)
+int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start)(void))
 {
     if (flush_thread_running)
         return 0;
+    flush_period_ms = period_ms;
+    flush_start_at_ms = start_at_ms;
+    flush_at_start = at_start;
     /* The thread is created with every signal blocked, so the program's
-     * signals are never delivered to it; the caller's mask is restored. */
+     * signals are never delivered to it; the caller's mask is restored. The
+     * stack is only reserved: at_start may dlopen (sampling loads libunwind),
+     * which wants more than a generation does. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_t t;
     int rc = pthread_create(&t, &attr, flush_main, NULL);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0)
-        flush_thread_running = 1;
-    else
-        flush_thread_failed = 1;
-    return rc == 0 ? 0 : -1;
+    if (rc != 0)
+        return -1;
+    flush_thread_running = 1;
+    return 0;
 }
 
 int flush_start(uint64_t period_ms)
 {
-    flush_period_ms = period_ms;
     if (period_ms == 0)
         return 0;
-    return start_thread();
+    return flush_thread_start(period_ms, 0, NULL);
 }
 
-int flush_watch_start(void)
+int flush_thread_runs(void)
 {
-    return start_thread();
-}
-
-int flush_thread_wanted(void)
-{
-    return flush_period_ms && !flush_thread_running && !flush_thread_failed;
+    return flush_thread_running;
 }
 
 void flush_lock_for_fork(void)

@@ -14,7 +14,8 @@
  * at once: who asks for a flush wants the memory back now. The flush thread
  * is a plain pthread with every signal blocked, sleeping one period between
  * runs; it touches every CPU's cache, including CPUs nobody runs on any more.
- * It also ends the process when the program has no thread left (orphan.h).
+ * It also ends the process when the program has no thread left (orphan.h),
+ * and it is where the preload layer's deferred start runs (flush_thread_start).
  */
 #ifndef POOLALLOC_FLUSH_H
 #define POOLALLOC_FLUSH_H
@@ -37,24 +38,22 @@ size_t flush_run_periodic(void);
 
 void flush_totals(struct flush_totals *t);
 
-/* fn runs on the flush thread after every generation, with no allocator lock
- * held: a clean place for work that must not run inside malloc or fork (the
- * preload layer starts a fork child's stats server there). */
-void flush_set_hook(void (*fn)(void));
+/* Starts the flush thread: a generation every period_ms (0: none; the thread
+ * then only watches for a program that has left, orphan.h, for a stats
+ * server's sake), and at_start (if not NULL) run once on the thread when
+ * CLOCK_MONOTONIC reaches start_at_ms, before any generation: a clean
+ * context, with no allocator lock held and every signal blocked, for work
+ * that must not run inside malloc or fork (the preload layer starts the stats
+ * server and sampling there). Returns 0 (also if the thread runs already: it
+ * keeps its plan), or -1 if the thread could not be made. Must be called with
+ * no allocator lock held. */
+int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start)(void));
 
-/* Starts the flush thread (period in ms, > 0). Returns 0, or -1 if the thread
- * could not be made (then memory is only returned by explicit flushes). Must
- * be called with no allocator lock held. */
+/* flush_thread_start(period_ms, 0, NULL) when period_ms > 0; nothing for 0. */
 int flush_start(uint64_t period_ms);
 
-/* Starts the thread even with no period, to watch for a program that has
- * left (orphan.h): the stats server calls it, since its own thread would
- * otherwise keep such a process alive. */
-int flush_watch_start(void);
-
-/* 1 if the thread should run but does not (a fork child's did not survive
- * the fork). */
-int flush_thread_wanted(void);
+/* 1 while the thread runs in this process (not after a fork, in the child). */
+int flush_thread_runs(void);
 
 /* For fork: the flush lock, and forgetting the thread in the child. */
 void flush_lock_for_fork(void);

@@ -8,10 +8,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../core/cache.h"
 #include "../core/core.h"
 #include "../core/flush.h"
+#include "../core/lock.h"
 #include "../core/cpu.h"
 #include "../core/log.h"
 #include "../core/region.h"
@@ -60,40 +63,190 @@ static void log_init(void)
         log_str(&b, cpu_fallback_reason);
         log_str(&b, ")");
     }
-    log_str(&b, ", region ");
-    log_u64(&b, region_g.size >> 20);
-    log_str(&b, " MiB (");
-    log_u64(&b, region_g.size ? (uint64_t)1 << (region_g.slice_shift - 20) : 0);
-    log_str(&b, " MiB per class), max_size ");
+    log_str(&b, ", max_size ");
     log_u64(&b, core_cfg.max_size);
     log_str(&b, ", cpu_cache ");
     log_u64(&b, core_cfg.cpu_cache);
     log_str(&b, ", flush_ms ");
     log_u64(&b, core_cfg.flush_ms);
+    log_str(&b, ", start_ms ");
+    log_u64(&b, opt_g.start_ms);
+    log_str(&b, ", start_allocs ");
+    log_u64(&b, opt_g.start_allocs);
     log_str(&b, "\n");
     log_flush(&b, 2);
 }
 
-/* A fork child gets its own stats server only once it has lived one flush
- * period (from the flush thread, a clean context): a child that forks only
- * to exec never makes a socket it could not remove. */
+/* The pools have started (or not): when, and the region they got. */
+static void log_start(int ok, uint64_t requests, uint64_t age_ms)
+{
+    struct logbuf b = {0};
+    log_str(&b, "poolalloc: start pid ");
+    log_u64(&b, (uint64_t)getpid());
+    log_str(&b, ": after ");
+    log_u64(&b, requests);
+    log_str(&b, " requests and ");
+    log_u64(&b, age_ms);
+    log_str(&b, " ms; ");
+    if (ok) {
+        log_str(&b, "region ");
+        log_u64(&b, region_g.size >> 20);
+        log_str(&b, " MiB (");
+        log_u64(&b, region_g.size ? (uint64_t)1 << (region_g.slice_shift - 20) : 0);
+        log_str(&b, " MiB per class)\n");
+    } else {
+        log_str(&b, "no pools, every request goes to the C library\n");
+    }
+    log_flush(&b, 2);
+}
+
+/*
+ * The start (docs/how-it-works.md, Start-up). Init only reads the options and
+ * builds the size tables; the gate stays closed, so every request goes to the
+ * C library and visits init_slow(), where the start is decided. The pools
+ * (membarrier, the region, the caches) and the flush thread start at the
+ * first request that finds the process POOLALLOC_START_MS old, or that is its
+ * POOLALLOC_START_ALLOCS-th; the flush thread then makes the stats socket and
+ * starts sampling (start_late) once the process has lived START_MS, waking
+ * for it without the program's help. So a process that ends in its first
+ * moments makes no thread, no socket and no large mapping, and its exit has
+ * nothing to undo. A fork child starts the same way, its clock and count
+ * from the fork. START_MS=0: everything at init, the threads in the
+ * constructor.
+ */
+enum { START_WAIT, START_DONE };
+
+static int start_state;               /* START_WAIT until start_now() ran here */
+static pa_lock start_lock;            /* start_now(); fork waits for it */
+static uint64_t start_t0_ms;          /* CLOCK_MONOTONIC_COARSE at init or fork */
+static uint64_t start_requests;       /* requests seen while waiting */
+static int start_ctor_done;           /* the constructor has run */
+static int sample_started;            /* sample_start() ran in this address space */
+static int server_wanted;
+static int start_forked;              /* this process is a fork child */
+
+/* A fork child makes its socket no sooner than this after the fork, even with
+ * START_MS=0: a child that forks only to exec has done so by then, and exec
+ * would leave the socket file behind. */
+#define INIT_CHILD_SOCKET_MS 100
+
+static uint64_t coarse_ms(void)
+{
+    /* The coarse clock (a tick's resolution) is read from the vDSO without
+     * reading the TSC: this runs on every request before the start. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The flush thread is wanted for flushing and for the stats server; it then
+ * starts sampling too. With neither (docs/limits.md: for programs that must
+ * stay single-threaded) the process makes no thread at all, and sampling
+ * starts in the constructor. */
+static int thread_wanted(void)
+{
+    return opt_g.flush_ms || server_wanted;
+}
+
+/* On the flush thread, once the process has lived START_MS: a clean context
+ * (no allocator lock, every signal blocked, not inside malloc), as server_start
+ * and sample_start want. */
+static void start_late(void)
+{
+    if (!sample_started) {
+        sample_started = 1;
+        sample_start(opt_g.sample, (int)opt_g.verbose);   /* loads libunwind */
+    }
+    server_start();
+}
+
+/* The start itself, from init (START_MS=0), the constructor or the slow path,
+ * never inside fork. Starts the pools, then the flush thread, which runs
+ * `late` (start_late, or nothing) once the process has lived START_MS; a fork
+ * child at least INIT_CHILD_SOCKET_MS after the fork. The thread is made only
+ * once the constructor has run: before it, libc may not be ready for one. */
+static void start_now(void (*late)(void))
+{
+    if (!lock_try(&start_lock))
+        return;   /* another thread starts, or a handler interrupted this one */
+    if (__atomic_load_n(&start_state, __ATOMIC_RELAXED) == START_WAIT) {
+        int fresh = !core_pools_ready();
+        int ok = core_start_pools() == 0;
+        if (opt_g.verbose && (fresh || !ok))
+            log_start(ok, __atomic_load_n(&start_requests, __ATOMIC_RELAXED),
+                      coarse_ms() - start_t0_ms);
+        if (start_ctor_done && thread_wanted()) {
+            uint64_t wait = opt_g.start_ms;
+            if (start_forked && wait < INIT_CHILD_SOCKET_MS)
+                wait = INIT_CHILD_SOCKET_MS;
+            flush_thread_start(core_pools_ready() ? opt_g.flush_ms : 0, start_t0_ms + wait, late);
+        }
+        __atomic_store_n(&start_state, START_DONE, __ATOMIC_RELEASE);
+    }
+    lock_give(&start_lock);
+}
+
+/* Before the start, on every request: is it time? Not from a request nested
+ * in the allocator on this thread (a signal handler that interrupted ours or
+ * glibc's): the next one will do. */
+static PA_NOINLINE void start_check(void)
+{
+    uint64_t n = __atomic_add_fetch(&start_requests, 1, __ATOMIC_RELAXED);
+    if (n < opt_g.start_allocs && coarse_ms() - start_t0_ms < opt_g.start_ms)
+        return;
+    if (cache_tls_busy || cache_tls_libc || sample_tls.busy || !start_ctor_done)
+        return;
+    start_now(start_late);
+}
+
+static int start_lock_forking;        /* init_fork_prepare took start_lock */
+
+/* No fork in the middle of a start (unless a signal handler forks on the
+ * thread that is starting: that one cannot wait for itself). */
+static void init_fork_prepare(void)
+{
+    start_lock_forking = !lock_mine(&start_lock);
+    if (start_lock_forking)
+        lock_take(&start_lock);
+    core_fork_prepare();
+}
+
+static void init_fork_parent(void)
+{
+    core_fork_parent();
+    if (start_lock_forking)
+        lock_give(&start_lock);
+}
+
+/* A fork child starts like a new process, its clock and count from now: its
+ * gate is held (its pools are its parent's copy), so a child that forks only
+ * to exec makes nothing, no thread and no socket it could not remove. */
 static void init_fork_child(void)
 {
     core_fork_child();
     server_fork_child();
-    if (!opt_g.flush_ms)
-        core_request_attention();   /* no flush thread: the next request starts it */
-}
-
-static void init_after_flush(void)
-{
-    server_attend();
+    lock_reset(&start_lock);
+    start_forked = 1;
+    start_t0_ms = coarse_ms();
+    start_requests = 0;
+    stats_mark_start();
+    if (start_state == START_DONE || core_pools_ready()) {
+        core_hold();
+        __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
+    }
 }
 
 void init_slow(void)
 {
+    int state = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
+    if (likely(state == INIT_DONE)) {
+        if (__atomic_load_n(&start_state, __ATOMIC_ACQUIRE) == START_WAIT)
+            start_check();
+        return;
+    }
     int expect = INIT_NONE;
-    if (!__atomic_compare_exchange_n(&init_state, &expect, INIT_BUSY, 0, __ATOMIC_ACQ_REL,
+    if (state != INIT_NONE ||
+        !__atomic_compare_exchange_n(&init_state, &expect, INIT_BUSY, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
     opt_load(&opt_g, env_get, warn_line);
@@ -104,12 +257,17 @@ void init_slow(void)
         .verbose = (int)opt_g.verbose,
         .check = (int)opt_g.check,
     };
-    core_init(&cfg);
+    core_configure(&cfg);
+    server_wanted = server_configure(&opt_g);
+    start_t0_ms = coarse_ms();
+    stats_mark_start();
     /* May allocate: that request passes through (state is INIT_BUSY). */
-    pthread_atfork(core_fork_prepare, core_fork_parent, init_fork_child);
+    pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
     if (opt_g.verbose)
         log_init();
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+    if (!opt_g.start_ms)
+        start_now(NULL);   /* the pools now; the rest from the constructor */
 }
 
 /* With POOLALLOC_STATS=1 only: keep a close-on-exec copy of stderr at a high
@@ -158,17 +316,29 @@ static size_t (*find_libc_usable(void))(void *)
 }
 
 /* Runs before main, after libc is up: the clean context in which a thread
- * can be started and dlsym called. */
+ * can be started and dlsym called. With the default start it makes nothing:
+ * the start comes later (start_now). */
 __attribute__((constructor)) static void init_ctor(void)
 {
     init_slow();
     libc_usable = find_libc_usable();
-    sample_start(opt_g.sample, (int)opt_g.verbose);   /* loads libunwind: here, not in malloc */
     if (opt_g.stats)
         keep_stderr();
-    flush_set_hook(init_after_flush);
-    core_start_background();
-    server_start(&opt_g);
+    __atomic_store_n(&start_ctor_done, 1, __ATOMIC_RELEASE);
+    /* No thread will ever run start_late(): sampling starts here (a clean
+     * context), as it must not inside malloc. */
+    if (!thread_wanted() && opt_g.sample) {
+        sample_started = 1;
+        sample_start(opt_g.sample, (int)opt_g.verbose);
+    }
+    if (!opt_g.start_ms) {
+        /* Everything at start: the socket and sampling here, before main,
+         * then the flush thread. */
+        if (thread_wanted())
+            start_late();
+        __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
+        start_now(NULL);
+    }
 }
 
 __attribute__((destructor)) static void init_dtor(void)

@@ -57,7 +57,6 @@ struct conn {
 
 static const struct opt_values *srv_opts;
 static int srv_wanted;                   /* a server should run in this process */
-static int srv_restart;                  /* fork child: start one at server_attend() */
 static int srv_private;                  /* the thread has its own descriptor table */
 static int srv_handshake;                /* 0, then 1 (shared table) or 2 (private) */
 static pid_t srv_owner;                  /* pid that bound srv_place; 0: none */
@@ -586,25 +585,30 @@ static void start_here(void)
         release(&mine);
     }
     /* Our thread keeps the process alive after the program's last thread
-     * ends: the flush thread watches for that, even with no flush period. */
-    flush_watch_start();
+     * ends: the flush thread, which called us, watches for that. */
 }
 
-void server_start(const struct opt_values *opts)
+int server_configure(const struct opt_values *opts)
 {
-    stats_mark_start();
     srv_opts = opts;
+    srv_wanted = 0;
     /* A set-uid (or otherwise secure) program runs with the rights of
      * another user than the one who started it: no socket there, as glibc
      * ignores its MALLOC_* tunables there. */
     if (getauxval(AT_SECURE) != 0)
-        return;
+        return 0;
     const char *t = opts->socket;
     if (t[0] == 'o' && t[1] == 'f' && t[2] == 'f' && !t[3])
-        return;
+        return 0;
     sock_configure(t, getenv("XDG_RUNTIME_DIR"));
     srv_wanted = 1;
-    start_here();
+    return 1;
+}
+
+void server_start(void)
+{
+    if (srv_wanted && srv_owner != getpid())
+        start_here();
 }
 
 void server_fork_child(void)
@@ -627,19 +631,12 @@ void server_fork_child(void)
         srv_conn[i].out = NULL;
         srv_conn[i].out_len = srv_conn[i].out_sent = srv_conn[i].out_cap = 0;
     }
-    /* Started later by server_attend(): from the flush thread once the child
-     * has lived a period, or (no flush thread) at its next request. */
-    if (srv_wanted)
-        __atomic_store_n(&srv_restart, 1, __ATOMIC_RELAXED);
+    /* The child's own server is started by server_start(), from the child's
+     * own flush thread once it has lived its start time (preload/init.c). */
 }
 
 void server_attend(void)
 {
-    if (!__atomic_load_n(&srv_restart, __ATOMIC_RELAXED) ||
-        !__atomic_exchange_n(&srv_restart, 0, __ATOMIC_ACQ_REL))
-        return;
-    stats_mark_start();
-    start_here();
 }
 
 void server_stop(void)

@@ -2,10 +2,10 @@
  * server.h - the stats socket: a thread that answers one short text request
  * per connection (proto.h) on a unix socket, for poolstat or socat.
  *
- * Who talks to it: preload/init.c starts it from the constructor, removes the
- * socket file at exit, and tells it about fork; preload's slow path calls
- * server_attend() so that a fork child starts its own server, with its own
- * pid, at its first allocation.
+ * Who talks to it: preload/init.c configures it at init, starts it from the
+ * flush thread once the process has lived POOLALLOC_START_MS (a fork child
+ * likewise, with its own pid), removes the socket file at exit, and tells it
+ * about fork.
  *
  * Rules the thread keeps:
  *   - It never calls malloc (nor stdio, nor anything that may): a reply is
@@ -44,19 +44,26 @@
 
 struct opt_values;
 
-/* Starts the server of this process, from a clean context (the constructor),
- * with no allocator lock held; none in a set-uid program (AT_SECURE). The
- * path comes from opts->socket or the default (a refused default folder
- * falls back to an abstract name, silently). Any other refusal gives one
- * warning line on stderr and no server; the program goes on. */
-void server_start(const struct opt_values *opts);
+/* At init: keeps the options and decides whether this process wants a
+ * server: not in a set-uid program (AT_SECURE), not with POOLALLOC_SOCKET=off.
+ * Makes nothing. Returns 1 if a server is wanted. */
+int server_configure(const struct opt_values *opts);
 
-/* pthread_atfork child handler: the parent's server is not ours; asks the
- * core for one slow-path visit, where server_attend() starts the child's. */
+/* Binds the socket and starts the server thread for this pid, if one is
+ * wanted and this pid has none; from a clean context with no allocator lock
+ * held (the flush thread, at the preload layer's start). The path comes from
+ * opts->socket or the default (a refused default folder falls back to an
+ * abstract name, silently). Any other refusal gives one warning line on
+ * stderr and no server, in this process and its fork children; the program
+ * goes on. */
+void server_start(void);
+
+/* pthread_atfork child handler: the parent's server is not ours; the child's
+ * own starts at server_start(), called again in the child. */
 void server_fork_child(void);
 
-/* From the preload slow path, no allocator lock held: starts a fork child's
- * server if one is wanted. Cheap when not. */
+/* Nothing: the preload slow path still calls it (preload/malloc.c), from the
+ * time a fork child's server was started there. */
 void server_attend(void);
 
 /* At exit: removes the socket file if this process bound it and it is still

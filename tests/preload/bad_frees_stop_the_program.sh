@@ -19,6 +19,8 @@
 set -u
 source "$(dirname "$0")/support/script_lib.sh" "$@"
 [ -n "$LIB" ] || { echo ok; exit 0; }   # poolalloc's own checks: nothing to compare on glibc
+# The pools from the first request: these programs end long before the default start.
+export POOLALLOC_START_MS=0
 need ${CC:-gcc}
 
 src=$PT_WORK/bad.c

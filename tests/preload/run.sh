@@ -90,7 +90,11 @@ timeout_of() {
     esac
 }
 
-# Environment a C test needs (both variants).
+# Environment a C test needs (both variants). Every preloaded run of a C test also gets
+# POOLALLOC_START_MS=0 (pools, thread and socket from the first moment: these programs
+# test the pools, and most end before the default start) unless its variant sets
+# POOLALLOC_START_MS itself; the start is tested by start_waits_until_a_process_lives.sh
+# and by the late-start variants below.
 env_of() {
     case $1 in
     memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
@@ -99,16 +103,25 @@ env_of() {
 
 # Extra preloaded runs of a C test under other settings, one per line: LABEL VAR=VALUE...
 # run as NAME[LABEL].  no-rseq: glibc does not register rseq, so the allocator's
-# fallback path runs; flush-1ms + tiny cache: flushes and drains race the workers.
+# fallback path runs; flush-1ms + tiny cache: flushes and drains race the workers;
+# late-start: the pools start in the middle of the run (after 200 requests, while
+# threads, forks and signal handlers allocate), fork children start again after theirs.
 variants_of() {
     case $1 in
     threads_fork_random_torture)
         echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
         echo "flush-1ms POOLALLOC_FLUSH_MS=1 POOLALLOC_CPU_CACHE=4096"
+        echo "late-start POOLALLOC_START_MS=20 POOLALLOC_START_ALLOCS=200"
         ;;
-    signals_during_alloc) echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0" ;;
+    signals_during_alloc)
+        echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
+        echo "late-start POOLALLOC_START_MS=20 POOLALLOC_START_ALLOCS=200"
+        ;;
     malloc_edge_cases) echo "max-256k POOLALLOC_MAX_SIZE=256k" ;;
-    thread_exit_and_teardown) echo "flush-1ms POOLALLOC_FLUSH_MS=1" ;;
+    thread_exit_and_teardown)
+        echo "flush-1ms POOLALLOC_FLUSH_MS=1"
+        echo "late-start POOLALLOC_START_MS=20 POOLALLOC_START_ALLOCS=200"
+        ;;
     esac
 }
 
@@ -137,7 +150,9 @@ run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
         display="${name}[glibc]"
         tag=$name.glibc
     else
-        envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1 "$@")
+        envs+=(LD_PRELOAD="$lib" PRELOAD_EXPECT_POOLALLOC=1)
+        [[ " $* " == *" POOLALLOC_START_MS="* ]] || envs+=(POOLALLOC_START_MS=0)
+        envs+=("$@")
         if [ "$variant" != preload ]; then
             display="${name}[$variant]"
             tag=$name.$variant

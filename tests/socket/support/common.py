@@ -46,8 +46,14 @@ def tmpdir():
 
 
 def clean_env(**extra):
+    """The caller's environment without POOLALLOC_* and LD_PRELOAD, plus extra (None
+    removes). POOLALLOC_START_MS=0 unless extra sets it: these tests ask the server of
+    programs (holder, daemon) that allocate nothing while they wait for a command, so
+    under the default start they would never make a socket (docs/poolstat.md); the
+    start itself is tested in tests/preload/start_waits_until_a_process_lives.sh."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("POOLALLOC_") and k != "LD_PRELOAD"}
+    env["POOLALLOC_START_MS"] = "0"
     env.update({k: str(v) for k, v in extra.items() if v is not None})
     for k, v in extra.items():
         if v is None:
