@@ -98,10 +98,9 @@ static void *flush_main(void *arg)
     prctl(PR_SET_NAME, "poolalloc-flush", 0, 0, 0);
     orphan_own_thread();
     void (*at_start)(void) = flush_at_start;
-    struct timespec start_at, next_flush;
+    struct timespec start_at, next_flush = {0, 0};
     ms_to_ts(&start_at, flush_start_at_ms);
-    clock_gettime(CLOCK_MONOTONIC, &next_flush);
-    add_ms(&next_flush, flush_period_ms);
+    uint64_t period = 0;   /* the period next_flush was set for; 0: none yet */
     for (;;) {
         struct timespec wake;
         clock_gettime(CLOCK_MONOTONIC, &wake);
@@ -110,21 +109,27 @@ static void *flush_main(void *arg)
             at_start = NULL;
             continue;
         }
+        uint64_t want = __atomic_load_n(&flush_period_ms, __ATOMIC_ACQUIRE);
+        if (want != period) {   /* the first period, or the pools started since */
+            period = want;
+            next_flush = wake;
+            add_ms(&next_flush, period);
+        }
         add_ms(&wake, ORPHAN_CHECK_MS);
         if (at_start && before(&start_at, &wake))
             wake = start_at;
-        if (flush_period_ms && before(&next_flush, &wake))
+        if (period && before(&next_flush, &wake))
             wake = next_flush;
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) != 0)
             ;
         if (orphan_alone())
             exit(0);   /* what glibc does when the last thread ends */
-        if (!flush_period_ms || before(&wake, &next_flush))
+        if (!period || before(&wake, &next_flush))
             continue;
-        add_ms(&next_flush, flush_period_ms);
+        add_ms(&next_flush, period);
         if (before(&next_flush, &wake)) {   /* fell behind (a stopped process) */
             next_flush = wake;
-            add_ms(&next_flush, flush_period_ms);
+            add_ms(&next_flush, period);
         }
         flush_run_periodic();
     }
@@ -133,8 +138,12 @@ static void *flush_main(void *arg)
 
 int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start)(void))
 {
-    if (flush_thread_running)
+    if (flush_thread_running) {
+        /* Running without a period (for a stats server) when the pools start. */
+        if (period_ms)
+            __atomic_store_n(&flush_period_ms, period_ms, __ATOMIC_RELEASE);
         return 0;
+    }
     flush_period_ms = period_ms;
     flush_start_at_ms = start_at_ms;
     flush_at_start = at_start;
@@ -179,9 +188,15 @@ void flush_lock_for_fork(void)
 void flush_unlock_after_fork(int child)
 {
     if (child) {
-        lock_reset(&flush_lock);
-        flush_thread_running = 0;
-        orphan_forget_after_fork();
+        /* Written only when there is something to undo: a page written in a
+         * fork child is a page copied. */
+        if (atomic_load_explicit(&flush_lock.owner, memory_order_relaxed))
+            lock_reset(&flush_lock);
+        if (flush_thread_running) {
+            flush_thread_running = 0;
+            flush_period_ms = 0;
+            orphan_forget_after_fork();
+        }
     } else {
         lock_give(&flush_lock);
     }

@@ -44,9 +44,10 @@ void flush_totals(struct flush_totals *t);
  * CLOCK_MONOTONIC reaches start_at_ms, before any generation: a clean
  * context, with no allocator lock held and every signal blocked, for work
  * that must not run inside malloc or fork (the preload layer starts the stats
- * server and sampling there). Returns 0 (also if the thread runs already: it
- * keeps its plan), or -1 if the thread could not be made. Must be called with
- * no allocator lock held. */
+ * server and sampling there). If the thread runs already, a period_ms > 0
+ * becomes its period (the pools started after it) and the rest is ignored.
+ * Returns 0, or -1 if the thread could not be made. Must be called with no
+ * allocator lock held. */
 int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start)(void));
 
 /* flush_thread_start(period_ms, 0, NULL) when period_ms > 0; nothing for 0. */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,21 +103,24 @@ static void log_start(int ok, uint64_t requests, uint64_t age_ms)
 
 /*
  * The start (docs/how-it-works.md, Start-up). Init only reads the options and
- * builds the size tables; the gate stays closed, so every request goes to the
- * C library and visits init_slow(), where the start is decided. The pools
- * (membarrier, the region, the caches) and the flush thread start at the
- * first request that finds the process POOLALLOC_START_MS old, or that is its
- * POOLALLOC_START_ALLOCS-th; the flush thread then makes the stats socket and
- * starts sampling (start_late) once the process has lived START_MS, waking
- * for it without the program's help. So a process that ends in its first
- * moments makes no thread, no socket and no large mapping, and its exit has
- * nothing to undo. A fork child starts the same way, its clock and count
- * from the fork. START_MS=0: everything at init, the threads in the
- * constructor.
+ * picks the mode; the gate stays closed, so every request goes to the C
+ * library and visits init_slow(), where the start is decided:
+ *   - the pools (the region, the caches) start at the POOLALLOC_START_ALLOCS-th
+ *     request: from there on they pay for themselves;
+ *   - the flush thread starts then too, or at the first request that finds
+ *     the process POOLALLOC_START_MS old; it makes the stats socket and starts
+ *     sampling (start_late) once the process has lived START_MS, waking for
+ *     it without the program's help.
+ * So a process that ends in its first moments makes no thread, no socket and
+ * no large mapping, and its exit has nothing to undo. A fork child starts the
+ * same way, its clock and count from the fork (its gate held meanwhile: the
+ * pools are its parent's copy). START_MS=0: everything at init, the threads
+ * in the constructor.
  */
 enum { START_WAIT, START_DONE };
 
-static int start_state;               /* START_WAIT until start_now() ran here */
+static int start_state;               /* the pools: START_WAIT until start_now() ran here */
+static int start_thread_done;         /* the flush thread was asked for in this process */
 static pa_lock start_lock;            /* start_now(); fork waits for it */
 static uint64_t start_t0_ms;          /* CLOCK_MONOTONIC_COARSE at init or fork */
 static uint64_t start_requests;       /* requests seen while waiting */
@@ -160,43 +164,59 @@ static void start_late(void)
     server_start();
 }
 
-/* The start itself, from init (START_MS=0), the constructor or the slow path,
- * never inside fork. Starts the pools, then the flush thread, which runs
- * `late` (start_late, or nothing) once the process has lived START_MS; a fork
- * child at least INIT_CHILD_SOCKET_MS after the fork. The thread is made only
- * once the constructor has run: before it, libc may not be ready for one. */
-static void start_now(void (*late)(void))
+/* The flush thread, with `late` (start_late, or nothing) to run once the
+ * process has lived START_MS (a fork child: at least INIT_CHILD_SOCKET_MS
+ * after the fork), and the flush period once the pools run. Only once the
+ * constructor has run: before it, libc may not be ready for a thread. Holds
+ * start_lock. */
+static void start_thread(void (*late)(void))
+{
+    if (!start_ctor_done || !thread_wanted())
+        return;
+    uint64_t period = core_pools_ready() ? opt_g.flush_ms : 0;
+    if (start_thread_done) {
+        if (period)
+            flush_thread_start(period, 0, NULL);   /* the running thread takes the period */
+        return;
+    }
+    start_thread_done = 1;
+    uint64_t wait = opt_g.start_ms;
+    if (start_forked && wait < INIT_CHILD_SOCKET_MS)
+        wait = INIT_CHILD_SOCKET_MS;
+    flush_thread_start(period, start_t0_ms + wait, late);
+}
+
+/* The pools, then the flush thread (with_pools 0: the thread alone, the
+ * process having lived START_MS). From init (START_MS=0), the constructor or
+ * the slow path, never inside fork. */
+static void start_now(int with_pools, void (*late)(void))
 {
     if (!lock_try(&start_lock))
         return;   /* another thread starts, or a handler interrupted this one */
-    if (__atomic_load_n(&start_state, __ATOMIC_RELAXED) == START_WAIT) {
+    if (with_pools && __atomic_load_n(&start_state, __ATOMIC_RELAXED) == START_WAIT) {
         int fresh = !core_pools_ready();
         int ok = core_start_pools() == 0;
         if (opt_g.verbose && (fresh || !ok))
             log_start(ok, __atomic_load_n(&start_requests, __ATOMIC_RELAXED),
                       coarse_ms() - start_t0_ms);
-        if (start_ctor_done && thread_wanted()) {
-            uint64_t wait = opt_g.start_ms;
-            if (start_forked && wait < INIT_CHILD_SOCKET_MS)
-                wait = INIT_CHILD_SOCKET_MS;
-            flush_thread_start(core_pools_ready() ? opt_g.flush_ms : 0, start_t0_ms + wait, late);
-        }
         __atomic_store_n(&start_state, START_DONE, __ATOMIC_RELEASE);
     }
+    start_thread(late);
     lock_give(&start_lock);
 }
 
-/* Before the start, on every request: is it time? Not from a request nested
- * in the allocator on this thread (a signal handler that interrupted ours or
- * glibc's): the next one will do. */
+/* Before the pools start, on every request: is it time for them, or for the
+ * thread? Not from a request nested in the allocator on this thread (a signal
+ * handler that interrupted ours or glibc's): the next one will do. */
 static PA_NOINLINE void start_check(void)
 {
     uint64_t n = __atomic_add_fetch(&start_requests, 1, __ATOMIC_RELAXED);
-    if (n < opt_g.start_allocs && coarse_ms() - start_t0_ms < opt_g.start_ms)
+    int pools = n >= opt_g.start_allocs;
+    if (!pools && (start_thread_done || coarse_ms() - start_t0_ms < opt_g.start_ms))
         return;
     if (cache_tls_busy || cache_tls_libc || sample_tls.busy || !start_ctor_done)
         return;
-    start_now(start_late);
+    start_now(pools, start_late);
 }
 
 static int start_lock_forking;        /* init_fork_prepare took start_lock */
@@ -205,7 +225,9 @@ static int start_lock_forking;        /* init_fork_prepare took start_lock */
  * thread that is starting: that one cannot wait for itself). */
 static void init_fork_prepare(void)
 {
-    start_lock_forking = !lock_mine(&start_lock);
+    /* A single-threaded process cannot be starting in another thread (and a
+     * lock written here is a page copied in both processes). */
+    start_lock_forking = !__libc_single_threaded && !lock_mine(&start_lock);
     if (start_lock_forking)
         lock_take(&start_lock);
     core_fork_prepare();
@@ -225,11 +247,13 @@ static void init_fork_child(void)
 {
     core_fork_child();
     server_fork_child();
-    lock_reset(&start_lock);
+    if (start_lock_forking)
+        lock_reset(&start_lock);
     start_forked = 1;
     start_t0_ms = coarse_ms();
     start_requests = 0;
-    stats_mark_start();
+    start_thread_done = 0;
+    stats_mark_start();   /* uptime from the fork */
     if (start_state == START_DONE || core_pools_ready()) {
         core_hold();
         __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
@@ -267,7 +291,7 @@ void init_slow(void)
         log_init();
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
     if (!opt_g.start_ms)
-        start_now(NULL);   /* the pools now; the rest from the constructor */
+        start_now(1, NULL);   /* the pools now; the rest from the constructor */
 }
 
 /* With POOLALLOC_STATS=1 only: keep a close-on-exec copy of stderr at a high
@@ -336,8 +360,7 @@ __attribute__((constructor)) static void init_ctor(void)
          * then the flush thread. */
         if (thread_wanted())
             start_late();
-        __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
-        start_now(NULL);
+        start_now(1, NULL);
     }
 }
 

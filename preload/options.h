@@ -23,14 +23,13 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "flush period in milliseconds: one generation; memory idle for two periods has left "    \
       "every per-CPU pool and empty spans go back to the OS; `0` = never flush")               \
     X(START_MS, start_ms, OPT_UINT, 100, 0, 86400000,                                           \
-      "a process starts its pools and its flush thread at its first allocation after it has "  \
-      "lived this many milliseconds (or earlier, see `POOLALLOC_START_ALLOCS`), and its stats " \
-      "socket at this age; before that every request goes to the C library and nothing is "   \
-      "made, so a short-lived process pays almost nothing; `0` = everything at start "         \
-      "(docs/how-it-works.md, Start-up)")                                                      \
-    X(START_ALLOCS, start_allocs, OPT_UINT, 2000, 0, 1000000000,                                \
-      "allocation requests after which the pools and the flush thread start, however young "  \
-      "the process; `0` = at the first request")                                               \
+      "age in milliseconds from which a process has its flush thread and its stats socket "   \
+      "(started at its first allocation after it, or with the pools); before that, and "      \
+      "before `POOLALLOC_START_ALLOCS`, the library makes nothing, so a short-lived process "  \
+      "pays almost nothing; `0` = everything at start (docs/how-it-works.md, Start-up)")       \
+    X(START_ALLOCS, start_allocs, OPT_UINT, 20000, 0, 1000000000,                               \
+      "allocation requests after which the pools start (and the flush thread with them); "    \
+      "the requests before go to the C library; `0` = at the first request")                  \
     X(CPU_CACHE, cpu_cache, OPT_SIZE, 1048576, 0, 1073741824,                                  \
       "per-CPU cache budget in bytes (`k`/`m` suffixes); the victim generation holds at most " \
       "as much again")                                                                         \

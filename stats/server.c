@@ -613,6 +613,8 @@ void server_start(void)
 
 void server_fork_child(void)
 {
+    if (!srv_owner)
+        return;   /* no server was ever started: nothing to undo (nor a page to copy) */
     /* Only the forking thread exists here. With a shared table the child
      * inherited the parent's listener and clients: close them, if they are
      * still what we made. */

@@ -16,9 +16,12 @@ probe=$PT_WORK/env_probe
 ${CC:-gcc} -O2 -g -Wall -Wextra -Werror -pthread -o "$probe" "$PT_DIR/support/env_probe.c" -ldl ||
     { echo "reason: env_probe does not compile"; exit 1; }
 
-# Start from a clean slate: none of the variables set, whatever the caller's shell has.
+# Start from a clean slate: none of the variables set, whatever the caller's shell has;
+# but the pools from the first request (POOLALLOC_START_MS=0): the probe checks which
+# sizes they serve, and ends before the default start.
 clean=(env -u POOLALLOC_MAX_SIZE -u POOLALLOC_FLUSH_MS -u POOLALLOC_CPU_CACHE -u POOLALLOC_STATS
-       -u POOLALLOC_VERBOSE -u POOLALLOC_SAMPLE -u LD_PRELOAD)
+       -u POOLALLOC_VERBOSE -u POOLALLOC_SAMPLE -u POOLALLOC_START_ALLOCS -u LD_PRELOAD
+       POOLALLOC_START_MS=0)
 
 "${clean[@]}" "$probe" >"$PT_WORK/plain.out" 2>"$PT_WORK/plain.err" ||
     { echo "reason: env_probe fails without the allocator"; exit 1; }

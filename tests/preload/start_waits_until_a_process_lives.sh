@@ -8,9 +8,10 @@
 # and the reservation. A process that lives past the start is found by poolstat with
 # no argument and its flush runs: one that made POOLALLOC_START_ALLOCS requests at
 # once and then only sleeps (nothing of the program's wakes the library: its own
-# thread must), and one that allocated little, slept past POOLALLOC_START_MS, then
-# allocated again. One that allocated little and then only sleeps stays as it was:
-# one task, no socket. A fork child that only execs makes no socket.
+# thread must), and, with no flush (its pools have not started), one that allocated
+# little, slept past POOLALLOC_START_MS, then allocated again. One that allocated
+# little and then only sleeps stays as it was: one task, no socket. A fork child that
+# only execs makes no socket.
 # preload-test: glibc-variant
 set -u
 source "$(dirname "$0")/support/script_lib.sh" "$@"
@@ -58,7 +59,7 @@ done
 [ -n "$LIB" ] || finish
 
 # A program for the long-lived cases: `idle N` makes N requests, then sleeps;
-# `late N` makes N, sleeps 300 ms, makes N more, then sleeps; `fork` makes 3000,
+# `late N` makes N, sleeps 300 ms, makes N more, then sleeps; `fork` makes 30000,
 # sleeps 300 ms (started), then forks a child that allocates once and execs /bin/true,
 # waits for it and sleeps. Each prints "ready" when it has done its part.
 cat >"$PT_WORK/prog.c" <<'C'
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
         usleep(300000);
         requests(n);
     } else if (!strcmp(argv[1], "fork")) {
-        requests(3000);
+        requests(30000);
         usleep(300000);
         pid_t c = fork();
         if (c == 0) {
@@ -124,7 +125,8 @@ start() {
     return 1
 }
 
-# found LABEL PID: poolstat with no argument lists PID within 10 s, and its flushes run.
+# found LABEL PID [flushes]: poolstat with no argument lists PID within 10 s (and,
+# asked, its flushes run).
 found() {
     local label=$1 p=$2 fl
     for _ in $(seq 200); do
@@ -134,6 +136,7 @@ found() {
     done
     grep -q "^ *$p " "$PT_WORK/$label.list" ||
         { fail "$label: poolstat does not list pid $p: $(head -c 300 "$PT_WORK/$label.list")"; return; }
+    [ "${3-}" = flushes ] || return
     for _ in $(seq 200); do
         "$poolstat" --json "$p" >"$PT_WORK/$label.json" 2>&1
         fl=$(grep -o '"flushes":[0-9]*' "$PT_WORK/$label.json" | head -n 1 | grep -o '[0-9]*$')
@@ -143,7 +146,7 @@ found() {
     fail "$label: no flush has run (flushes ${fl:-none}): $(head -c 300 "$PT_WORK/$label.json")"
 }
 
-start idle-many idle 3000 && found idle-many "$pid"
+start idle-many idle 30000 && found idle-many "$pid" flushes
 start late late 100 && found late "$pid"
 
 # Little, then only sleep: after 0.5 s still one task and no socket.
@@ -156,7 +159,7 @@ fi
 
 if start fork fork; then
     child=$(sed -n 's/^child //p' "$PT_WORK/fork.out")
-    found fork "$pid"
+    found fork "$pid" flushes
     sleep 0.3
     [ -n "$child" ] || fail "fork: no child pid: $(cat "$PT_WORK/fork.out")"
     [ -e "$socks/$child.sock" ] && fail "fork: the child that only execs made a socket"
