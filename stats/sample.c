@@ -653,6 +653,9 @@ void sample_start(uint64_t mean, int verbose)
     smp.mean = mean;
     smp.why = "on";
     __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
+    /* The thread that starts it (the constructor's, with an immediate start)
+     * draws at its next request instead of waiting out its park. */
+    sample_tls.left = 0;
     if (verbose) {
         struct logbuf b = {0};
         log_str(&b, "poolalloc: sampling every ");

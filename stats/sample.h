@@ -184,8 +184,9 @@ int sample_restore(void *p, const struct sample_obj *o);
 /* In a clean context (dlopen allowed: the constructor or a thread of ours,
  * never inside malloc), once per process (later calls, and a fork child's,
  * do nothing): loads libunwind, maps the tables and starts sampling with mean
- * distance `mean` bytes (0: off). Threads pick it up at their next visit
- * (within SAMPLE_PARK bytes). On failure sampling stays off; verbose says why
+ * distance `mean` bytes (0: off). The calling thread draws at its next
+ * request; the others pick it up at their next visit (within SAMPLE_PARK
+ * bytes). On failure sampling stays off; verbose says why
  * on stderr, and at exit one line of what the sampler did (samples, drops,
  * sites, countdown calls before the start). */
 void sample_start(uint64_t mean, int verbose);

@@ -48,8 +48,13 @@ def tmpdir():
 
 
 def clean_env(**extra):
+    """The environment without any POOLALLOC_ variable or preload, then extra.
+    POOLALLOC_START_MS=0 unless extra sets it: these programs are short, and
+    sampling starts with the process (the default start waits 100 ms; a test
+    that wants it sets POOLALLOC_START_MS itself)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("POOLALLOC_") and k != "LD_PRELOAD"}
+    env["POOLALLOC_START_MS"] = "0"
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
