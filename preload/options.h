@@ -38,10 +38,11 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "else `/tmp/poolalloc-<uid>/<pid>.sock` (the abstract name `@poolalloc-<uid>-<pid>` "    \
       "if another user holds that folder); read it with "                                      \
       "`poolstat` (see docs/poolstat.md)")                                                     \
-    X(SAMPLE, sample, OPT_SIZE, 0, 0, 1073741824,                                              \
+    X(SAMPLE, sample, OPT_SIZE, 2097152, 0, 1073741824,                                        \
       "mean bytes between sampled allocations (`k`/`m` suffixes), recorded with their stacks " \
-      "for `poolstat sites` and `poolstat heap`; `0` = off. Off by default: a sample costs "   \
-      "about 1 us; at 2m python3 and gcc run 4-5 % slower (see docs/sites.md)")               \
+      "for `poolstat sites` and `poolstat heap`, from the moment the process has lived "       \
+      "`POOLALLOC_START_MS`; `0` = off. The default (2m, tcmalloc's) costs python3, sqlite3 "  \
+      "and gcc under 1 % CPU (docs/sites.md)")                                                 \
     X(STATS, stats, OPT_BOOL, 0, 0, 1, "`1`: print a per-class summary on stderr at exit")    \
     X(CHECK, check, OPT_BOOL, 0, 0, 1,                                                         \
       "`1`: costly checks: no object is cached anywhere, so every double free is caught, "     \
