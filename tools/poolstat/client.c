@@ -52,21 +52,6 @@ static int target_env(pid_t pid, const char *name, char *out, size_t cap)
     return 0;
 }
 
-/* 1 if the process has libpoolalloc mapped, 0 if not, -1 if unknown. */
-static int target_has_lib(pid_t pid)
-{
-    char p[64], line[1024];
-    snprintf(p, sizeof p, "/proc/%d/maps", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return -1;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, "libpoolalloc") != NULL;
-    fclose(f);
-    return found;
-}
-
 static void expand(const char *tmpl, pid_t pid, char *out, size_t cap)
 {
     size_t n = 0;
@@ -109,7 +94,7 @@ static enum probe probe(const char *path, uid_t uid, char *why, size_t cap)
     char dir[256], name[256], shown[256];
     if (split_path(path, dir, sizeof dir, name, sizeof name) != 0)
         return PROBE_NONE;
-    snprintf(shown, sizeof shown, "%s", path);
+    snprintf(shown, sizeof shown, "%.250s", path);   /* shown: a path cut to fit */
     poolstat_printable(shown);
     int unsafe = -1;
     int fd = poolstat_open_dir(dir, name, &uid, why, cap, &unsafe);
@@ -178,7 +163,14 @@ int poolstat_resolve(const char *arg, struct target *t, char *err)
                  arg);
         return -1;
     }
-    t->pid = (pid_t)v;
+    return poolstat_resolve_pid((pid_t)v, 1, t, err);
+}
+
+int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
+{
+    long v = (long)pid;
+    memset(t, 0, sizeof *t);
+    t->pid = pid;
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/%ld", v);
     if (access(proc, F_OK) != 0) {
@@ -241,7 +233,7 @@ int poolstat_resolve(const char *arg, struct target *t, char *err)
         }
     }
     struct want w = {(unsigned long)euid, v};
-    if (poolstat_abstract_each(is_wanted, &w)) {
+    if (abstract && poolstat_abstract_each(is_wanted, &w)) {
         snprintf(t->path, sizeof t->path, "@poolalloc-%ld-%ld", euid, v);
         t->abstract = 1;
         return 0;
@@ -261,11 +253,20 @@ int poolstat_resolve(const char *arg, struct target *t, char *err)
                  cand[denied], v, euid);
         return -1;
     }
-    if (target_has_lib(t->pid) == 0) {
+    int lib = poolstat_maps_lib(t->pid);
+    if (lib == 0) {
         snprintf(err, POOLSTAT_ERR_MAX,
                  "poolstat: process %ld (%s) does not use poolalloc (start it with "
                  "tools/poolalloc CMD, or LD_PRELOAD=.../libpoolalloc.so CMD)",
                  v, t->comm);
+        return -1;
+    }
+    if (lib == 1 && poolstat_started(t->pid) == 0) {
+        /* No socket anywhere it could be, and no thread of ours. */
+        t->unstarted = 1;
+        snprintf(err, POOLSTAT_ERR_MAX,
+                 "poolstat: pid %ld (%s) runs poolalloc but has not started yet: "
+                 POOLSTAT_UNSTARTED_WHY, v, t->comm);
         return -1;
     }
     snprintf(err, POOLSTAT_ERR_MAX,
@@ -442,7 +443,7 @@ static int check_peer(int fd, const struct target *t, uid_t uid, pid_t *peer, ch
                  (int)c.pid, (int)t->pid);
         return -1;
     }
-    if (!t->pid && c.uid != geteuid() && target_has_lib(c.pid) != 1) {
+    if (!t->pid && c.uid != geteuid() && poolstat_maps_lib(c.pid) != 1) {
         snprintf(why, cap, "its server, process %d (uid %u), does not use poolalloc", (int)c.pid,
                  (unsigned)c.uid);
         return -1;

@@ -1,4 +1,6 @@
-/* list.c - `poolstat` with no argument: live processes with a socket.
+/* list.c - `poolstat` with no argument: live processes with a socket, and
+ * those that map libpoolalloc but have no socket (not started, or no socket
+ * where the list looks: each is then resolved by its pid like `poolstat PID`).
  *
  * The folders of other users are theirs: a folder is read only once walked
  * without links and found to belong to the uid its name says (trust.c), a
@@ -15,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "poolstat.h"
 
 #define DIRS_MAX 64
+#define PROC_MAX 65536   /* /proc entries looked at for processes without a socket */
 
 /* A folder to look in and the uid that must own it (and every socket in it). */
 struct place {
@@ -31,6 +35,8 @@ struct row {
     long pid;
     char comm[64];
     int ok;
+    int unstarted;          /* maps libpoolalloc, no socket yet: age_ms is its age */
+    uint64_t age_ms;
     char note[160];
     struct stats_snapshot *snap;
 };
@@ -97,21 +103,43 @@ static int add_everyone(struct place *p, int n)
     return n;
 }
 
-/* Asks process t.pid for its figures and adds its row (a failure is a
- * note in the row: one server that does not answer stops nothing). */
-static void add_row(struct list *l, struct target *t)
+static int listed(const struct list *l, long pid)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (l->rows[i].pid == t->pid)
-            return;
+        if (l->rows[i].pid == pid)
+            return 1;
+    return 0;
+}
+
+/* A new, zeroed row for pid with its name. */
+static struct row *new_row(struct list *l, long pid)
+{
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 16;
         l->rows = poolstat_xrealloc(l->rows, l->cap * sizeof *l->rows);
     }
     struct row *w = &l->rows[l->n++];
     memset(w, 0, sizeof *w);
-    w->pid = t->pid;
-    poolstat_comm(t->pid, w->comm, sizeof w->comm);
+    w->pid = pid;
+    poolstat_comm((pid_t)pid, w->comm, sizeof w->comm);
+    return w;
+}
+
+/* A failed exchange or resolution as the row's note ("poolstat: " is noise
+ * inside a table). */
+static void set_note(struct row *w, const char *err)
+{
+    snprintf(w->note, sizeof w->note, "%.150s", strncmp(err, "poolstat: ", 10) ? err : err + 10);
+    poolstat_printable(w->note);
+}
+
+/* Asks process t.pid for its figures and adds its row (a failure is a
+ * note in the row: one server that does not answer stops nothing). */
+static void add_row(struct list *l, struct target *t)
+{
+    if (listed(l, t->pid))
+        return;
+    struct row *w = new_row(l, t->pid);
     snprintf(t->comm, sizeof t->comm, "%s", w->comm);
     char err[POOLSTAT_ERR_MAX];
     if (poolstat_fetch(t, "stats", l->r, err) == 0) {
@@ -119,9 +147,7 @@ static void add_row(struct list *l, struct target *t)
         w->snap = poolstat_xmalloc(sizeof *w->snap);
         *w->snap = l->r->snap;
     } else {
-        /* "poolstat: " is noise inside a table. */
-        snprintf(w->note, sizeof w->note, "%.150s", strncmp(err, "poolstat: ", 10) ? err : err + 10);
-        poolstat_printable(w->note);
+        set_note(w, err);
     }
 }
 
@@ -217,6 +243,84 @@ static int abstract_row(unsigned long uid, long pid, void *arg)
     return 0;
 }
 
+/* How long process pid has lived (/proc/PID/stat: its start in clock ticks
+ * since boot, field 22, counted after the ")" that ends the name it chose).
+ * 0, or -1 if it cannot be read. */
+static int age_ms(long pid, uint64_t *ms)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *c = strrchr(buf, ')');
+    if (!c)
+        return -1;
+    for (int f = 2; f < 22 && c; f++)
+        c = strchr(c + 1, ' ');
+    char *end;
+    unsigned long long start = c ? strtoull(c + 1, &end, 10) : 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    struct timespec now;
+    if (!c || end == c + 1 || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0)
+        return -1;
+    uint64_t up = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    uint64_t born = start * 1000 / (uint64_t)hz;
+    *ms = up > born ? up - born : 0;
+    return 0;
+}
+
+/* The processes that map libpoolalloc and have no row yet: the caller's own
+ * (real and effective uid), or everyone's for root. Each is resolved as
+ * `poolstat PID` would be: a socket the folders above did not hold (its own
+ * POOLALLOC_SOCKET) gives its figures, none gives a "not started" row, and
+ * anything else (POOLALLOC_SOCKET=off, a refused socket) a note. A process
+ * that ends meanwhile is left out. The abstract names were read already
+ * (abstract_row). */
+static void scan_proc(struct list *l)
+{
+    uid_t me = geteuid();
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int seen = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        long pid = canonical(e->d_name, e->d_name + strlen(e->d_name));
+        if (pid <= 0)
+            continue;
+        if (++seen > PROC_MAX) {
+            fprintf(stderr, "poolstat: looked at the first %d processes for one that has not "
+                            "started, not at the rest\n", PROC_MAX);
+            break;
+        }
+        uid_t ruid, euid;
+        if (pid == (long)getpid() || listed(l, pid) ||
+            poolstat_uids((pid_t)pid, &ruid, &euid) != 0 ||
+            (me != 0 && (ruid != me || euid != me)) || poolstat_maps_lib((pid_t)pid) != 1)
+            continue;
+        char err[POOLSTAT_ERR_MAX];
+        struct target t;
+        if (poolstat_resolve_pid((pid_t)pid, 0, &t, err) == 0) {
+            add_row(l, &t);
+            continue;
+        }
+        uint64_t age;
+        if (age_ms(pid, &age) != 0)
+            continue;   /* gone */
+        struct row *w = new_row(l, pid);
+        w->unstarted = t.unstarted;
+        w->age_ms = age;
+        if (!t.unstarted)
+            set_note(w, err);
+    }
+    if (d)
+        closedir(d);
+}
+
 static int by_pid(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
@@ -272,6 +376,7 @@ int poolstat_list(void)
     for (int i = 0; i < np; i++)
         stale += scan_place(&l, &places[i]);
     poolstat_abstract_each(abstract_row, &l);
+    scan_proc(&l);
     free(l.r);
     struct row *rows = l.rows;
     size_t nrows = l.n;
@@ -284,24 +389,33 @@ int poolstat_list(void)
             poolstat_printable(buf);
             printf(" %s", buf);
         }
-        printf("\n");
+        printf(", and %s maps libpoolalloc\n", me == 0 ? "no process" : "none of your processes");
     } else {
         printf("%8s  %-16s %8s %11s %11s  %s\n", "PID", "COMMAND", "UPTIME", "IN USE", "CACHED",
                "MODE");
     }
+    int unstarted = 0;
     for (size_t i = 0; i < nrows; i++) {
         struct row *w = &rows[i];
+        char up[32], use[32], cached[32];
+        if (w->unstarted) {
+            print_uptime(w->age_ms, up, sizeof up);
+            printf("%8ld  %-16s %8s %11s %11s  %s\n", w->pid, w->comm, up, "-", "-", "not started");
+            unstarted = 1;
+            continue;
+        }
         if (!w->ok) {
             printf("%8ld  %-16s %s\n", w->pid, w->comm, w->note);
             continue;
         }
-        char up[32], use[32], cached[32];
         print_uptime(w->snap->uptime_ms, up, sizeof up);
         print_bytes(w->snap->in_use_bytes, use, sizeof use);
         print_bytes(w->snap->local_bytes + w->snap->victim_bytes, cached, sizeof cached);
         printf("%8ld  %-16s %8s %11s %11s  %s\n", w->pid, w->comm, up, use, cached, w->snap->mode);
         free(w->snap);
     }
+    if (unstarted)
+        printf("not started: " POOLSTAT_UNSTARTED_WHY "\n");
     if (stale)
         printf("removed %d stale socket%s of exited processes\n", stale, stale == 1 ? "" : "s");
     free(rows);

@@ -8,7 +8,7 @@
 #include "poolstat.h"
 
 static const char usage[] =
-    "usage: poolstat                      list processes with a poolalloc socket\n"
+    "usage: poolstat                      list processes running poolalloc (started or not)\n"
     "       poolstat TARGET               summary and per-class table\n"
     "       poolstat -w [-d SECS] [-n COUNT] [-s KEY] TARGET\n"
     "                                     refreshing view (q or Ctrl-C quits); KEY: u n c a f d h s\n"

@@ -35,11 +35,18 @@ struct target {
     int abstract;           /* path is "@NAME", a Linux abstract socket name */
     char path[256];
     char comm[64];          /* /proc/PID/comm made printable, "" if unknown */
+    int unstarted;          /* set by a failed poolstat_resolve: it maps libpoolalloc but
+                               has no socket yet (POOLSTAT_UNSTARTED_WHY) */
 };
 
 /* Resolves "4242" or "/path/to.sock" into t. 0, or -1 with a message a
- * person can act on in err. */
+ * person can act on in err (and t->unstarted set if the process runs
+ * poolalloc that has not started). */
 int poolstat_resolve(const char *arg, struct target *t, char *err);
+
+/* The same for a pid; abstract 0 leaves out the abstract name (for a caller
+ * that has already read /proc/net/unix). */
+int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err);
 
 /* Sends req, reads the whole reply into *r. 0 if the reply is a complete
  * "ok" reply; -1 with a message in err otherwise. */
@@ -70,6 +77,27 @@ int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid);
 
 /* Effective uid of process pid (/proc/PID/status), or -1 if it cannot be read. */
 long poolstat_euid(pid_t pid);
+
+/* The real and effective uid of a process (/proc/PID/status). 0, or -1. */
+int poolstat_uids(pid_t pid, uid_t *real, uid_t *eff);
+
+/* Does process pid map libpoolalloc: a mapping whose path's last component
+ * starts with "libpoolalloc.so"? /proc/PID/maps is read without following a
+ * link, at most 4 MiB, stopping at the first match. 1, 0, or -1 if it cannot
+ * be read (gone, or not the caller's to read). */
+int poolstat_maps_lib(pid_t pid);
+
+/* Has the poolalloc in process pid started (docs/how-it-works.md "Start-up")?
+ * A started one has its flush thread, named "poolalloc-flush", whatever its
+ * options; one that has not has no thread of ours. Reads the comm of each
+ * /proc/PID/task entry, at most 4096 threads. 1, 0, or -1 if it cannot tell. */
+int poolstat_started(pid_t pid);
+
+/* Why a process that maps libpoolalloc has no socket yet (docs/how-it-works.md
+ * "Start-up"): the list's footnote and `poolstat PID`'s error say it alike. */
+#define POOLSTAT_UNSTARTED_WHY                                                                     \
+    "fewer than POOLALLOC_START_ALLOCS requests so far and none since it was POOLALLOC_START_MS " \
+    "old; everything it allocated is the C library's (docs/how-it-works.md#start-up)"
 
 /* Opens the folder `dir` (an absolute path) one component at a time, never
  * following a symbolic link, and checks the owners and modes (see struct

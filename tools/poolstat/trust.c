@@ -6,6 +6,7 @@
  * following links, and text is parsed strictly and read bounded.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,8 +20,12 @@
 
 #define WALK_MAX 64                  /* components of a folder path */
 #define NET_UNIX_MAX (16u << 20)     /* /proc/net/unix read at most: bounded, not complete */
+#define MAPS_MAX (4u << 20)          /* /proc/PID/maps read at most per process */
+#define TASKS_MAX 4096               /* threads of one process looked at */
 
-int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid)
+/* The real and effective uid and the effective gid of a process, from
+ * /proc/PID/status ("Uid:\tREAL\tEFFECTIVE\t..."). 0, or -1 if unreadable. */
+static int status_ids(pid_t pid, uid_t *ruid, uid_t *euid, gid_t *egid)
 {
     char p[64], line[256];
     int got = 0;
@@ -29,27 +34,40 @@ int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid)
     if (!f)
         return -1;
     while (got != 3 && fgets(line, sizeof line, f)) {
-        /* "Uid:\tREAL\tEFFECTIVE\t...": the second number. */
         int which = !strncmp(line, "Uid:", 4) ? 1 : !strncmp(line, "Gid:", 4) ? 2 : 0;
         if (!which)
             continue;
         char *q = line + 4, *end;
         errno = 0;
-        strtoul(q, &end, 10);
+        unsigned long r = strtoul(q, &end, 10);
         if (end == q)
             continue;
         q = end;
         unsigned long e = strtoul(q, &end, 10);
-        if (end == q || errno || e > UINT_MAX)
+        if (end == q || errno || e > UINT_MAX || r > UINT_MAX)
             continue;
-        if (which == 1)
-            *uid = (uid_t)e;
-        else
-            *gid = (gid_t)e;
+        if (which == 1) {
+            *ruid = (uid_t)r;
+            *euid = (uid_t)e;
+        } else {
+            *egid = (gid_t)e;
+        }
         got |= which;
     }
     fclose(f);
     return got == 3 ? 0 : -1;
+}
+
+int poolstat_owner(pid_t pid, uid_t *uid, gid_t *gid)
+{
+    uid_t real;
+    return status_ids(pid, &real, uid, gid);
+}
+
+int poolstat_uids(pid_t pid, uid_t *real, uid_t *eff)
+{
+    gid_t gid;
+    return status_ids(pid, real, eff, &gid);
 }
 
 long poolstat_euid(pid_t pid)
@@ -240,5 +258,101 @@ int poolstat_abstract_each(int (*fn)(unsigned long uid, long pid, void *arg), vo
             rc = fn(uid, pid, arg);
     }
     free(buf);
+    return rc;
+}
+
+/* Does one line of /proc/PID/maps ("ADDR PERMS OFFSET DEV INODE   PATH")
+ * map a file whose last path component starts with "libpoolalloc.so"? The
+ * kernel escapes a newline in a path, so a path is one line; the rest of it
+ * (" (deleted)") may be anything. */
+static int maps_line_is_lib(const char *s, size_t n)
+{
+    static const char lib[] = "libpoolalloc.so";
+    size_t i = 0;
+    for (int f = 0; f < 5; f++) {
+        while (i < n && s[i] != ' ')
+            i++;
+        while (i < n && s[i] == ' ')
+            i++;
+    }
+    if (i >= n || s[i] != '/')
+        return 0;
+    const char *last = s + i;
+    for (const char *c = s + i; c < s + n; c++)
+        if (*c == '/')
+            last = c + 1;
+    return (size_t)(s + n - last) >= sizeof lib - 1 && !memcmp(last, lib, sizeof lib - 1);
+}
+
+int poolstat_maps_lib(pid_t pid)
+{
+    char p[64], buf[16384];
+    snprintf(p, sizeof p, "/proc/%d/maps", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    size_t len = 0, total = 0;
+    int found = 0, skip = 0, rc = 0;
+    while (!found && total < MAPS_MAX) {
+        ssize_t k = read(fd, buf + len, sizeof buf - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            /* The last line may lack its newline; a read error (the
+             * process exited, or it is not ours to read) is "unknown". */
+            found = k == 0 && !skip && len && maps_line_is_lib(buf, len);
+            rc = k < 0 ? -1 : 0;
+            break;
+        }
+        total += (size_t)k;
+        len += (size_t)k;
+        char *s = buf, *nl;
+        while (!found && (nl = memchr(s, '\n', (size_t)(buf + len - s))) != NULL) {
+            found = !skip && maps_line_is_lib(s, (size_t)(nl - s));
+            skip = 0;
+            s = nl + 1;
+        }
+        len = (size_t)(buf + len - s);
+        memmove(buf, s, len);
+        if (len == sizeof buf) {
+            /* A line longer than any path the kernel prints: not ours. */
+            skip = 1;
+            len = 0;
+        }
+    }
+    close(fd);
+    return found ? 1 : rc;
+}
+
+int poolstat_started(pid_t pid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/task", (int)pid);
+    int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0, seen = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || strlen(e->d_name) > 10)
+            continue;
+        if (++seen > TASKS_MAX) {
+            rc = -1;
+            break;
+        }
+        char name[32] = "";
+        snprintf(p, sizeof p, "%s/comm", e->d_name);
+        int fd = openat(dirfd(d), p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;   /* the thread ended */
+        ssize_t n = read(fd, name, sizeof name - 1);
+        close(fd);
+        rc = n == 16 && !memcmp(name, "poolalloc-flush\n", 16);
+    }
+    closedir(d);
     return rc;
 }
