@@ -27,18 +27,14 @@
 #include "../core/region.h"
 #include "../core/sizeclass.h"
 #include "../stats/sample.h"
-#include "../stats/server.h"
 #include "../stats/stats.h"
 #include "preload.h"
 
-/* The gate is closed: run init, or what the core asked for. */
+/* The gate is closed: run init or the start (preload/init.c), or reopen it. */
 static PA_NOINLINE void gate_slow(void)
 {
     init_slow();
     core_attend();
-    /* Without a flush thread, a fork child's stats server starts here. */
-    if (!opt_g.flush_ms)
-        server_attend();
 }
 
 /* Around every pass-through call into glibc's allocator: the sampler must not

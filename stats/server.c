@@ -637,10 +637,6 @@ void server_fork_child(void)
      * own flush thread once it has lived its start time (preload/init.c). */
 }
 
-void server_attend(void)
-{
-}
-
 void server_stop(void)
 {
     if (!srv_owner || srv_owner != getpid())

@@ -62,10 +62,6 @@ void server_start(void);
  * own starts at server_start(), called again in the child. */
 void server_fork_child(void);
 
-/* Nothing: the preload slow path still calls it (preload/malloc.c), from the
- * time a fork child's server was started there. */
-void server_attend(void);
-
 /* At exit: removes the socket file if this process bound it and it is still
  * the same file (an abstract socket has none). */
 void server_stop(void);
