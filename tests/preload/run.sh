@@ -100,7 +100,8 @@ env_of() {
     memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
     # They check which allocator serves each request; a sampled request is served by
     # the C library by design (stats/sample.h), so sampling is off for them.
-    malloc_edge_cases | c_api_reports_and_flushes) echo POOLALLOC_SAMPLE=0 ;;
+    malloc_edge_cases | c_api_reports_and_flushes | pool_exhaustion_falls_back)
+        echo POOLALLOC_SAMPLE=0 ;;
     esac
 }
 
