@@ -10,6 +10,11 @@
 #                            two calls through the GOT as malloc/free are) timed alongside
 #   make bench-sample        what sampling costs in callgrind instructions, per case (no
 #                            timing, so other load does not move it); $(B)/bench/sample-cost.md
+#   make bench-machinery     what poolalloc's own machinery costs ($(B)/bench/machinery.md):
+#                            flush-thread CPU per GiB given back against one madvise (release.py),
+#                            short-lived processes under all five allocators as CPU ratios to
+#                            glibc (startup.py), default sampling on python3/sqlite3/gcc,
+#                            sampled / unsampled (sampling.py); part of `make bench`
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
 BENCH_PKGS   := libtcmalloc-minimal4 libjemalloc2 libmimalloc2.0 redis-server valgrind \
                 python3 sqlite3 gcc libunwind8
@@ -21,7 +26,7 @@ BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -fno-plt \
                 -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-free -fno-builtin-realloc
 BENCH_ARGS   := --build $(B) $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
-.PHONY: bench bench-fastpath bench-sample bench-deps
+.PHONY: bench bench-fastpath bench-sample bench-machinery bench-deps
 
 bench-deps:
 	@sh tools/deps.sh $(BENCH_PKGS)
@@ -48,6 +53,23 @@ $(B)/bench/floor-called: tools/bench/floor.c $(B)/bench/libfloorcall.so $(FLOOR_
 bench: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	$(BENCH_PY) tools/bench/bench.py $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-machinery
+
+# Quick: fewer rounds, smaller inputs (a few minutes instead of about fifteen).
+MACH_QUICK := $(filter 1,$(BENCH_QUICK))
+bench-machinery: bench-deps
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so
+	@mkdir -p $(B)/bench
+	@set -o pipefail; { \
+	  $(BENCH_PY) tools/bench/machine.py "What poolalloc's own machinery costs" $(B) && \
+	  echo "## Giving memory back" && echo && \
+	  $(BENCH_PY) tools/bench/release.py --build $(B) $(if $(MACH_QUICK),--rounds 3,) && \
+	  echo && echo "## Short-lived processes" && echo && \
+	  $(BENCH_PY) tools/bench/startup.py --build $(B) $(if $(MACH_QUICK),--rounds 5,) && \
+	  echo && echo "## Sampling on by default" && echo && \
+	  $(BENCH_PY) tools/bench/sampling.py --build $(B) \
+	      $(if $(MACH_QUICK),--rounds 5 --quick,--rounds 15); \
+	} | tee $(B)/bench/machinery.md
 
 bench-fastpath: bench-deps
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro $(B)/bench/floor \
