@@ -84,7 +84,8 @@ unit-sanitizers:
 	$(MAKE) --no-print-directory SANITIZE=address,undefined unit
 	$(MAKE) --no-print-directory SANITIZE=thread unit
 
-preload-tests: $(B)/libpoolalloc.so
+# poolstat too: start_waits_until_a_process_lives asks it which processes it finds.
+preload-tests: $(B)/libpoolalloc.so $(B)/poolstat
 	bash tests/preload/run.sh $(CURDIR)/$(B)/libpoolalloc.so $(B)
 
 readme: $(B)/optdoc
