@@ -27,11 +27,11 @@ work=$(cd "$work" && pwd)
 t0=$EPOCHREALTIME
 
 if git -C "$root" rev-parse --verify -q HEAD >/dev/null 2>&1; then
-    git -C "$root" archive HEAD core preload stats tools tests/unit Makefile | tar -x -C "$work/src" ||
+    git -C "$root" archive HEAD core include preload stats tools tests/unit Makefile | tar -x -C "$work/src" ||
         { echo "FAIL $name: git archive failed"; exit 1; }
 else
     mkdir -p "$work/src/tests"
-    cp -r "$root"/{core,preload,stats,tools,Makefile} "$work/src/"
+    cp -r "$root"/{core,include,preload,stats,tools,Makefile} "$work/src/"
     cp -r "$root/tests/unit" "$work/src/tests/"
 fi
 # Only what this build needs: no tier's include file, whatever the snapshot holds.
