@@ -17,7 +17,7 @@ PA_EXPORT int poolalloc_get_stats(struct poolalloc_stats *s)
 {
     if (!s || s->size < offsetof(struct poolalloc_stats, generations) + sizeof s->generations)
         return -1;
-    init_slow();
+    init_slow_no_start();
     struct poolalloc_stats out = {.size = s->size};
     lock_take(&api_lock);
     stats_snapshot(&api_snap);
@@ -37,6 +37,6 @@ PA_EXPORT int poolalloc_get_stats(struct poolalloc_stats *s)
 
 PA_EXPORT size_t poolalloc_flush(void)
 {
-    init_slow();
+    init_slow_no_start();
     return flush_run();
 }

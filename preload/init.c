@@ -187,8 +187,8 @@ static void start_thread(void (*late)(void))
 }
 
 /* The pools, then the flush thread (with_pools 0: the thread alone, the
- * process having lived START_MS). From init (START_MS=0), the constructor or
- * the slow path, never inside fork. */
+ * process having lived START_MS). From init (START_MS=0), the constructor,
+ * an allocation's slow path, or a fork child that inherited pools. */
 static void start_now(int with_pools, void (*late)(void))
 {
     if (!lock_try(&start_lock))
@@ -257,14 +257,27 @@ static void init_fork_child(void)
     if (start_state == START_DONE || core_pools_ready()) {
         core_hold();
         __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
+        /* Its flush thread now: it may only free what it inherited and
+         * never allocate, and a free starts nothing (init_run). glibc has
+         * reset its own locks in the child before its handlers run. Its
+         * socket still waits (start_thread), so a child that only execs
+         * leaves none. */
+        start_now(0, start_late);
     }
 }
 
-void init_slow(void)
+/* Init if nobody has; then, for an allocation (may_start), the start check.
+ * A free never starts anything: glibc frees while it holds locks that
+ * pthread_create takes (the stack cache lock, when a thread's TLS is freed at
+ * its exit or join), and the flush thread started there would wait for its
+ * own caller. No allocation is made under those locks, and a process has
+ * nothing in its pools to free before an allocation has started them; a fork
+ * child that inherits pools gets its thread in init_fork_child. */
+static void init_run(int may_start)
 {
     int state = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
     if (likely(state == INIT_DONE)) {
-        if (__atomic_load_n(&start_state, __ATOMIC_ACQUIRE) == START_WAIT)
+        if (may_start && __atomic_load_n(&start_state, __ATOMIC_ACQUIRE) == START_WAIT)
             start_check();
         return;
     }
@@ -292,6 +305,16 @@ void init_slow(void)
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
     if (!opt_g.start_ms)
         start_now(1, NULL);   /* the pools now; the rest from the constructor */
+}
+
+void init_slow(void)
+{
+    init_run(1);
+}
+
+void init_slow_no_start(void)
+{
+    init_run(0);
 }
 
 /* With POOLALLOC_STATS=1 only: keep a close-on-exec copy of stderr at a high

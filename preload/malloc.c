@@ -238,9 +238,12 @@ static inline uintptr_t owned_class(const char *what, const void *p)
 static PA_NOINLINE void free_miss(unsigned cls, void *p)
 {
     /* A program (a fork child, say) may only free for a long while: its
-     * slow path answers the core's requests too. */
-    if (unlikely(core_gate == 0))
-        gate_slow();
+     * slow path reopens the gate too, but never starts anything
+     * (preload/init.c, init_run). */
+    if (unlikely(core_gate == 0)) {
+        init_slow_no_start();
+        core_attend();
+    }
     cache_free_miss(cls, p);
 }
 

@@ -28,6 +28,10 @@ extern struct opt_values opt_g;
 /* Runs init if nobody has; returns at once if it is done or under way. */
 void init_slow(void);
 
+/* The same without the start: for a free, and for the poolalloc.h calls
+ * (init.c: a free never starts a thread). */
+void init_slow_no_start(void);
+
 /* Usable size of a block glibc allocated. */
 size_t init_libc_usable(void *p);
 
