@@ -14,7 +14,8 @@
 #                            flush-thread CPU per GiB given back against one madvise (release.py),
 #                            short-lived processes under all five allocators as CPU ratios to
 #                            glibc (startup.py), default sampling on python3/sqlite3/gcc,
-#                            sampled / unsampled (sampling.py); part of `make bench`
+#                            sampled / unsampled in CPU time (sampling.py) and in callgrind
+#                            instructions (bench.py --sample-cost); part of `make bench`
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
 BENCH_PKGS   := libtcmalloc-minimal4 libjemalloc2 libmimalloc2.0 redis-server valgrind \
                 python3 sqlite3 gcc libunwind8
@@ -68,7 +69,10 @@ bench-machinery: bench-deps
 	  $(BENCH_PY) tools/bench/startup.py --build $(B) $(if $(MACH_QUICK),--rounds 5,) && \
 	  echo && echo "## Sampling on by default" && echo && \
 	  $(BENCH_PY) tools/bench/sampling.py --build $(B) \
-	      $(if $(MACH_QUICK),--rounds 5 --quick,--rounds 15); \
+	      $(if $(MACH_QUICK),--rounds 5 --quick,--rounds 15) && \
+	  echo && echo "The same three in callgrind instructions (repeatable, user space only):" && \
+	  echo && $(BENCH_PY) tools/bench/bench.py --sample-cost --case python3,sqlite3,gcc \
+	      --build $(B) --quick | sed -n '/^|/,$$p'; \
 	} | tee $(B)/bench/machinery.md
 
 bench-fastpath: bench-deps
