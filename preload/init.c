@@ -104,10 +104,11 @@ static void log_start(int ok, uint64_t requests, uint64_t age_ms)
 /*
  * The start (docs/how-it-works.md, Start-up). Init only reads the options and
  * picks the mode; the gate stays closed, so every request goes to the C
- * library and visits init_slow(), where the start is decided:
+ * library and visits init_slow() (an allocation; a free, init_slow_no_start),
+ * where the start is decided:
  *   - the pools (the region, the caches) start at the POOLALLOC_START_ALLOCS-th
- *     request: from there on they pay for themselves;
- *   - the flush thread starts then too, or at the first request that finds
+ *     allocation: from there on they pay for themselves;
+ *   - the flush thread starts then too, or at the first allocation that finds
  *     the process POOLALLOC_START_MS old; it makes the stats socket and starts
  *     sampling (start_late) once the process has lived START_MS, waking for
  *     it without the program's help.
@@ -205,7 +206,7 @@ static void start_now(int with_pools, void (*late)(void))
     lock_give(&start_lock);
 }
 
-/* Before the pools start, on every request: is it time for them, or for the
+/* Before the pools start, on every allocation: is it time for them, or for the
  * thread? Not from a request nested in the allocator on this thread (a signal
  * handler that interrupted ours or glibc's): the next one will do. */
 static PA_NOINLINE void start_check(void)
