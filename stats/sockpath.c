@@ -67,14 +67,9 @@ static int path_add(char *p, size_t *n, const char *s)
 
 static int path_add_u64(char *p, size_t *n, uint64_t v)
 {
-    char d[24];
-    int i = 23;
-    d[i] = '\0';
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return path_add(p, n, d + i);
+    struct logbuf b = {0};
+    log_u64(&b, v);
+    return path_add(p, n, b.buf);   /* zero-filled: b.buf ends in '\0' */
 }
 
 /* The folder must be a real folder (not a symlink), owned by our effective
