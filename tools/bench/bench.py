@@ -818,7 +818,9 @@ def loadavg():
         return "?"
 
 
-def machine_header(title, build, lib_note):
+def machine_header(title, build, lib_note, when="at the end"):
+    """The page header; `when` says when the load average was read (bench.py builds
+    the header after its runs, machine.py before)."""
     def sh(cmd):
         try:
             return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
@@ -840,9 +842,9 @@ def machine_header(title, build, lib_note):
     return ["# %s" % title, "",
             "- machine: %s CPUs (nproc), %s, kernel %s" % (sh("nproc"), cpu,
                                                           platform.release()),
-            "- date: %s; load average (1/5/15 min) at the end: %s (2 CPUs shared: other work "
+            "- date: %s; load average (1/5/15 min) %s: %s (2 CPUs shared: other work "
             "adds noise)" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
-                             loadavg()),
+                             when, loadavg()),
             "- poolalloc: %s, git %s%s" % (lib_note, rev or "?",
                                            " + uncommitted changes in core/preload/stats"
                                            if dirty else ""),

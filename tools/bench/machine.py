@@ -10,7 +10,6 @@ import bench  # noqa: E402
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: machine.py TITLE BUILD")
-    lines = bench.machine_header(sys.argv[1], sys.argv[2],
-                                 os.path.join(sys.argv[2], "libpoolalloc.so"))
-    # Printed before the benchmarks run, not after them as bench.py does.
-    print("\n".join(line.replace("at the end", "at the start") for line in lines))
+    print("\n".join(bench.machine_header(sys.argv[1], sys.argv[2],
+                                         os.path.join(sys.argv[2], "libpoolalloc.so"),
+                                         when="at the start")))
