@@ -102,6 +102,8 @@ why() { # why RC TIMEOUT
         echo "timed out after $2 s (hang?)"
     elif [ "$1" -eq 3 ]; then
         echo "watchdog: no progress (deadlock?)"
+    elif [ "$1" -eq 255 ]; then
+        echo "exit status 255, or none recorded"
     elif [ "$1" -gt 128 ]; then
         echo "killed by signal SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
     else
@@ -409,15 +411,18 @@ script_verdict() { # script_verdict NAME RC TIMEOUT TAG
 # A command in the background whose exit status is kept in a file: `wait PID` answered
 # 127 (not a child) for a job that had ended a minute before it was asked (the Python
 # suite, once the short soaks took 40 s), so the status is not left to bash to remember.
+# bg_wait must run in this shell, never inside $(...): a command substitution is a
+# subshell, whose `wait` returns at once for a job it did not start (CI once read "no
+# status" while the Python suite was still running).
 bg_run() { # bg_run STATUSFILE CMD...: the caller redirects, $! is the job
     local f=$1
     shift
     rm -f "$f"
     ( "$@"; echo $? >"$f" ) &
 }
-bg_status() { # bg_status PID STATUSFILE: prints the command's exit status (255: none)
+bg_wait() { # bg_wait PID STATUSFILE: waits for the job; bg_rc = its exit status (255: none)
     wait "$1" 2>/dev/null
-    cat "$2" 2>/dev/null || echo 255
+    bg_rc=$(cat "$2" 2>/dev/null || echo 255)
 }
 
 # libFuzzer on the environment parser, in the background; fuzz_env_wait reports.
@@ -448,7 +453,8 @@ fuzz_env_wait() {
         fail "$name" "no fuzzer binary (${fuzzer:-not given}): make fuzz-env builds it with clang"
         return
     fi
-    rc=$(bg_status "$fuzz_pid" "$logs/fuzz-env.status")
+    bg_wait "$fuzz_pid" "$logs/fuzz-env.status"
+    rc=$bg_rc
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/fuzz-env.out")
     if [ "$rc" -eq 0 ]; then
         pass "$name" "($fuzz_secs s): ${runs:-?} inputs, parser agrees with the reference, defaults kept, one clean warning line each"
@@ -493,7 +499,8 @@ if [ "$mode" = short ]; then
     script_part gcc-build 300 bash "$root/tests/suites/gcc_build.sh" "$lib" "$out" short
     fuzz_env_wait
     if [ -n "$py_pid" ]; then
-        rc=$(bg_status "$py_pid" "$logs/python-regrtest.status")
+        bg_wait "$py_pid" "$logs/python-regrtest.status"
+        rc=$bg_rc
         script_verdict python-regrtest "$rc" 420 python-regrtest
     fi
 else
