@@ -19,6 +19,10 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fvisibility=hidden -fPIC -pthread \
            -MMD -MP $(SAN)
 LDLIBS_SO := -ldl -pthread
 
+# The one version number: include/poolalloc.h (POOLALLOC_VERSION).
+VERSION       := $(shell sed -n 's/^\#define POOLALLOC_VERSION "\(.*\)"/\1/p' include/poolalloc.h)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
 CORE_SRC  := $(wildcard core/*.c)
 STATS_SRC := $(wildcard stats/*.c)
 PRE_SRC   := $(wildcard preload/*.c)
@@ -34,7 +38,7 @@ DEMO_PKGS := gcc make libc6-dev python3
 
 .PHONY: all lib test clang-build check-exports lint unit unit-sanitizers preload-tests readme readme-check demo deps-test \
         deps-demo clean
-all: lib
+all: lib $(B)/poolstat
 lib: $(B)/libpoolalloc.so $(B)/optdoc
 
 $(B)/obj/%.o: %.c
@@ -112,7 +116,7 @@ clang-build:
 	$(MAKE) --no-print-directory CC=clang B=build-clang lib check-exports
 
 TEST_TIERS := lib check-exports clang-build readme-check lint unit unit-sanitizers preload-tests \
-              socket-tests
+              socket-tests install-test man-check
 test: deps-test
 	@mkdir -p $(B)
 	@set -o pipefail; $(MAKE) --no-print-directory $(TEST_TIERS) 2>&1 | tee $(B)/test.log
@@ -134,3 +138,7 @@ clean:
 -include tools/poolstat.mk
 -include tests/sample/sample.mk
 -include tests/stress/stress.mk
+# make install / uninstall and their test: tools/install.mk
+-include tools/install.mk
+# The man pages, their option list and their lint: man/man.mk
+-include man/man.mk

@@ -22,6 +22,20 @@
 extern "C" {
 #endif
 
+/* The one version number of poolalloc: the library, poolstat, the wrapper,
+ * the man pages and the package (the Makefile reads these lines). The major
+ * number is the SONAME's (libpoolalloc.so.1): it changes only when a program
+ * built against an older one could break. The stats socket's protocol has its
+ * own version (docs/poolstat.md). */
+#define POOLALLOC_VERSION_MAJOR 1
+#define POOLALLOC_VERSION_MINOR 0
+#define POOLALLOC_VERSION_PATCH 0
+#define POOLALLOC_VERSION "1.0.0"
+
+/* The version of the library running (which may be newer than the header a
+ * program was built with): "MAJOR.MINOR.PATCH". */
+const char *poolalloc_version(void);
+
 /* The figures of one moment. A caller sets `size` to sizeof(struct
  * poolalloc_stats) as it was compiled; the library fills the fields that fit
  * in that size, so an old program keeps working with a newer library whose

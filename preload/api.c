@@ -13,6 +13,11 @@
 static struct stats_snapshot api_snap;
 static pa_lock api_lock;
 
+PA_EXPORT const char *poolalloc_version(void)
+{
+    return POOLALLOC_VERSION;
+}
+
 PA_EXPORT int poolalloc_get_stats(struct poolalloc_stats *s)
 {
     if (!s || s->size < offsetof(struct poolalloc_stats, generations) + sizeof s->generations)
