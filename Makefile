@@ -45,8 +45,13 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# The SONAME carries the major version (include/poolalloc.h). The file stays
+# $(B)/libpoolalloc.so, the path every test preloads; the link named after the
+# SONAME beside it lets a program built with -L$(B) -lpoolalloc run from there.
 $(B)/libpoolalloc.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared -Wl,-z,now -Wl,--no-undefined -o $@ $^ $(LDLIBS_SO)
+	$(CC) $(CFLAGS) -shared -Wl,-z,now -Wl,--no-undefined \
+	    -Wl,-soname,libpoolalloc.so.$(VERSION_MAJOR) -o $@ $^ $(LDLIBS_SO)
+	ln -sf libpoolalloc.so $(@D)/libpoolalloc.so.$(VERSION_MAJOR)
 
 $(B)/optdoc: tools/optdoc.c $(B)/obj/preload/options.o $(B)/obj/core/log.o
 	$(CC) $(CFLAGS) -o $@ $^
