@@ -1,4 +1,19 @@
-# The man pages: man-check. (Being written.)
-.PHONY: man-check
-man-check:
-	@echo "man-check: not written yet"; echo "0 passed, 0 failed"
+# SPDX-License-Identifier: MIT
+# The man pages: poolstat(1), poolalloc(1), poolalloc(3), poolalloc(7).
+#   make man        writes poolalloc.7's variable list from preload/options.h
+#                   (the same table README.md's comes from: $(B)/optdoc)
+#   make man-check  that list is current, every page is there with the version
+#                   of include/poolalloc.h, and formats without a warning under
+#                   groff -ww, mandoc -T lint and man -l (man/check.sh)
+MAN_PKGS := groff-base mandoc man-db python3
+
+.PHONY: man man-check deps-man
+
+deps-man:
+	@sh tools/deps.sh $(MAN_PKGS)
+
+man: $(B)/optdoc
+	python3 tools/readme_options.py $(B)/optdoc man/poolalloc.7 --write
+
+man-check: deps-man $(B)/optdoc
+	@sh man/check.sh $(B)/optdoc $(VERSION)

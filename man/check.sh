@@ -1,0 +1,55 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# man/check.sh OPTDOC VERSION - the man-check tier: every page poolalloc ships
+# is there, carries VERSION in its title line and formats without a warning
+# (groff -ww, mandoc -T lint, man -l); poolalloc.7's variable list equals what
+# OPTDOC prints from preload/options.h. One PASS or FAIL line per check, then
+# "N passed, M failed"; exit 1 if any failed.
+set -u
+optdoc=$1 version=$2
+cd "$(dirname "$0")/.."
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+ko() { echo "FAIL $*"; fail=$((fail + 1)); }
+out=$(mktemp) || exit 1
+trap 'rm -f "$out"' EXIT
+
+if python3 tools/readme_options.py "$optdoc" man/poolalloc.7 --check >"$out" 2>&1; then
+    ok "man/poolalloc.7: option list matches preload/options.h"
+else
+    ko "$(cat "$out")"
+fi
+
+# The pages issue 14 promises, and any other page in man/.
+pages=$( { printf '%s\n' man/poolstat.1 man/poolalloc.1 man/poolalloc.3 man/poolalloc.7
+           ls man/*.[1-8] 2>/dev/null; } | sort -u)
+for p in $pages; do
+    if [ ! -f "$p" ]; then
+        ko "$p: missing"
+        continue
+    fi
+    why=
+    # The title line: .TH NAME SECTION DATE "poolalloc VERSION" ...
+    th=$(sed -n 's/^\.TH .*"poolalloc \([^"]*\)".*/\1/p' "$p")
+    [ "$th" = "$version" ] || why="$why; .TH says version '$th', poolalloc.h says $version"
+    if ! groff -ww -z -man "$p" >"$out" 2>&1 || [ -s "$out" ]; then
+        why="$why; groff -ww: $(head -n 3 "$out" | tr '\n' ' ')"
+    fi
+    if ! mandoc -T lint -W warning "$p" >"$out" 2>&1; then
+        why="$why; mandoc -T lint: $(head -n 3 "$out" | tr '\n' ' ')"
+    fi
+    # What a reader sees: man-db's own pipeline, with groff's warnings on.
+    if ! LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$p" 2>"$out" >"$out.txt" || [ -s "$out" ]; then
+        why="$why; man -l: $(head -n 3 "$out" | tr '\n' ' ')"
+    elif [ "$(wc -l <"$out.txt")" -lt 10 ]; then
+        why="$why; man -l rendered $(wc -l <"$out.txt") lines"
+    fi
+    rm -f "$out.txt"
+    if [ -z "$why" ]; then
+        ok "$p: groff -ww, mandoc -T lint and man -l clean, version $version"
+    else
+        ko "$p:${why#;}"
+    fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
