@@ -31,7 +31,7 @@ for p in $pages; do
     why=
     # The title line: .TH NAME SECTION DATE "poolalloc VERSION" ...
     th=$(sed -n 's/^\.TH .*"poolalloc \([^"]*\)".*/\1/p' "$p")
-    [ "$th" = "$version" ] || why="$why; .TH says version '$th', poolalloc.h says $version"
+    [ "$th" = "$version" ] || why="$why; .TH says version '$th', poolalloc.h says $version (make man)"
     if ! groff -ww -z -man "$p" >"$out" 2>&1 || [ -s "$out" ]; then
         why="$why; groff -ww: $(head -n 3 "$out" | tr '\n' ' ')"
     fi

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # The man pages: poolstat(1), poolalloc(1), poolalloc(3), poolalloc(7).
 #   make man        writes poolalloc.7's variable list from preload/options.h
-#                   (the same table README.md's comes from: $(B)/optdoc)
+#                   (the same table README.md's comes from: $(B)/optdoc), and
+#                   the version of include/poolalloc.h into every page's .TH
 #   make man-check  that list is current, every page is there with the version
 #                   of include/poolalloc.h, and formats without a warning under
 #                   groff -ww, mandoc -T lint and man -l (man/check.sh)
@@ -14,6 +15,7 @@ deps-man:
 
 man: $(B)/optdoc
 	python3 tools/readme_options.py $(B)/optdoc man/poolalloc.7 --write
+	sed -i 's/^\(\.TH .*"poolalloc \)[^"]*"/\1$(VERSION)"/' $(wildcard man/*.[1-8])
 
 man-check: deps-man $(B)/optdoc
 	@sh man/check.sh $(B)/optdoc $(VERSION)
