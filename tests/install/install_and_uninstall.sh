@@ -17,6 +17,8 @@
 set -u
 export LC_ALL=C
 unset LD_PRELOAD POOLALLOC_LIB PKG_CONFIG_PATH
+# Only the folders each round names: none from the caller's make or environment.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES DESTDIR PREFIX BINDIR LIBDIR INCLUDEDIR MANDIR PKGCONFIGDIR
 ulimit -c 0
 
 if [ $# -ne 1 ]; then
