@@ -2,7 +2,13 @@
 #include "stats.h"
 
 #include "../core/core.h"
+#include "../core/lock.h"
 #include "../core/log.h"
+#include "../include/poolalloc.h"
+
+/* The snapshot is static (10 KiB is much for an exiting or a caller's stack);
+ * malloc_stats() may print it from any thread, the exit from another. */
+static pa_lock summary_lock;
 
 static void mib(struct logbuf *b, uint64_t bytes)
 {
@@ -12,13 +18,14 @@ static void mib(struct logbuf *b, uint64_t bytes)
 
 void stats_print_summary(int fd)
 {
-    static struct stats_snapshot s;   /* 10 KiB: kept off the exiting stack */
+    static struct stats_snapshot s;
     struct logbuf b = {0};
+    lock_take(&summary_lock);
     stats_snapshot(&s);
 
     log_str(&b, "poolalloc: summary for pid ");
     log_u64(&b, s.pid);
-    log_str(&b, ": mode ");
+    log_str(&b, " (poolalloc " POOLALLOC_VERSION "): mode ");
     log_str(&b, s.mode);
     log_str(&b, ", ");
     log_u64(&b, s.cpus);
@@ -89,4 +96,5 @@ void stats_print_summary(int fd)
     mib(&b, s.metadata_bytes);
     log_str(&b, "\n");
     log_flush(&b, fd);
+    lock_give(&summary_lock);
 }
