@@ -288,6 +288,10 @@ static void init_run(int may_start)
                                      __ATOMIC_ACQUIRE))
         return;
     opt_load(&opt_g, env_get, warn_line);
+    /* A misspelled name would be ignored without a word (set-uid programs
+     * ignore the environment altogether: env_get). */
+    if (!getauxval(AT_SECURE))
+        opt_warn_unknown(environ, warn_line);
     struct core_config cfg = {
         .max_size = opt_g.max_size,
         .cpu_cache = opt_g.cpu_cache,

@@ -126,3 +126,155 @@ void opt_load(struct opt_values *v, const char *(*get)(const char *name),
     OPTIONS(X)
 #undef X
 }
+
+/* ---- unknown names --------------------------------------------------------------- */
+
+/* POOLALLOC_* names that are not the library's options but are still ours:
+ * the wrapper's (tools/poolalloc), which a program it starts inherits. */
+static const char *const opt_other_names[] = {"POOLALLOC_LIB"};
+#define OPT_OTHER_COUNT (sizeof opt_other_names / sizeof opt_other_names[0])
+
+#define OPT_PREFIX "POOLALLOC_"
+#define OPT_PREFIX_LEN (sizeof OPT_PREFIX - 1)
+#define OPT_NAME_MAX 64   /* longer names are compared on their first 64 bytes */
+
+static int upper(int c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
+}
+
+/* Levenshtein distance between a[0..na) and b[0..nb), letters compared without
+ * case; na, nb <= OPT_NAME_MAX. Two rows on the stack. */
+static unsigned edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    unsigned row[OPT_NAME_MAX + 1], prev[OPT_NAME_MAX + 1];
+    for (size_t j = 0; j <= nb; j++)
+        prev[j] = (unsigned)j;
+    for (size_t i = 1; i <= na; i++) {
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= nb; j++) {
+            unsigned sub = prev[j - 1] + (upper(a[i - 1]) != upper(b[j - 1]));
+            unsigned del = prev[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        for (size_t j = 0; j <= nb; j++)
+            prev[j] = row[j];
+    }
+    return prev[nb];
+}
+
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static int same_name(const char *a, size_t na, const char *b)
+{
+    size_t i = 0;
+    for (; i < na && b[i]; i++)
+        if (a[i] != b[i])
+            return 0;
+    return i == na && !b[i];
+}
+
+/* The known name i (options first, then opt_other_names). */
+static const char *known_name(unsigned i)
+{
+    return i < opt_count ? opt_table[i].name : opt_other_names[i - opt_count];
+}
+
+const char *opt_closest_name(const char *name, size_t len)
+{
+    if (len <= OPT_PREFIX_LEN || len - OPT_PREFIX_LEN > OPT_NAME_MAX)
+        return NULL;
+    const char *best = NULL;
+    unsigned best_d = ~0u;
+    for (unsigned i = 0; i < opt_count + OPT_OTHER_COUNT; i++) {
+        const char *k = known_name(i);
+        size_t kl = str_len(k) - OPT_PREFIX_LEN;
+        unsigned d = edit_distance(name + OPT_PREFIX_LEN, len - OPT_PREFIX_LEN,
+                                   k + OPT_PREFIX_LEN, kl);
+        /* Close: about one edit in three of the known name's own part
+         * (MAXSIZE for MAX_SIZE, FLUSH for FLUSH_MS; not FOO for STATS). */
+        if (d <= kl / 3 + 1 && d < best_d) {
+            best = k;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+int opt_name_known(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < opt_count + OPT_OTHER_COUNT; i++)
+        if (same_name(name, len, known_name(i)))
+            return 1;
+    return 0;
+}
+
+/* Appends at most max bytes of s[0..n), printable ASCII only (as warn_bad). */
+static void log_quoted(struct logbuf *b, const char *s, size_t n, size_t max)
+{
+    for (size_t i = 0; i < n && i < max; i++)
+        log_mem(b, (unsigned char)s[i] < 32 || (unsigned char)s[i] >= 127 ? "?" : &s[i], 1);
+    if (n > max)
+        log_str(b, "...");
+}
+
+unsigned opt_warn_unknown(char *const *env, void (*warn)(const char *line))
+{
+    const char *seen[OPT_UNKNOWN_MAX];
+    size_t seen_len[OPT_UNKNOWN_MAX];
+    unsigned warned = 0, more = 0;
+    for (; env && *env; env++) {
+        const char *e = *env;
+        size_t i = 0;
+        while (i < OPT_PREFIX_LEN && e[i] == OPT_PREFIX[i])
+            i++;
+        if (i < OPT_PREFIX_LEN)
+            continue;
+        size_t len = i;
+        while (e[len] && e[len] != '=')
+            len++;
+        if (opt_name_known(e, len))
+            continue;
+        int dup = 0;
+        for (unsigned k = 0; k < warned && !dup; k++) {
+            size_t j = 0;
+            while (j < len && j < seen_len[k] && e[j] == seen[k][j])
+                j++;
+            dup = j == len && j == seen_len[k];
+        }
+        if (dup)
+            continue;
+        if (warned == OPT_UNKNOWN_MAX) {
+            more = 1;   /* beyond the cap: counted, not named */
+            continue;
+        }
+        seen[warned] = e;
+        seen_len[warned++] = len;
+        struct logbuf b = {0};
+        log_str(&b, "poolalloc: ");
+        log_quoted(&b, e, len, OPT_NAME_MAX);
+        const char *near = opt_closest_name(e, len);
+        if (near) {
+            log_str(&b, ": unknown, did you mean ");
+            log_str(&b, near);
+            log_str(&b, "?");
+        } else {
+            log_str(&b, ": unknown, ignored (man 7 poolalloc lists the variables)");
+        }
+        b.buf[b.len < sizeof b.buf ? b.len : sizeof b.buf - 1] = '\0';
+        warn(b.buf);
+    }
+    if (more) {
+        struct logbuf b = {0};
+        log_str(&b, "poolalloc: more unknown POOLALLOC_* names, not listed");
+        b.buf[b.len] = '\0';
+        warn(b.buf);
+    }
+    return warned;
+}

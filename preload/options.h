@@ -81,4 +81,23 @@ int opt_parse_value(const struct opt_desc *d, const char *s, uint64_t *out, cons
 void opt_load(struct opt_values *v, const char *(*get)(const char *name),
               void (*warn)(const char *line));
 
+/* At most this many unknown names are named by opt_warn_unknown(). */
+#define OPT_UNKNOWN_MAX 8
+
+/* Warns through warn, once per name, about each POOLALLOC_* name in env (a
+ * NULL-terminated "NAME=VALUE" array: environ) that is neither an option nor
+ * the wrapper's POOLALLOC_LIB, with the closest known name when one is close
+ * (`poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?`).
+ * Names the first OPT_UNKNOWN_MAX, then says in one more line that there are
+ * more. Hostile bytes are shown as '?', a name cut at 64 bytes. Allocates
+ * nothing; returns the number of names warned about. */
+unsigned opt_warn_unknown(char *const *env, void (*warn)(const char *line));
+
+/* 1 if name[0..len) is a known POOLALLOC_* name (exactly, case included). */
+int opt_name_known(const char *name, size_t len);
+
+/* The known name closest to name[0..len) (edit distance, letters without
+ * case, over the part after POOLALLOC_), or NULL when none is close. */
+const char *opt_closest_name(const char *name, size_t len);
+
 #endif

@@ -19,6 +19,11 @@
  *     no DEL, and no C1 control (U+0080..U+009F, which terminals honour as escapes, CSI
  *     being U+009B) whether written as UTF-8 or as a bare byte, and no byte that is not
  *     part of well-formed UTF-8.
+ * The same lines, as an environment (NAME=VALUE strings), go to opt_warn_unknown: it warns
+ * once about each distinct POOLALLOC_* name that is not known (an option or the
+ * wrapper's POOLALLOC_LIB), about no other, names at most OPT_UNKNOWN_MAX of them and then
+ * says once that there are more; each line starts "poolalloc: POOLALLOC_", is printable
+ * ASCII, and ends with a suggestion "...?" or "ignored (...)".
  * A failed check aborts with a message, which libFuzzer reports with the input.
  *
  *   make fuzz-env            (FUZZ_ENV_SECONDS=20 by default; tests/stress/stress.mk)
@@ -197,6 +202,86 @@ static const char *stub_get(const char *name)
     return NULL;
 }
 
+/* ---- unknown names ---------------------------------------------------------------- */
+
+static int nunk, unk_more;
+
+static void unk_cb(const char *line)
+{
+    size_t len = strlen(line);
+    nunk++;
+    if (len == 0 || len >= 200)
+        die("an unknown-name warning is empty or longer than a name cut at 64 bytes", line);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
+            die("an unknown-name warning holds a byte that is not printable ASCII", line);
+    if (!strcmp(line, "poolalloc: more unknown POOLALLOC_* names, not listed")) {
+        if (unk_more++)
+            die("the \"more\" line came twice", line);
+        return;
+    }
+    if (unk_more)
+        die("a name was warned about after the \"more\" line", line);
+    if (strncmp(line, "poolalloc: POOLALLOC_", 21) != 0)
+        die("an unknown-name warning does not start with \"poolalloc: POOLALLOC_\"", line);
+    /* The last ": unknown, ": the name itself may hold the words. */
+    const char *end = NULL;
+    for (const char *p = strstr(line + 11, ": unknown, "); p; p = strstr(p + 1, ": unknown, "))
+        end = p;
+    if (!end)
+        die("an unknown-name warning does not say \"unknown\"", line);
+    if (opt_name_known(line + 11, (size_t)(end - (line + 11))))
+        die("a known name was warned about", line);
+    if (line[len - 1] != '?' && !strstr(end, "ignored ("))
+        die("an unknown-name warning neither suggests a name nor says it is ignored", line);
+}
+
+/* The distinct unknown POOLALLOC_* names of env, counted independently. */
+static unsigned ref_unknown(char *const *env)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; env[i]; i++) {
+        if (strncmp(env[i], "POOLALLOC_", 10) != 0)
+            continue;
+        size_t len = strcspn(env[i], "=");
+        int known = len == strlen("POOLALLOC_LIB") && !strncmp(env[i], "POOLALLOC_LIB", len);
+        for (unsigned k = 0; k < opt_count && !known; k++)
+            known = len == strlen(opt_table[k].name) && !strncmp(env[i], opt_table[k].name, len);
+        int dup = 0;
+        for (unsigned j = 0; j < i && !dup && !known; j++)
+            dup = strcspn(env[j], "=") == len && !strncmp(env[i], env[j], len);
+        n += !known && !dup;
+    }
+    return n;
+}
+
+static void check_unknown(const uint8_t *data, size_t size)
+{
+    char *copy = malloc(size + 1), *env[MAX_LINES + 1];
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    unsigned n = 0;
+    for (char *line = copy; line && n < MAX_LINES;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        env[n++] = line;
+        line = nl ? nl + 1 : NULL;
+    }
+    env[n] = NULL;
+    nunk = unk_more = 0;
+    unsigned distinct = ref_unknown(env);
+    unsigned named = distinct < OPT_UNKNOWN_MAX ? distinct : OPT_UNKNOWN_MAX;
+    unsigned got = opt_warn_unknown(env, unk_cb);
+    if (got != named || nunk != (int)(named + (distinct > OPT_UNKNOWN_MAX))) {
+        fprintf(stderr, "env_fuzz: %u distinct unknown names, %u named, %d lines\n", distinct,
+                got, nunk);
+        die("not one warning per distinct unknown name (up to the cap, then one more line)",
+            NULL);
+    }
+    free(copy);
+}
+
 /* ---- the target ---------------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -317,5 +402,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("warnings for an option do not match its value", d->name);
     }
     free(buf);
+    check_unknown(data, size);
     return 0;
 }

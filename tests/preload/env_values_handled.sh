@@ -5,7 +5,10 @@
 # the variable, and the program runs as it would have (same stdout, exit 0, default
 # max size still in force).  A good POOLALLOC_MAX_SIZE (with a k suffix or without)
 # takes effect silently.  POOLALLOC_STATS=1 prints a summary whose first line starts
-# with "poolalloc:" and contains "summary", and leaves the program's stdout alone.
+# with "poolalloc:" and contains "summary" and the version, and leaves the program's
+# stdout alone.  An unknown POOLALLOC_* name (a typo) gets one line each, with the closest
+# known name when there is one, and changes nothing else; a set-uid program says nothing
+# about them (it ignores the environment).
 #
 # preload-test: no-glibc-variant (every check is about the allocator's own messages)
 set -u
@@ -16,12 +19,15 @@ probe=$PT_WORK/env_probe
 ${CC:-gcc} -O2 -g -Wall -Wextra -Werror -pthread -o "$probe" "$PT_DIR/support/env_probe.c" -ldl ||
     { echo "reason: env_probe does not compile"; exit 1; }
 
-# Start from a clean slate: none of the variables set, whatever the caller's shell has;
+# Start from a clean slate: none of the variables set, whatever the caller's shell has
+# (an unknown name left there would be warned about in every run);
 # but the pools from the first request (POOLALLOC_START_MS=0): the probe checks which
 # sizes they serve, and ends before the default start.
 clean=(env -u POOLALLOC_MAX_SIZE -u POOLALLOC_FLUSH_MS -u POOLALLOC_CPU_CACHE -u POOLALLOC_STATS
        -u POOLALLOC_VERBOSE -u POOLALLOC_SAMPLE -u POOLALLOC_START_ALLOCS -u LD_PRELOAD
        POOLALLOC_START_MS=0)
+
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^POOLALLOC_')
 
 "${clean[@]}" "$probe" >"$PT_WORK/plain.out" 2>"$PT_WORK/plain.err" ||
     { echo "reason: env_probe fails without the allocator"; exit 1; }
@@ -63,6 +69,58 @@ run_case defaults 32768 "" POOLALLOC_FLUSH_MS=200
 run_case max_size_4k 4096 "" POOLALLOC_MAX_SIZE=4k
 run_case max_size_plain_bytes 16384 "" POOLALLOC_MAX_SIZE=16384
 
+# Unknown names: one line each, the value in force unchanged.
+run_case unknown_maxsize 32768 POOLALLOC_MAXSIZE POOLALLOC_MAXSIZE=1k
+grep -qx 'poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?' \
+    "$PT_WORK/unknown_maxsize.err" ||
+    fail "POOLALLOC_MAXSIZE=1k: want the line 'poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?', got: $(head -c 300 "$PT_WORK/unknown_maxsize.err")"
+run_case unknown_beside_good 4096 "POOLALLOC_FLUSHMS POOLALLOC_FOO" POOLALLOC_MAX_SIZE=4k \
+    POOLALLOC_FLUSHMS=5 POOLALLOC_FOO=1
+grep -q 'POOLALLOC_FLUSHMS: unknown, did you mean POOLALLOC_FLUSH_MS?' \
+    "$PT_WORK/unknown_beside_good.err" || fail "POOLALLOC_FLUSHMS: no suggestion of POOLALLOC_FLUSH_MS"
+grep 'POOLALLOC_FOO' "$PT_WORK/unknown_beside_good.err" | grep -q 'did you mean' &&
+    fail "POOLALLOC_FOO: a suggestion, though no known name is close"
+run_case unknown_and_bad_value 32768 "POOLALLOC_MAX_SIZE POOLALLOC_SAMPEL" \
+    POOLALLOC_MAX_SIZE=banana POOLALLOC_SAMPEL=0
+run_case wrapper_variable_is_known 32768 "" POOLALLOC_LIB="$LIB"
+# Many: capped at 8 names and one line saying there are more.
+many=()
+for i in $(seq 1 12); do many+=("POOLALLOC_ZZ$i=1"); done
+"${clean[@]}" LD_PRELOAD="$LIB" "${many[@]}" "$probe" >"$PT_WORK/many.out" 2>"$PT_WORK/many.err" ||
+    fail "12 unknown names: exit status $?"
+[ "$(grep -c ': unknown, ' "$PT_WORK/many.err")" -eq 8 ] && [ "$(wc -l <"$PT_WORK/many.err")" -eq 9 ] &&
+    grep -q '^poolalloc: more unknown POOLALLOC_\* names' "$PT_WORK/many.err" ||
+    fail "12 unknown names: want 8 named and one 'more' line, got $(wc -l <"$PT_WORK/many.err") lines"
+
+# A set-uid program ignores the environment: not a word about unknown names. Linked
+# with the library (the loader ignores LD_PRELOAD paths there), run as nobody.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    sdir=$(mktemp -d /tmp/pa-envsuid.XXXXXX)
+    chmod 755 "$sdir"
+    # Under both names: the library may carry the SONAME libpoolalloc.so.1.
+    cp "$LIB" "$sdir/libpoolalloc.so"
+    cp "$LIB" "$sdir/libpoolalloc.so.1"
+    printf '#include <stdio.h>\n#include <sys/auxv.h>\nint main(void) { printf("secure %%lu\\n", getauxval(AT_SECURE)); return 0; }\n' >"$PT_WORK/suid.c"
+    if ${CC:-gcc} -O1 -o "$sdir/prog" "$PT_WORK/suid.c" -L"$sdir" -Wl,--no-as-needed \
+        -l:libpoolalloc.so -Wl,-rpath,"$sdir"; then
+        chmod 4755 "$sdir/prog"
+        out=$("${clean[@]}" POOLALLOC_MAXSIZE=1k "$sdir/prog" 2>"$PT_WORK/suid.plain.err")
+        grep -q 'POOLALLOC_MAXSIZE: unknown' "$PT_WORK/suid.plain.err" ||
+            fail "the linked program run by root did not warn (control): $out"
+        out=$("${clean[@]}" POOLALLOC_MAXSIZE=1k setpriv --reuid=65534 --regid=65534 \
+            --clear-groups "$sdir/prog" 2>"$PT_WORK/suid.err")
+        if [ "$out" = "secure 1" ]; then
+            [ -s "$PT_WORK/suid.err" ] &&
+                fail "a set-uid program warned about an unknown name: $(head -c 200 "$PT_WORK/suid.err")"
+        else
+            echo "note: the set-uid program did not run with AT_SECURE here ($out): not checked" >&2
+        fi
+    else
+        fail "cannot build the set-uid test program"
+    fi
+    rm -rf "$sdir"
+fi
+
 # Verbose logging may say what it likes on stderr, but not on stdout, and must not fail.
 rc=0
 "${clean[@]}" LD_PRELOAD="$LIB" POOLALLOC_VERBOSE=1 "$probe" >"$PT_WORK/verbose.out" \
@@ -79,10 +137,12 @@ rc=0
 [ "$rc" -eq "$plain_rc" ] || fail "POOLALLOC_STATS=1 ls /: exit status $rc, plain $plain_rc"
 same_file "POOLALLOC_STATS=1 ls /: stdout" "$PT_WORK/ls.plain.out" "$PT_WORK/ls.stats.out"
 first=$(head -n 1 "$PT_WORK/ls.stats.err")
+version=$(sed -n 's/^#define POOLALLOC_VERSION "\(.*\)"$/\1/p' "$PT_DIR/../../include/poolalloc.h")
+[ -n "$version" ] || fail "no POOLALLOC_VERSION in include/poolalloc.h"
 case $first in
-poolalloc:*summary*) ;;
+poolalloc:*summary*"$version"*) ;;
 *)
-    fail "POOLALLOC_STATS=1 ls /: first stderr line is '$first', expected 'poolalloc: ...summary...'"
+    fail "POOLALLOC_STATS=1 ls /: first stderr line is '$first', expected 'poolalloc: ...summary...VERSION...'"
     ;;
 esac
 # Without POOLALLOC_STATS the summary must not appear.

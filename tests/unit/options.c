@@ -1,5 +1,6 @@
 /* The POOLALLOC_* parser: good values, hostile values, one warning each. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../preload/options.h"
@@ -99,4 +100,114 @@ Test(options, hostile_string_is_cut_and_control_bytes_hidden)
     cr_assert(!strchr(last_warning, '\n'));
     cr_assert_lt(strlen(last_warning), 300);
     cr_assert_eq(strlen(v.socket), OPT_STR_MAX - 1, "string option truncated, not overflowed");
+}
+
+/* ---- unknown POOLALLOC_* names -------------------------------------------------------- */
+
+static char unk_lines[16][512];
+static int unk_count;
+static void unk_warn(const char *line)
+{
+    if (unk_count < 16)
+        snprintf(unk_lines[unk_count], sizeof unk_lines[0], "%s", line);
+    unk_count++;
+}
+
+static unsigned warn_env(char **env)
+{
+    unk_count = 0;
+    memset(unk_lines, 0, sizeof unk_lines);
+    return opt_warn_unknown(env, unk_warn);
+}
+
+Test(options, unknown_name_is_named_once_with_the_closest_known_one)
+{
+    char *env[] = {"PATH=/bin", "POOLALLOC_MAX_SIZE=1k", "POOLALLOC_MAXSIZE=1k",
+                   "POOLALLOC_LIB=/x.so", "POOLALLOC_MAXSIZE=2k", "XPOOLALLOC_FOO=1", NULL};
+    cr_assert_eq(warn_env(env), 1);
+    cr_assert_eq(unk_count, 1, "once, though it is set twice: %d lines", unk_count);
+    cr_assert_str_eq(unk_lines[0],
+                     "poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?");
+}
+
+Test(options, closest_name_by_edit_distance_or_none)
+{
+    struct {
+        const char *typo, *want;
+    } cases[] = {
+        {"POOLALLOC_MAXSIZE", "POOLALLOC_MAX_SIZE"},
+        {"POOLALLOC_max_size", "POOLALLOC_MAX_SIZE"},
+        {"POOLALLOC_FLUSH", "POOLALLOC_FLUSH_MS"},
+        {"POOLALLOC_FLUSHMS", "POOLALLOC_FLUSH_MS"},
+        {"POOLALLOC_CPUCACHE", "POOLALLOC_CPU_CACHE"},
+        {"POOLALLOC_SAMPEL", "POOLALLOC_SAMPLE"},
+        {"POOLALLOC_STAT", "POOLALLOC_STATS"},
+        {"POOLALLOC_START_ALLOC", "POOLALLOC_START_ALLOCS"},
+        {"POOLALLOC_VERBOS", "POOLALLOC_VERBOSE"},
+        {"POOLALLOC_SOCK", "POOLALLOC_SOCKET"},
+        {"POOLALLOC_FOO", NULL},
+        {"POOLALLOC_X", NULL},
+        {"POOLALLOC_", NULL},
+        {"POOLALLOC_COMPLETELY_DIFFERENT", NULL},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = opt_closest_name(cases[i].typo, strlen(cases[i].typo));
+        if (cases[i].want)
+            cr_expect(got && !strcmp(got, cases[i].want), "%s: got %s, want %s", cases[i].typo,
+                      got ? got : "none", cases[i].want);
+        else
+            cr_expect(!got, "%s: got %s, want none", cases[i].typo, got);
+    }
+    for (unsigned i = 0; i < opt_count; i++)
+        cr_assert(opt_name_known(opt_table[i].name, strlen(opt_table[i].name)), "%s",
+                  opt_table[i].name);
+    cr_assert(opt_name_known("POOLALLOC_LIB", 13), "the wrapper's variable");
+    cr_assert(!opt_name_known("POOLALLOC_max_size", 18), "case counts in a name");
+    cr_assert(!opt_name_known("POOLALLOC_MAX_SIZ", 17), "a prefix is not the name");
+}
+
+Test(options, unknown_names_without_a_close_one_and_hostile_bytes)
+{
+    static char longname[300];
+    memcpy(longname, "POOLALLOC_", 10);
+    memset(longname + 10, 'Q', sizeof longname - 13);
+    memcpy(longname + sizeof longname - 3, "=1", 3);
+    char *env[] = {"POOLALLOC_FOO=1", "POOLALLOC_\x1b[2J\x9b=1", longname, "POOLALLOC_NOVALUE",
+                   NULL};
+    cr_assert_eq(warn_env(env), 4);
+    cr_assert_str_eq(unk_lines[0],
+                     "poolalloc: POOLALLOC_FOO: unknown, ignored (man 7 poolalloc lists the "
+                     "variables)");
+    for (int i = 0; i < 4; i++) {
+        for (const unsigned char *p = (const unsigned char *)unk_lines[i]; *p; p++)
+            cr_assert(*p >= 32 && *p < 127, "line %d holds byte 0x%02x: %s", i, *p,
+                      unk_lines[i]);
+        cr_assert_lt(strlen(unk_lines[i]), 200, "line %d not cut: %s", i, unk_lines[i]);
+    }
+    cr_assert(strstr(unk_lines[1], "POOLALLOC_?[2J?: unknown"), "%s", unk_lines[1]);
+    cr_assert(strstr(unk_lines[2], "QQQ...: unknown"), "%s", unk_lines[2]);
+    cr_assert(strstr(unk_lines[3], "POOLALLOC_NOVALUE: unknown"), "%s", unk_lines[3]);
+}
+
+Test(options, unknown_names_are_capped)
+{
+    static char names[20][32];
+    char *env[21];
+    for (int i = 0; i < 20; i++) {
+        snprintf(names[i], sizeof names[i], "POOLALLOC_ZZ%02d=1", i);
+        env[i] = names[i];
+    }
+    env[20] = NULL;
+    cr_assert_eq(warn_env(env), OPT_UNKNOWN_MAX);
+    cr_assert_eq(unk_count, OPT_UNKNOWN_MAX + 1, "%d lines", unk_count);
+    cr_assert(strstr(unk_lines[OPT_UNKNOWN_MAX], "more unknown"), "%s",
+              unk_lines[OPT_UNKNOWN_MAX]);
+    /* Exactly the cap: no "more" line. */
+    env[OPT_UNKNOWN_MAX] = NULL;
+    cr_assert_eq(warn_env(env), OPT_UNKNOWN_MAX);
+    cr_assert_eq(unk_count, OPT_UNKNOWN_MAX);
+    char *none[] = {NULL};
+    cr_assert_eq(warn_env(none), 0);
+    cr_assert_eq(warn_env(NULL), 0);
+    cr_assert_eq(unk_count, 0);
 }
