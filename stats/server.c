@@ -26,6 +26,7 @@
 #include "../core/flush.h"
 #include "../core/log.h"
 #include "../core/orphan.h"
+#include "../include/poolalloc.h"
 #include "../preload/options.h"
 #include "proto.h"
 #include "render.h"
@@ -135,6 +136,7 @@ static void write_config(struct sink *o)
 #define SRV_CFG_OPT_STR(f)  proto_write_config(o, d->name, v->f)
     OPTIONS(X)
 #undef X
+    proto_write_config(o, "version", POOLALLOC_VERSION);   /* the library's; PROTO_VERSION is the protocol's */
     proto_write_config(o, "socket_path", srv_place.path);
     proto_write_config(o, "descriptor_table", srv_private ? "private" : "shared");
     proto_write_config(o, "mode", cpu_mode_name());

@@ -4,8 +4,9 @@
  *
  * Who talks to it: preload/init.c configures it at init, starts it from the
  * flush thread once the process has lived POOLALLOC_START_MS (a fork child
- * likewise, with its own pid), removes the socket file at exit, and tells it
- * about fork.
+ * likewise, with its own pid), removes the socket file at exit (the default
+ * socket, an abstract name, has none: it goes with the process), and tells
+ * it about fork.
  *
  * Rules the thread keeps:
  *   - It never calls malloc (nor stdio, nor anything that may): a reply is
@@ -29,7 +30,7 @@
  *     that changed is forgotten, never closed, and the socket is made again.
  *   - The socket file is removed only by the process that bound it, and only
  *     while it is still the file it bound. Where it lives, the rules for its
- *     folder, and the abstract-name fallback: sockpath.h.
+ *     folder, and the abstract name that is the default: sockpath.h.
  */
 #ifndef POOLALLOC_SERVER_H
 #define POOLALLOC_SERVER_H
@@ -52,8 +53,8 @@ int server_configure(const struct opt_values *opts);
 /* Binds the socket and starts the server thread for this pid, if one is
  * wanted and this pid has none; from a clean context with no allocator lock
  * held (the flush thread, at the preload layer's start). The path comes from
- * opts->socket or the default (a refused default folder falls back to an
- * abstract name, silently). Any other refusal gives one warning line on
+ * opts->socket or the default (the abstract name; where another process
+ * holds it, the default folder, silently). Any other refusal gives one warning line on
  * stderr and no server, in this process and its fork children; the program
  * goes on. */
 void server_start(void);

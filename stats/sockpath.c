@@ -249,9 +249,8 @@ static int bind_listen(const char *path, struct sock_place *pl)
     return fd;
 }
 
-/* The fallback name when the default folder is refused: "@poolalloc-<euid>-<pid>"
- * as shown (srv_path, the `socket_path` config line); bound with a NUL for
- * the '@'. */
+/* The default name, "@poolalloc-<euid>-<pid>" as shown (the `socket_path`
+ * config line); bound with a NUL for the '@'. */
 static void abstract_name(char *out, pid_t pid)
 {
     size_t n = 0;
@@ -302,21 +301,67 @@ void sock_configure(const char *tmpl, const char *xdg)
     copy_str(sock_xdg, sizeof sock_xdg, xdg);
 }
 
-int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *why)
+/* The default place: the abstract name, or where another process holds it,
+ * the default folder. Returns the fd, or -1 with the reason in why. */
+static int listen_default(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *why)
 {
     char path[PATH_CAP];
-    int abstract = 0;
-    int rc = make_path(path, pid, 0, why);
-    if (rc == -2 && !sock_template[0]) {
-        /* The default folder is someone else's (squatted /tmp/poolalloc-<uid>)
-         * or not a plain folder: an abstract name keeps the socket working,
-         * with nothing made in that folder. An explicit POOLALLOC_SOCKET is
-         * a place the user chose: refused, it warns. */
-        abstract_name(path, pid);
-        abstract = 1;
-        rc = 0;
+    abstract_name(path, pid);
+    int fd = bind_abstract(path);
+    if (fd >= 0) {
+        copy_str(pl->path, sizeof pl->path, path);
+        pl->abstract = 1;
+        return fd;
     }
-    if (rc == 0 && (rc = path_free(path, why)) == 1 && sock_template[0]) {
+    /* The name is held: another user's process took it first (the abstract
+     * namespace has no permissions), or a process of another pid namespace
+     * that shares this network namespace has our pid. A file in our own
+     * folder keeps the socket working. */
+    log_str(why, path);
+    log_str(why, ": ");
+    log_str(why, errno_text(errno));
+    log_str(why, "; ");
+    size_t keep = why->len;
+    struct logbuf fwhy = {0};
+    int rc = make_path(path, pid, 0, &fwhy);
+    if (rc == 0 && (rc = path_free(path, &fwhy)) == 1) {
+        log_str(&fwhy, path);
+        log_str(&fwhy, " is in use by another live process");
+    }
+    if (rc == 0 && (fd = bind_listen(path, pl)) < 0) {
+        log_str(&fwhy, "cannot listen on ");
+        log_str(&fwhy, path);
+        log_str(&fwhy, ": ");
+        log_str(&fwhy, errno_text(errno));
+    }
+    if (rc != 0 || fd < 0) {
+        log_mem(why, fwhy.buf, fwhy.len);
+        return -1;
+    }
+    if (verbose) {
+        struct logbuf b = {0};
+        log_str(&b, "poolalloc: ");
+        log_mem(&b, why->buf, keep);
+        log_str(&b, "stats socket ");
+        log_str(&b, path);
+        log_str(&b, " instead\n");
+        log_flush(&b, 2);
+    }
+    copy_str(pl->path, sizeof pl->path, path);
+    pl->abstract = 0;
+    why->len = 0;
+    return fd;
+}
+
+int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *why)
+{
+    if (!sock_template[0])
+        return listen_default(pid, verbose, pl, why);
+    /* An explicit POOLALLOC_SOCKET is a place the user chose: a file there,
+     * with the folder's rules, or a warning; never another place. */
+    char path[PATH_CAP];
+    int rc = make_path(path, pid, 0, why);
+    if (rc == 0 && (rc = path_free(path, why)) == 1) {
         /* A fixed path (no %p) held by a live process, e.g. the parent that
          * started this program: this process takes PATH.<pid>. */
         why->len = 0;
@@ -330,25 +375,8 @@ int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *wh
     }
     if (rc != 0)
         return -1;
-    int fd;
-    if (abstract) {
-        if ((fd = bind_abstract(path)) < 0) {
-            log_str(why, "; the fallback ");
-            log_str(why, path);
-            log_str(why, ": ");
-            log_str(why, errno_text(errno));
-            return -1;
-        }
-        if (verbose) {
-            struct logbuf b = {0};
-            log_str(&b, "poolalloc: ");
-            log_mem(&b, why->buf, why->len);
-            log_str(&b, "; stats socket ");
-            log_str(&b, path);
-            log_str(&b, " instead\n");
-            log_flush(&b, 2);
-        }
-    } else if ((fd = bind_listen(path, pl)) < 0) {
+    int fd = bind_listen(path, pl);
+    if (fd < 0) {
         log_str(why, "cannot listen on ");
         log_str(why, path);
         log_str(why, ": ");
@@ -356,7 +384,7 @@ int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *wh
         return -1;
     }
     copy_str(pl->path, sizeof pl->path, path);
-    pl->abstract = abstract;
+    pl->abstract = 0;
     why->len = 0;
     return fd;
 }

@@ -4,17 +4,25 @@
  * program closed it or removed its file; this file knows the places and the
  * rules for them, nothing of clients or replies.
  *
- * The place: POOLALLOC_SOCKET (`%p` = pid, `%%` = %; a path without `%p` that
- * a live process holds becomes PATH.<pid>), else $XDG_RUNTIME_DIR/poolalloc/
- * <pid>.sock, else /tmp/poolalloc-<euid>/<pid>.sock. Rules:
+ * The place, by default: the Linux abstract name "@poolalloc-<euid>-<pid>".
+ * It is no file: it vanishes with the process however that ends (exit,
+ * exec: the listener is close-on-exec; _exit, a signal, a crash: the kernel
+ * closes it), so nothing stale is left for a user or poolstat to meet. The
+ * abstract namespace has no permissions: SO_PEERCRED (server.c) admits our
+ * uid and root alone, and poolstat checks the server's uid and pid. Names are
+ * per network namespace (a container with its own network has its own).
+ *
+ * Where that name is held (another user's process took it first, or a process
+ * of another pid namespace sharing this network namespace has our pid), the
+ * socket is a file instead: $XDG_RUNTIME_DIR/poolalloc/<pid>.sock, else
+ * /tmp/poolalloc-<euid>/<pid>.sock. POOLALLOC_SOCKET names a file the user
+ * chose (`%p` = pid, `%%` = %; a path without `%p` that a live process holds
+ * becomes PATH.<pid>); it is never replaced by another place. For a file:
  *   - the folder is created 0700 if missing; it is refused if it is a symlink,
  *     not a folder, not ours, or writable by others; a socket path that is a
  *     symlink, another file or another uid's socket is refused; a socket of
  *     ours that nobody answers on (a dead process's) is removed first;
  *   - the socket file is 0600 from the moment it exists (fchmod before bind);
- *   - where the DEFAULT folder is refused (another uid made it first), the
- *     socket is the Linux abstract name "@poolalloc-<euid>-<pid>" instead:
- *     no file, nothing to remove, SO_PEERCRED (server.c) its only guard;
  *   - a file is removed only while it is still the one bound (dev, ino).
  * Nothing here calls malloc or writes to stderr: reasons go to the caller.
  */
@@ -44,7 +52,7 @@ void sock_configure(const char *tmpl, const char *xdg);
 /* A listening socket (non-blocking, close-on-exec, never fd 0-2) for pid at
  * its place, described in *pl. Returns the fd, or -1 with the reason in why
  * (one clause, for the caller's one warning line). With verbose, a fallback
- * to the abstract name is said on stderr. */
+ * from the abstract name to the default folder is said on stderr. */
 int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *why);
 
 /* The same place again (the program closed our socket, or removed its file):
