@@ -136,6 +136,26 @@ static int is_wanted(unsigned long uid, long pid, void *arg)
     return uid == w->uid && pid == w->pid;
 }
 
+/* 1 if "@poolalloc-<uid>-<pid>" is served by that very process (SO_PEERCRED:
+ * uid and pid), as a connection that sends nothing finds out; 0 if not, or
+ * if it cannot be told now. */
+static int abstract_serves(const struct want *w)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "poolalloc-%lu-%ld", w->uid, w->pid);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 0;
+    struct ucred c;
+    socklen_t cl = sizeof c;
+    int ok = connect(fd, (struct sockaddr *)&a,
+                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0 &&
+             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &cl) == 0 && cl == sizeof c &&
+             c.uid == (uid_t)w->uid && c.pid == (pid_t)w->pid;
+    close(fd);
+    return ok;
+}
+
 int poolstat_resolve(const char *arg, struct target *t, char *err)
 {
     memset(t, 0, sizeof *t);
@@ -185,12 +205,14 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
     }
     t->uid = (uid_t)euid;
 
-    /* Candidates, most specific first: the process's own POOLALLOC_SOCKET
-     * and XDG_RUNTIME_DIR, then the defaults for its uid and for ours; last
-     * the abstract name the library falls back to. Each must be a socket of
-     * the process's uid in a folder of its uid (probe). */
+    /* Where the library puts it: the process's own POOLALLOC_SOCKET (a file
+     * it chose); else the abstract name @poolalloc-<uid>-<pid>, the default;
+     * else, where another process held that name, a file in the default
+     * folder (the process's XDG_RUNTIME_DIR, /tmp/poolalloc-<uid>; ours too).
+     * A file must be a socket of the process's uid in a folder of its uid
+     * (probe). */
     char cand[6][256], val[4096];
-    int nc = 0;
+    int nc = 0, nexplicit;
     int env = target_env(t->pid, "POOLALLOC_SOCKET", val, sizeof val);
     if (env == 1 && !strcmp(val, "off")) {
         snprintf(err, POOLSTAT_ERR_MAX,
@@ -203,6 +225,7 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
         snprintf(cand[nc], sizeof cand[0], "%.200s.%ld", cand[nc - 1], v);
         nc++;
     }
+    nexplicit = nc;
     if (target_env(t->pid, "XDG_RUNTIME_DIR", val, sizeof val) == 1 && val[0] == '/')
         snprintf(cand[nc++], sizeof cand[0], "%.200s/poolalloc/%ld.sock", val, v);
     snprintf(cand[nc++], sizeof cand[0], "/tmp/poolalloc-%ld/%ld.sock", euid, v);
@@ -211,11 +234,20 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
         snprintf(cand[nc++], sizeof cand[0], "%.200s/poolalloc/%ld.sock", x, v);
     snprintf(cand[nc++], sizeof cand[0], "/tmp/poolalloc-%ld/%ld.sock", (long)geteuid(), v);
 
+    struct want w = {(unsigned long)euid, v};
+    int named = -1;   /* the abstract name listens: 1; unknown yet: -1 */
     int denied = -1, refused = -1;
     char why[POOLSTAT_ERR_MAX], refusal[POOLSTAT_ERR_MAX];
     for (int i = 0; i < nc; i++) {
+        if (i == nexplicit)
+            named = abstract && poolstat_abstract_each(is_wanted, &w);
         switch (probe(cand[i], t->uid, why, sizeof why)) {
         case PROBE_FOUND:
+            /* A file of the default folder beside a live abstract name: an
+             * old version's, or the fallback of a process whose name another
+             * one holds. The one this very process serves wins. */
+            if (named == 1 && abstract_serves(&w))
+                goto take_abstract;
             snprintf(t->path, sizeof t->path, "%.250s", cand[i]);
             return 0;
         case PROBE_DENIED:
@@ -232,8 +264,8 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
             break;
         }
     }
-    struct want w = {(unsigned long)euid, v};
-    if (abstract && poolstat_abstract_each(is_wanted, &w)) {
+    if (named == 1) {
+take_abstract:
         snprintf(t->path, sizeof t->path, "@poolalloc-%ld-%ld", euid, v);
         t->abstract = 1;
         return 0;
@@ -254,11 +286,19 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
         return -1;
     }
     int lib = poolstat_maps_lib(t->pid);
+    int lib_errno = errno;
     if (lib == 0) {
         snprintf(err, POOLSTAT_ERR_MAX,
-                 "poolstat: process %ld (%s) does not use poolalloc (start it with "
-                 "tools/poolalloc CMD, or LD_PRELOAD=.../libpoolalloc.so CMD)",
-                 v, t->comm);
+                 "poolstat: pid %ld does not run poolalloc (libpoolalloc.so is not mapped)", v);
+        return -1;
+    }
+    if (lib < 0) {
+        /* Not ours to read (another user's, or a process that cannot be
+         * traced): whether it runs poolalloc cannot be told. */
+        snprintf(err, POOLSTAT_ERR_MAX,
+                 "poolstat: pid %ld (%s) has no poolalloc socket, and whether it runs poolalloc "
+                 "cannot be told (/proc/%ld/maps: %s)",
+                 v, t->comm, v, strerror(lib_errno));
         return -1;
     }
     if (lib == 1 && poolstat_started(t->pid) == 0) {
@@ -304,7 +344,8 @@ static int left_ms(long long deadline)
  * someone else controls: the verified folder's descriptor, through
  * /proc/self/fd (or fchdir when that path would not fit). An abstract name
  * has no file. Retries a full backlog until the deadline. 0, or -1 with
- * errno (ETIMEDOUT at the deadline) and, for a refused socket, why. */
+ * errno (ETIMEDOUT at the deadline, ENOTSOCK for a file that is not a
+ * socket) and, for a refused socket, why. */
 static int connect_target(int fd, const struct target *t, uid_t *uid, long long deadline,
                           char *why, size_t cap)
 {
@@ -340,12 +381,14 @@ static int connect_target(int fd, const struct target *t, uid_t *uid, long long 
             errno = e;
             return -1;
         }
-        if (!S_ISSOCK(st.st_mode) || st.st_uid != *uid) {
-            if (!S_ISSOCK(st.st_mode))
-                snprintf(why, cap, "it is not a socket");
-            else
-                snprintf(why, cap, "the socket belongs to uid %u, not to uid %u",
-                         (unsigned)st.st_uid, (unsigned)*uid);
+        if (!S_ISSOCK(st.st_mode)) {
+            close(dfd);
+            errno = ENOTSOCK;   /* a file, a folder: not a place to connect to */
+            return -1;
+        }
+        if (st.st_uid != *uid) {
+            snprintf(why, cap, "the socket belongs to uid %u, not to uid %u", (unsigned)st.st_uid,
+                     (unsigned)*uid);
             close(dfd);
             errno = EPERM;
             return -1;
@@ -492,6 +535,8 @@ static int exchange(const struct target *t, const char *req, char **out, size_t 
                      name, POOLSTAT_DEADLINE_MS / 1000);
         else if (e == ENOENT)
             snprintf(err, POOLSTAT_ERR_MAX, "poolstat: no socket at %s", shown);
+        else if (e == ENOTSOCK)
+            snprintf(err, POOLSTAT_ERR_MAX, "poolstat: %s is not a socket", shown);
         else
             snprintf(err, POOLSTAT_ERR_MAX, "poolstat: cannot connect to %s: %s", shown,
                      strerror(e));

@@ -1,6 +1,10 @@
 /* list.c - `poolstat` with no argument: live processes with a socket, and
  * those that map libpoolalloc but have no socket (not started, or no socket
  * where the list looks: each is then resolved by its pid like `poolstat PID`).
+ * The sockets are the abstract names "@poolalloc-<uid>-<pid>" listening in
+ * /proc/net/unix (the default: gone with their process, never stale) and the
+ * files of the default folders (where a name was held by another process,
+ * and those an older poolalloc left: removed once their process is gone).
  *
  * The folders of other users are theirs: a folder is read only once walked
  * without links and found to belong to the uid its name says (trust.c), a
@@ -103,12 +107,17 @@ static int add_everyone(struct place *p, int n)
     return n;
 }
 
-static int listed(const struct list *l, long pid)
+static struct row *row_of(const struct list *l, long pid)
 {
     for (size_t i = 0; i < l->n; i++)
         if (l->rows[i].pid == pid)
-            return 1;
-    return 0;
+            return &l->rows[i];
+    return NULL;
+}
+
+static int listed(const struct list *l, long pid)
+{
+    return row_of(l, pid) != NULL;
 }
 
 /* A new, zeroed row for pid with its name. */
@@ -134,20 +143,28 @@ static void set_note(struct row *w, const char *err)
 }
 
 /* Asks process t.pid for its figures and adds its row (a failure is a
- * note in the row: one server that does not answer stops nothing). */
+ * note in the row: one server that does not answer stops nothing). A pid
+ * may be found at two places (an old version's socket file beside its
+ * abstract name, or a file of a process whose name another one holds): a
+ * row that failed is tried again at the next, and the first note stays. */
 static void add_row(struct list *l, struct target *t)
 {
-    if (listed(l, t->pid))
+    struct row *w = row_of(l, t->pid);
+    if (w && w->ok)
         return;
-    struct row *w = new_row(l, t->pid);
-    snprintf(t->comm, sizeof t->comm, "%s", w->comm);
+    char comm[64];
+    poolstat_comm(t->pid, comm, sizeof comm);
+    snprintf(t->comm, sizeof t->comm, "%s", w ? w->comm : comm);
     char err[POOLSTAT_ERR_MAX];
     if (poolstat_fetch(t, "stats", l->r, err) == 0) {
+        if (!w)
+            w = new_row(l, t->pid);
         w->ok = 1;
+        w->note[0] = '\0';
         w->snap = poolstat_xmalloc(sizeof *w->snap);
         *w->snap = l->r->snap;
-    } else {
-        set_note(w, err);
+    } else if (!w) {
+        set_note(new_row(l, t->pid), err);
     }
 }
 
@@ -383,13 +400,17 @@ int poolstat_list(void)
     if (nrows)
         qsort(rows, nrows, sizeof *rows, by_pid);
     if (!nrows) {
-        printf("no process with a poolalloc socket in");
+        if (me == 0)
+            printf("no process with a poolalloc socket (@poolalloc-* names, or files in");
+        else
+            printf("no process with a poolalloc socket (@poolalloc-%u-* names, or files in",
+                   (unsigned)me);
         for (int i = 0; i < np; i++) {
             snprintf(buf, sizeof buf, "%.250s", places[i].path);
             poolstat_printable(buf);
             printf(" %s", buf);
         }
-        printf(", and %s maps libpoolalloc\n", me == 0 ? "no process" : "none of your processes");
+        printf("), and %s maps libpoolalloc\n", me == 0 ? "no process" : "none of your processes");
     } else {
         printf("%8s  %-16s %8s %11s %11s  %s\n", "PID", "COMMAND", "UPTIME", "IN USE", "CACHED",
                "MODE");

@@ -39,9 +39,11 @@ struct target {
                                has no socket yet (POOLSTAT_UNSTARTED_WHY) */
 };
 
-/* Resolves "4242" or "/path/to.sock" into t. 0, or -1 with a message a
- * person can act on in err (and t->unstarted set if the process runs
- * poolalloc that has not started). */
+/* Resolves "4242" or "/path/to.sock" into t. A pid's socket is looked for
+ * where the library makes it: the process's POOLALLOC_SOCKET, else its
+ * abstract name "@poolalloc-<uid>-<pid>", else a file in a default folder.
+ * 0, or -1 with a message a person can act on in err (and t->unstarted set
+ * if the process runs poolalloc that has not started). */
 int poolstat_resolve(const char *arg, struct target *t, char *err);
 
 /* The same for a pid; abstract 0 leaves out the abstract name (for a caller
@@ -115,8 +117,9 @@ int poolstat_open_dir(const char *dir, const char *name, uid_t *uid, char *why, 
  * Returns what the last fn returned, or 0. */
 int poolstat_abstract_each(int (*fn)(unsigned long uid, long pid, void *arg), void *arg);
 
-/* `poolstat` alone: the table of live processes; removes the stale sockets
- * of the caller's own uid (never another user's). */
+/* `poolstat` alone: the table of live processes (abstract names, socket
+ * files in the default folders, processes that map libpoolalloc); removes
+ * the stale socket files of the caller's own uid (never another user's). */
 int poolstat_list(void);
 
 /* malloc/realloc that end the program with a message instead of returning NULL. */
