@@ -34,10 +34,10 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
       "per-CPU cache budget in bytes (`k`/`m` suffixes); the victim generation holds at most " \
       "as much again")                                                                         \
     X(SOCKET, socket, OPT_STR, 0, 0, 0,                                                        \
-      "stats socket path (`%p` = pid), or `off`; default `$XDG_RUNTIME_DIR/poolalloc/<pid>.sock`, " \
-      "else `/tmp/poolalloc-<uid>/<pid>.sock` (the abstract name `@poolalloc-<uid>-<pid>` "    \
-      "if another user holds that folder); read it with "                                      \
-      "`poolstat` (see docs/poolstat.md)")                                                     \
+      "stats socket path (`%p` = pid), or `off`; default the abstract name "                   \
+      "`@poolalloc-<uid>-<pid>` (no file: it goes with the process), or where another "        \
+      "process holds that name `$XDG_RUNTIME_DIR/poolalloc/<pid>.sock`, else "                 \
+      "`/tmp/poolalloc-<uid>/<pid>.sock`; read it with `poolstat` (see docs/poolstat.md)")    \
     X(SAMPLE, sample, OPT_SIZE, 2097152, 0, 1073741824,                                        \
       "mean bytes between sampled allocations (`k`/`m` suffixes), recorded with their stacks " \
       "for `poolstat sites` and `poolstat heap`, from the moment the process has lived "       \
