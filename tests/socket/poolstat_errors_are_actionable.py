@@ -19,15 +19,20 @@ check(p.returncode == 1 and p.stderr.strip() == "poolstat: no process %d" % dead
 sl = subprocess.Popen(["sleep", "30"], env=clean_env())
 p = poolstat(sl.pid)
 sl.kill()
-check(p.returncode == 1 and "does not use poolalloc" in p.stderr and "tools/poolalloc" in p.stderr,
-      "no poolalloc: %r" % p.stderr)
+check(p.returncode == 1 and p.stderr == "poolstat: pid %d does not run poolalloc (libpoolalloc.so "
+      "is not mapped)\n" % sl.pid, "no poolalloc: %r" % p.stderr)
 
+# Usage mistakes: one line each, exit 2 (all of them in
+# poolstat_takes_arguments_like_a_unix_tool.py).
 p = poolstat("12ab")
-check(p.returncode == 1 and "neither a process id nor a socket path" in p.stderr, "bad target: %r" % p.stderr)
+check(p.returncode == 2 and p.stderr.count("\n") == 1 and
+      "neither a process id nor a socket path" in p.stderr, "bad target: %r" % p.stderr)
 p = poolstat("--frob", "1")
-check(p.returncode == 2 and "unknown option" in p.stderr, "bad option: %r" % p.stderr)
+check(p.returncode == 2 and p.stderr.count("\n") == 1 and "unknown option --frob" in p.stderr,
+      "bad option: %r" % p.stderr)
 p = poolstat("-d", "0", "-w", "1")
-check(p.returncode == 2 and "-d wants seconds" in p.stderr, "bad -d: %r" % p.stderr)
+check(p.returncode == 2 and p.stderr.count("\n") == 1 and "-d wants seconds" in p.stderr,
+      "bad -d: %r" % p.stderr)
 
 # A stale socket: bound once, nobody listening.
 stale = d + "/stale.sock"

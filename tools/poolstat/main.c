@@ -1,25 +1,12 @@
-/* main.c - poolstat: live stats of programs running with poolalloc. */
+/* main.c - poolstat: live stats of programs running with poolalloc. The
+ * command line is read in args.c; here each subcommand is run. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "poolstat.h"
-
-static const char usage[] =
-    "usage: poolstat                      list processes running poolalloc (started or not)\n"
-    "       poolstat TARGET               summary and per-class table\n"
-    "       poolstat -w [-d SECS] [-n COUNT] [-s KEY] TARGET\n"
-    "                                     refreshing view (q or Ctrl-C quits); KEY: u n c a f d h s\n"
-    "       poolstat --json TARGET        everything as one JSON object\n"
-    "       poolstat --prom TARGET        Prometheus text exposition\n"
-    "       poolstat flush TARGET         run one generation now\n"
-    "       poolstat config TARGET        options and mode in force\n"
-    "       poolstat [--json] sites TARGET  top allocation sites (POOLALLOC_SAMPLE), symbolized\n"
-    "       poolstat heap TARGET > F.heap   heap profile for google-pprof --text PROGRAM F.heap\n"
-    "TARGET is a process id, or the path of its socket (for a POOLALLOC_SOCKET poolstat cannot\n"
-    "guess). Protocol version " "1" "; see docs/poolstat.md.\n";
+#include "args.h"
+#include "export.h"
 
 /* Prints an error and returns 1. A message may quote a path, a name or a
  * reply another user's process wrote: it reaches the terminal printable. */
@@ -30,12 +17,23 @@ static int fail(char *err)
     return 1;
 }
 
+/* Resolves arg into t; 0, or 1 after saying why it cannot. */
+static int resolve(const char *arg, struct target *t)
+{
+    char err[POOLSTAT_ERR_MAX];
+    if (poolstat_resolve(arg, t, err) == 0)
+        return 0;
+    return fail(err);
+}
+
+/* One request to the target arg and its reply rendered: what is "text",
+ * "json", "flush" or "config". poolstat's exit code. */
 static int one(const char *what, const char *arg)
 {
     struct target t;
     char err[POOLSTAT_ERR_MAX];
-    if (poolstat_resolve(arg, &t, err) != 0)
-        return fail(err);
+    if (resolve(arg, &t) != 0)
+        return POOLSTAT_EXIT_TARGET;
     struct proto_reply *r = poolstat_xmalloc(sizeof *r);
     const char *req = !strcmp(what, "flush") ? "flush" : !strcmp(what, "config") ? "config" : "all";
     if (poolstat_fetch(&t, req, r, err) != 0) {
@@ -46,8 +44,6 @@ static int one(const char *what, const char *arg)
     sink_init(&o, 1, 0);
     if (!strcmp(what, "json")) {
         render_json(&o, &r->snap, &r->config);
-    } else if (!strcmp(what, "prom")) {
-        render_prom(&o, &r->snap);
     } else if (!strcmp(what, "text")) {
         render_text(&o, &r->snap, t.comm);
     } else if (!strcmp(what, "flush")) {
@@ -73,73 +69,34 @@ static int one(const char *what, const char *arg)
 
 int main(int argc, char **argv)
 {
-    struct watch_opts w = {.interval = 1.0};
-    int watch = 0;
-    const char *mode = "text";
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "-w") || !strcmp(a, "--watch")) {
-            watch = 1;
-        } else if (!strcmp(a, "--json")) {
-            mode = "json";
-        } else if (!strcmp(a, "--prom")) {
-            mode = "prom";
-        } else if ((!strcmp(a, "-d") || !strcmp(a, "-n") || !strcmp(a, "-s")) && i + 1 < argc) {
-            const char *v = argv[++i];
-            char *end;
-            if (a[1] == 'd') {
-                w.interval = strtod(v, &end);
-                if (*end || !(w.interval >= 0.05 && w.interval <= 3600)) {
-                    fprintf(stderr, "poolstat: -d wants seconds between 0.05 and 3600, not '%s'\n", v);
-                    return 2;
-                }
-            } else if (a[1] == 'n') {
-                w.count = strtol(v, &end, 10);
-                if (*end || w.count < 1) {
-                    fprintf(stderr, "poolstat: -n wants a count of refreshes >= 1, not '%s'\n", v);
-                    return 2;
-                }
-            } else {
-                if (strlen(v) != 1 || !strchr("uncafdhs", v[0])) {
-                    fprintf(stderr, "poolstat: -s wants one of u n c a f d h s, not '%s'\n", v);
-                    return 2;
-                }
-                w.sort = v[0];
-            }
-        } else {
-            fprintf(stderr, "poolstat: unknown option '%s'\n%s", a, usage);
-            return 2;
-        }
-    }
-    int left = argc - i;
-    if (left == 0 && !watch && !strcmp(mode, "text"))
+    struct poolstat_args a;
+    int rc = poolstat_parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    struct target t;
+    switch (a.cmd) {
+    case CMD_LIST:
         return poolstat_list();
-    if (left == 2 && (!strcmp(argv[i], "flush") || !strcmp(argv[i], "config")) && !watch)
-        return one(argv[i], argv[i + 1]);
-    if (left == 2 && (!strcmp(argv[i], "sites") || !strcmp(argv[i], "heap")) && !watch &&
-        strcmp(mode, "prom") != 0) {
-        struct target t;
-        char err[POOLSTAT_ERR_MAX];
-        if (poolstat_resolve(argv[i + 1], &t, err) != 0)
-            return fail(err);
-        if (argv[i][0] == 'h')
-            return poolstat_heap(&t);
-        return poolstat_sites(&t, !strcmp(mode, "json"));
+    case CMD_FLUSH:
+        return one("flush", a.target);
+    case CMD_CONFIG:
+        return one("config", a.target);
+    case CMD_SITES:
+        return resolve(a.target, &t) ? POOLSTAT_EXIT_TARGET : poolstat_sites(&t, a.json);
+    case CMD_HEAP:
+        return resolve(a.target, &t) ? POOLSTAT_EXIT_TARGET : poolstat_heap(&t);
+    case CMD_EXPORT:
+        return poolstat_export_textfile(a.textfile, a.interval, a.count);
+    case CMD_SHOW:
+        if (a.prom && a.all)
+            return poolstat_prom_all();
+        if (a.prom)
+            return resolve(a.target, &t) ? POOLSTAT_EXIT_TARGET : poolstat_prom(&t);
+        if (a.watch)
+            return resolve(a.target, &t) ? POOLSTAT_EXIT_TARGET : poolstat_watch(&t, &a.w);
+        return one(a.json ? "json" : "text", a.target);
+    case CMD_HELP:
+        break;   /* answered by poolstat_parse_args */
     }
-    if (left != 1) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    if (watch) {
-        struct target t;
-        char err[POOLSTAT_ERR_MAX];
-        if (poolstat_resolve(argv[i], &t, err) != 0)
-            return fail(err);
-        return poolstat_watch(&t, &w);
-    }
-    return one(mode, argv[i]);
+    return POOLSTAT_EXIT_OK;
 }
