@@ -327,6 +327,10 @@ static int elf_address(int fd, const struct mapping *m, uint64_t pc, uint64_t *o
     return -1;
 }
 
+/* The child's exit status when addr2line is not found (execvp: ENOENT);
+ * any other failure before or at exec is 126. */
+#define A2L_NOT_FOUND 127
+
 /* In the forked child: stdin and stderr /dev/null, stdout the pipe, the
  * object as fd 3 and no other fd; the target's uid if u->drop (each step
  * checked, and checked to be irreversible); then exec. Never returns. */
@@ -348,13 +352,14 @@ static void a2l_child(int out, int obj, const struct a2l_user *u, char **argv)
     }
     unsetenv("DEBUGINFOD_URLS");   /* the object is a stranger's: no network on its behalf */
     execvp("addr2line", argv);
-    _exit(127);
+    _exit(errno == ENOENT ? A2L_NOT_FOUND : 126);
 }
 
 /* Runs `addr2line -f -C -e /proc/self/fd/3 ADDR...` on the object open as
  * fd, for syms[idx[0..n)], and stores the function and file:line of each
  * ("??" answers are left NULL). The child is killed at deadline (a
- * CLOCK_MONOTONIC time in ms); -1 then (what it said before is kept), else 0. */
+ * CLOCK_MONOTONIC time in ms); -1 then (what it said before is kept), -2 if
+ * there is no addr2line to run (not on PATH), else 0. */
 static int addr2line(int fd, const struct a2l_user *u, struct sym *syms, const size_t *idx,
                      size_t n, int64_t deadline)
 {
@@ -410,8 +415,12 @@ static int addr2line(int fd, const struct a2l_user *u, struct sym *syms, const s
         len += (size_t)k;
     }
     close(pfd[0]);
-    kill(child, SIGKILL);   /* not reaped yet: the pid is still this child's */
-    waitpid(child, NULL, 0);
+    /* Not reaped yet: the pid is still this child's. A child that could not
+     * exec has exited (its end of the pipe closed then): its status stays. */
+    kill(child, SIGKILL);
+    int st = 0;
+    if (waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == A2L_NOT_FOUND)
+        rc = -2;
     buf[len] = '\0';
     char *save = NULL, *func = strtok_r(buf, "\n", &save), *file = strtok_r(NULL, "\n", &save);
     for (size_t i = 0; i < n && func && file; i++) {
@@ -501,10 +510,19 @@ static void symbolize(struct sites *s)
             }
             if (n && (n == A2L_BATCH || k == s->nsym)) {
                 int64_t now = poolstat_now_ms();
-                if (now >= budget_end ||
-                    addr2line(mj->fd, &u, s->sym, idx, n,
-                              now + A2L_DEADLINE_MS < budget_end ? now + A2L_DEADLINE_MS
-                                                                 : budget_end) != 0) {
+                int r = now >= budget_end
+                            ? -1
+                            : addr2line(mj->fd, &u, s->sym, idx, n,
+                                        now + A2L_DEADLINE_MS < budget_end ? now + A2L_DEADLINE_MS
+                                                                           : budget_end);
+                if (r == -2) {
+                    /* Said once; no other object will find it either. */
+                    fprintf(stderr, "poolstat: addr2line not found (Debian package binutils): "
+                                    "frames are shown by address\n");
+                    memset(done, 1, s->nsym);
+                    break;
+                }
+                if (r != 0) {
                     char name[sizeof mj->path];
                     snprintf(name, sizeof name, "%s", mj->path);
                     poolstat_printable(name);
