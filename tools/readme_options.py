@@ -8,8 +8,12 @@ from the one option table in preload/options.h.
 FILE is markdown (README.md, docs/*.md: the table between the HTML comment
 markers, as optdoc prints it) or a man page (man/*.[1-8]: the same rows as
 roff `.TP` items between `.\\" options:begin` and `.\\" options:end`).
+A markdown file whose table lives elsewhere says where, in a comment
+`<!-- options: docs/tuning.md -->` (a path relative to it), and that file is
+the one written or checked (README.md does: `make readme` keeps working).
 --write replaces the section between the markers, --check fails (exit 1)
 when it differs."""
+import os
 import re
 import sys
 import subprocess
@@ -72,6 +76,10 @@ def main():
     begin, end = ROFF_MARKERS if roff else MD_MARKERS
     body = roff_list(table) if roff else table
     text = open(path, encoding="utf-8").read()
+    moved = re.search(r"<!-- options: (\S+) -->", text)
+    if not roff and begin not in text and moved:
+        path = os.path.join(os.path.dirname(path), moved.group(1))
+        text = open(path, encoding="utf-8").read()
     head, sep, rest = text.partition(begin)
     _, sep2, tail = rest.partition(end)
     if not sep or not sep2:
