@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../include/poolalloc.h"
 #include "proto.h"
 
 /* ---- sink ----------------------------------------------------------------------------- */
@@ -366,14 +367,35 @@ static void prom_name(struct sink *o, const char *prefix, const char *name, cons
     sink_str(o, suffix);
 }
 
-static void prom_class_sample(struct sink *o, const char *name, const char *suffix, unsigned c,
-                              const struct stats_class *k, uint64_t v)
+/* The labels that tell one process's series from another's, first in every
+ * sample: the pid and the program's name (comm, any bytes: escaped). */
+static void prom_process_labels(struct sink *o, const struct prom_process *p)
 {
-    prom_name(o, "poolalloc_class_", name, suffix);
-    sink_str(o, "{class=\"");
+    sink_str(o, "pid=\"");
+    sink_u64(o, p->snap->pid);
+    sink_str(o, "\",comm=\"");
+    prom_label_value(o, p->comm ? p->comm : "");
+    sink_str(o, "\"");
+}
+
+/* NAME{pid="..",comm=".." : a sample's start; the caller adds any other
+ * labels and closes the set. */
+static void prom_sample_open(struct sink *o, const char *prefix, const char *name,
+                             const char *suffix, const struct prom_process *p)
+{
+    prom_name(o, prefix, name, suffix);
+    sink_str(o, "{");
+    prom_process_labels(o, p);
+}
+
+static void prom_class_sample(struct sink *o, const char *name, const char *suffix,
+                              const struct prom_process *p, unsigned c, uint64_t v)
+{
+    prom_sample_open(o, "poolalloc_class_", name, suffix, p);
+    sink_str(o, ",class=\"");
     sink_u64(o, c);
     sink_str(o, "\",size=\"");
-    sink_u64(o, k->size);
+    sink_u64(o, p->snap->cls[c].size);
     sink_str(o, "\"} ");
     sink_u64(o, v);
     sink_str(o, "\n");
@@ -386,71 +408,103 @@ static void prom_class_sample(struct sink *o, const char *name, const char *suff
 #define PROM_CLASS_UNIT_objects 1
 #define PROM_CLASS_UNIT_spans 0
 
-void render_prom(struct sink *o, const struct stats_snapshot *s)
+/* Is the j-th CPU row of s a repeat of an earlier row's CPU? A reply names
+ * each CPU once; a hostile one that does not must not make a series twice
+ * (one duplicate makes node_exporter drop the whole file). */
+static int prom_cpu_repeated(const struct stats_snapshot *s, unsigned j)
+{
+    for (unsigned k = 0; k < j; k++)
+        if (s->cpu[k].cpu == s->cpu[j].cpu)
+            return 1;
+    return 0;
+}
+
+/* Every active class of every process: one sample each, of `expr` (which may
+ * use k, the class's figures). */
+#define PROM_EACH_CLASS(name, suffix, expr)                                       \
+    for (unsigned i = 0; i < n; i++)                                              \
+        for (unsigned c = 0; c < SC_COUNT; c++) {                                 \
+            const struct stats_class *k = &p[i].snap->cls[c];                     \
+            if (stats_class_active(k))                                            \
+                prom_class_sample(o, name, suffix, &p[i], c, (expr));             \
+        }
+
+void render_prom_processes(struct sink *o, const struct prom_process *p, unsigned n)
 {
     prom_family(o, "poolalloc_", "info", "", "gauge",
-                "Constant 1; labels: pid, pool access mode, stats protocol version.");
-    sink_str(o, "poolalloc_info{pid=\"");
-    sink_u64(o, s->pid);
-    sink_str(o, "\",mode=\"");
-    prom_label_value(o, s->mode);
-    sink_str(o, "\",protocol=\"");
-    sink_u64(o, PROTO_VERSION);
-    sink_str(o, "\"} 1\n");
+                "Constant 1; labels: pid, comm (program name), pool access mode, "
+                "stats protocol version, poolalloc version.");
+    for (unsigned i = 0; i < n; i++) {
+        prom_sample_open(o, "poolalloc_", "info", "", &p[i]);
+        sink_str(o, ",mode=\"");
+        prom_label_value(o, p[i].snap->mode);
+        sink_str(o, "\",protocol=\"");
+        sink_u64(o, PROTO_VERSION);
+        sink_str(o, "\",version=\"");
+        prom_label_value(o, p[i].version ? p[i].version : POOLALLOC_VERSION);
+        sink_str(o, "\"} 1\n");
+    }
     prom_family(o, "poolalloc_", "uptime_seconds", "", "gauge",
                 "Seconds since poolalloc started in this process.");
-    sink_str(o, "poolalloc_uptime_seconds ");
-    sink_fixed(o, s->uptime_ms, 1000, 3);
-    sink_str(o, "\n");
+    for (unsigned i = 0; i < n; i++) {
+        prom_sample_open(o, "poolalloc_", "uptime_seconds", "", &p[i]);
+        sink_str(o, "} ");
+        sink_fixed(o, p[i].snap->uptime_ms, 1000, 3);
+        sink_str(o, "\n");
+    }
 
 #define X(name, kind, doc)                                                                \
     prom_family(o, "poolalloc_", #name, PROM_SUFFIX_##kind, PROM_TYPE_##kind, doc ".");  \
-    prom_name(o, "poolalloc_", #name, PROM_SUFFIX_##kind);                               \
-    sink_str(o, " ");                                                                    \
-    sink_u64(o, s->name);                                                                \
-    sink_str(o, "\n");
+    for (unsigned i = 0; i < n; i++) {                                                    \
+        prom_sample_open(o, "poolalloc_", #name, PROM_SUFFIX_##kind, &p[i]);             \
+        sink_str(o, "} ");                                                               \
+        sink_u64(o, p[i].snap->name);                                                    \
+        sink_str(o, "\n");                                                               \
+    }
     STATS_PROCESS(X)
 #undef X
 
     /* Per class: object gauges in objects and in bytes, spans, then counters. */
-#define X(name, unit, doc)                                                                     \
-    prom_family(o, "poolalloc_class_", #name, PROM_CLASS_UNIT_##unit ? "_objects" : "",       \
-                "gauge", "Per size class: " doc ".");                                         \
-    for (unsigned c = 0; c < SC_COUNT; c++)                                                    \
-        if (stats_class_active(&s->cls[c]))                                                    \
-            prom_class_sample(o, #name, PROM_CLASS_UNIT_##unit ? "_objects" : "", c, &s->cls[c], \
-                              s->cls[c].name);                                                 \
-    if (PROM_CLASS_UNIT_##unit) {                                                              \
-        prom_family(o, "poolalloc_class_", #name, "_bytes", "gauge",                          \
-                    "Per size class: " doc ", in bytes.");                                     \
-        for (unsigned c = 0; c < SC_COUNT; c++)                                                \
-            if (stats_class_active(&s->cls[c]))                                                \
-                prom_class_sample(o, #name, "_bytes", c, &s->cls[c],                           \
-                                  s->cls[c].name * s->cls[c].size);                            \
+#define X(name, unit, doc)                                                                   \
+    prom_family(o, "poolalloc_class_", #name, PROM_CLASS_UNIT_##unit ? "_objects" : "",     \
+                "gauge", "Per size class: " doc ".");                                       \
+    PROM_EACH_CLASS(#name, PROM_CLASS_UNIT_##unit ? "_objects" : "", k->name)                \
+    if (PROM_CLASS_UNIT_##unit) {                                                            \
+        prom_family(o, "poolalloc_class_", #name, "_bytes", "gauge",                        \
+                    "Per size class: " doc ", in bytes.");                                   \
+        PROM_EACH_CLASS(#name, "_bytes", k->name * k->size)                                  \
     }
     STATS_CLASS_GAUGES(X)
 #undef X
 #define X(name, doc)                                                                       \
     prom_family(o, "poolalloc_class_", #name, "_total", "counter", "Per size class: " doc "."); \
-    for (unsigned c = 0; c < SC_COUNT; c++)                                                \
-        if (stats_class_active(&s->cls[c]))                                                \
-            prom_class_sample(o, #name, "_total", c, &s->cls[c], s->cls[c].ctr.name);
+    PROM_EACH_CLASS(#name, "_total", k->ctr.name)
     CACHE_COUNTERS(X)
 #undef X
 
 #define X(name, kind, doc)                                                                       \
     prom_family(o, "poolalloc_cpu_", #name, PROM_SUFFIX_##kind, PROM_TYPE_##kind,               \
                 "Per CPU cache: " doc ".");                                                     \
-    for (unsigned i = 0; i < s->ncpu; i++) {                                                    \
-        prom_name(o, "poolalloc_cpu_", #name, PROM_SUFFIX_##kind);                              \
-        sink_str(o, "{cpu=\"");                                                                 \
-        sink_u64(o, s->cpu[i].cpu);                                                             \
-        sink_str(o, "\"} ");                                                                    \
-        sink_u64(o, s->cpu[i].name);                                                            \
-        sink_str(o, "\n");                                                                      \
-    }
+    for (unsigned i = 0; i < n; i++)                                                            \
+        for (unsigned j = 0; j < p[i].snap->ncpu; j++) {                                        \
+            if (prom_cpu_repeated(p[i].snap, j))                                                \
+                continue;                                                                       \
+            prom_sample_open(o, "poolalloc_cpu_", #name, PROM_SUFFIX_##kind, &p[i]);            \
+            sink_str(o, ",cpu=\"");                                                             \
+            sink_u64(o, p[i].snap->cpu[j].cpu);                                                 \
+            sink_str(o, "\"} ");                                                                \
+            sink_u64(o, p[i].snap->cpu[j].name);                                                \
+            sink_str(o, "\n");                                                                  \
+        }
     STATS_CPU_FIELDS(X)
 #undef X
+}
+#undef PROM_EACH_CLASS
+
+void render_prom(struct sink *o, const struct stats_snapshot *s)
+{
+    struct prom_process p = {.snap = s};
+    render_prom_processes(o, &p, 1);
 }
 
 /* ---- text ------------------------------------------------------------------------------ */

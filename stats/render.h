@@ -68,8 +68,24 @@ int sink_flush(struct sink *o);
  * "config" if cfg is not NULL. */
 void render_json(struct sink *o, const struct stats_snapshot *s, const struct render_config *cfg);
 
-/* Prometheus text exposition format 0.0.4: HELP and TYPE before each family,
- * names poolalloc_* with their unit, counters ending in _total. */
+/* One process in a Prometheus exposition. */
+struct prom_process {
+    const struct stats_snapshot *snap;   /* its pid is the `pid` label */
+    const char *comm;      /* the program's name, /proc/PID/comm (any bytes); NULL: "" */
+    const char *version;   /* poolalloc version it reports; NULL: POOLALLOC_VERSION */
+};
+
+/* Prometheus text exposition format 0.0.4 for n processes (n may be 0): each
+ * family's HELP and TYPE once, the samples of every process under it; names
+ * poolalloc_* with their unit, counters ending in _total. Every sample has
+ * the labels pid and comm first, so that the series of many processes (one
+ * file for node_exporter's textfile collector) never collide; label values
+ * are escaped (\\ \" \n) and other bytes outside printable ASCII become '?'.
+ * The caller gives each pid once. */
+void render_prom_processes(struct sink *o, const struct prom_process *p, unsigned n);
+
+/* The same for one process with no name (comm=""): kept for callers that
+ * have not moved to render_prom_processes. */
 void render_prom(struct sink *o, const struct stats_snapshot *s);
 
 /* For people: the summary lines and the table of active classes. comm may

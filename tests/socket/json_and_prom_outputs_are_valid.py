@@ -1,7 +1,9 @@
 """poolstat --json is one valid JSON object with every figure of the protocol
 (json.loads), and poolstat --prom passes a strict Prometheus text-format check
-(support/promcheck.py; promtool too when it is installed), with the
-per-class metric of the issue: poolalloc_class_in_use_bytes{class="3",size="64"}."""
+(support/promcheck.py; promtool too when it is installed), every sample
+labelled with the process (pid, comm) first, with the per-class metric of the
+issue: poolalloc_class_in_use_bytes{pid="N",comm="holder",class="3",size="64"}.
+Many processes in one exposition: prometheus_sees_every_process.py."""
 import json
 import os
 import shutil
@@ -34,12 +36,18 @@ p = poolstat("--prom", h.pid)
 check(p.returncode == 0, "poolstat --prom: " + p.stderr)
 errs = promcheck.check(p.stdout)
 check(not errs, "prometheus format: " + "; ".join(errs[:5]))
-check('poolalloc_class_in_use_bytes{class="3",size="64"} ' in p.stdout, "no class 3 in_use_bytes sample")
+me = 'pid="%d",comm="holder"' % h.pid
+check('poolalloc_class_in_use_bytes{%s,class="3",size="64"} ' % me in p.stdout,
+      "no class 3 in_use_bytes sample of %s" % me)
+samples = [l for l in p.stdout.splitlines() if not l.startswith("#")]
+check(samples and all(l.split(" ")[0].split("{")[1:2] and l.split("{")[1].startswith(me)
+                      for l in samples),
+      "samples without %s first: %r" % (me, [l for l in samples if me not in l][:3]))
 for name in ("poolalloc_info", "poolalloc_uptime_seconds", "poolalloc_resident_bytes",
              "poolalloc_passthrough_allocs_total", "poolalloc_class_alloc_cache_total",
              "poolalloc_cpu_flushes_total"):
     check("\n# TYPE %s " % name in p.stdout, "no family %s" % name)
-v = [l for l in p.stdout.splitlines() if l.startswith('poolalloc_class_in_use_objects{class="3"')]
+v = [l for l in samples if l.startswith('poolalloc_class_in_use_objects{%s,class="3"' % me)]
 check(v and int(v[0].split()[-1]) >= 1000, "class 3 in_use_objects: %r" % v)
 
 if shutil.which("promtool"):
