@@ -16,7 +16,7 @@ env = {"XDG_RUNTIME_DIR": x}
 slow = Fake(x + "/poolalloc/%p.sock", b"poolalloc 1 ok stats\npid %p\n", mode="trickle", env=env)
 deaf = Fake(x + "/poolalloc/%p.sock", mode="noaccept", env=env)
 h = Proc([HOLDER], env=env)
-ask_retry(sock_in(x + "/poolalloc", h.pid), "stats")
+ask_retry(sock_name(h.pid), "stats")
 
 # Fill the deaf server's backlog: the next connect would wait (or EAGAIN).
 held = []

@@ -2,8 +2,9 @@
 POOLALLOC_START_ALLOCS requests, none since it was POOLALLOC_START_MS old: here
 `sleep` with START_MS=60000) has no socket, yet `poolstat` lists it as `not
 started` with one footnote, and `poolstat PID` (and `sites PID`) says so in
-one line with exit status 1. A started process is listed once, by its socket,
-with its figures, also when only its POOLALLOC_SOCKET says where that is; one
+one line with exit status 1. A started process is listed once, by its socket
+(the default abstract name), with its figures, also when only its
+POOLALLOC_SOCKET says where that is; one
 whose socket was refused is listed with a note, not as not started. Names
 reach the terminal printable. As root: a
 stranger's process that has not started is listed for root, not for another
@@ -60,7 +61,7 @@ odd = os.path.join(x, "sl\x1b]0;x\x07p")
 os.symlink("/bin/sleep", odd)
 quiet = sleeper([odd, "30"], env={"XDG_RUNTIME_DIR": x})
 busy = Proc([HOLDER], env={"XDG_RUNTIME_DIR": x})   # START_MS=0: started, socket at once
-ask_retry(sock_in(os.path.join(x, "poolalloc"), busy.pid), "stats")
+ask_retry(sock_name(busy.pid), "stats")   # the default: its abstract name
 # Started, with a socket where only its POOLALLOC_SOCKET says: found by its pid.
 own = Proc([HOLDER], env={"XDG_RUNTIME_DIR": x, "POOLALLOC_SOCKET": x + "/own-%p.sock"})
 ask_retry(x + "/own-%d.sock" % own.pid, "stats")
@@ -90,7 +91,8 @@ row = r.get(bad.pid, [[]])
 check(len(r.get(bad.pid, [])) == 1 and "not started" not in " ".join(row[0]) and
       "poolalloc socket" in " ".join(row[0]), "started process without a socket: %r in %r" % (row, out))
 check(out.count(NOTE) == 1, "footnote not there once: %r" % out)
-check(not os.path.exists(sock_in(os.path.join(x, "poolalloc"), quiet.pid)), "sleep made a socket")
+check(not os.path.exists(sock_in(os.path.join(x, "poolalloc"), quiet.pid)) and
+      sock_name(quiet.pid) not in abstract_listening(), "sleep made a socket")
 
 # poolstat PID, and a command on PID: one line, exit status 1.
 want = "poolstat: pid %d (sl?]0;x?p) runs poolalloc but has not started yet: " % quiet.pid

@@ -1,10 +1,16 @@
 """Another user who makes /tmp/poolalloc-<uid> before the victim does (a
 squatter) neither silences the victim's stats socket nor gets a warning
-printed in every program of the victim: the server listens on the abstract
-name @poolalloc-<uid>-<pid> instead, answers its own user and root, refuses
-the squatter, makes nothing in the squatted folder, gives a fork child a name
-of its own, and leaves nothing when the program ends. An explicit
+printed in every program of the victim: the server listens on its default,
+the abstract name @poolalloc-<uid>-<pid>, answers its own user and root,
+refuses the squatter, makes nothing in the squatted folder, gives a fork child
+a name of its own, and leaves nothing when the program ends. An explicit
 POOLALLOC_SOCKET in that folder still warns and gets no socket.
+
+The abstract namespace has no permissions: a squatter may take the victim's
+name first. The library then makes a file in the default folder, with the
+folder's rules: in the victim's XDG_RUNTIME_DIR it works (and `poolstat PID`
+finds it, not the squatter's name); in the squatted /tmp folder it is refused
+with one warning line naming both, nothing is made there, the program goes on.
 
 Victim and squatter are two users made for this test (pa-victim,
 pa-squatter), so that no folder of root's or nobody's, which other tests use,
@@ -125,4 +131,39 @@ lines = err.splitlines()
 check(rc == 0 and len(lines) == 1 and "belongs to uid %d" % SQUID in lines[0],
       "explicit POOLALLOC_SOCKET in the squatted folder: exit %d, stderr %r" % (rc, err))
 check(os.listdir(squat) == [], "something was made in the squatted folder: %r" % os.listdir(squat))
+
+# The squatter holds the victim's name too: a file in the victim's own XDG folder.
+vx = tmpdir()
+os.chown(vx, VUID, VUID)
+v = Gated(env={"XDG_RUNTIME_DIR": vx}, user=victim)
+name = "@poolalloc-%d-%d" % (VUID, v.pid)
+taken = Fake(name, b"poolalloc 1 ok stats\npid %d\nend\n" % v.pid, user=squatter)
+v.go()
+path = os.path.join(vx, "poolalloc", "%d.sock" % v.pid)
+wait_for(lambda: os.path.exists(path), within=10, what="the victim's fallback file %s" % path)
+st = os.lstat(path)
+check(st.st_uid == VUID and st.st_mode & 0o777 == 0o600, "fallback file uid %d mode %o" % (st.st_uid, st.st_mode & 0o777))
+out = ask_abstract(path, "stats")
+check(kv(out).get("pid") == str(v.pid), "the fallback file answers %r" % out[:100])
+p = poolstat(v.pid)
+check(p.returncode == 0 and ("pid %d (holder)" % v.pid) in p.stdout,
+      "poolstat PID with the name squatted: %r %r" % (p.stdout[:200], p.stderr))
+check(not taken.requests(), "a request reached the squatter's name: %r" % taken.got)
+rc, err = v.finish()
+check(rc == 0 and err == "" and not os.path.exists(path), "victim (name squatted): exit %d, %r" % (rc, err))
+taken.stop()
+
+# The name and the /tmp folder both squatted: one warning line, nothing made.
+v = Gated(env={"XDG_RUNTIME_DIR": None}, user=victim)
+name = "@poolalloc-%d-%d" % (VUID, v.pid)
+taken = Fake(name, user=squatter)
+v.go()
+check(v.cmd("alloc 100 64") == "ok" and v.cmd("ping") == "pong", "the victim's program stopped")
+rc, err = v.finish()
+lines = err.splitlines()
+check(rc == 0 and len(lines) == 1 and name in lines[0] and "in use" in lines[0] and
+      ("%s belongs to uid %d" % (squat, SQUID)) in lines[0],
+      "name and folder squatted: exit %d, stderr %r" % (rc, err))
+check(os.listdir(squat) == [], "something was made in the squatted folder: %r" % os.listdir(squat))
+taken.stop()
 print("ok: %s answered, squatter refused, nothing left" % name)

@@ -1,6 +1,6 @@
 """When another user squats /tmp/poolalloc-<uid> (and XDG_RUNTIME_DIR is
-unset) the library serves on the abstract socket @poolalloc-<uid>-<pid>;
-poolstat finds it: `poolstat PID` by its name, `poolstat` (list) through
+unset) the library serves on the abstract socket @poolalloc-<uid>-<pid> (its
+default, which needs no folder); poolstat finds it: `poolstat PID` by its name, `poolstat` (list) through
 /proc/net/unix, for root and for the user themself, with the same uid and
 pid checks as a file (there is no file to stat), and it says on stderr that
 the squatted folder was ignored. A python stand-in bound to such a name is

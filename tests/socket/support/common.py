@@ -182,6 +182,83 @@ def sock_in(d, pid):
     return os.path.join(d, "%d.sock" % pid)
 
 
+def sock_name(pid, uid=None):
+    """The default socket of process pid: the abstract name @poolalloc-<uid>-<pid>."""
+    return "@poolalloc-%d-%d" % (os.geteuid() if uid is None else uid, pid)
+
+
+def abstract_listening():
+    """{'@name': inode} of the abstract unix socket names listening now
+    (/proc/net/unix: flags 00010000 is a listening socket)."""
+    names = {}
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            w = line.split()
+            if len(w) >= 8 and w[7].startswith("@") and w[3] == "00010000":
+                names[w[7]] = int(w[6])
+    return names
+
+
+def holds_socket(pid, inode):
+    """Does any thread of process pid hold the socket with this inode (in its
+    own descriptor table too: /proc/PID/task/TID/fd)?"""
+    import glob
+    want = "socket:[%d]" % inode
+    for fd in glob.glob("/proc/%d/task/*/fd/*" % pid):
+        try:
+            if os.readlink(fd) == want:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def served(pid):
+    """The process's stats server thread runs (its socket is bound before it starts)."""
+    import glob
+    for f in glob.glob("/proc/%d/task/*/comm" % pid):
+        try:
+            if open(f).read().strip() == "poolalloc-stats":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+class Gated(Proc):
+    """The holder, preloaded, whose pid is known before the library loads: a
+    shell without the preload waits for a line, then execs the holder (same
+    pid). A test can then hold its default name first (hold_name) and see
+    where the library goes instead. go() lets it run and waits for `ready`."""
+
+    def __init__(self, env=None, user=None):
+        e = clean_env(**(env or {}))
+        e.pop("LD_PRELOAD", None)
+        script = 'read x && exec env LD_PRELOAD="$0" "$@"'
+        self.p = subprocess.Popen((as_user(user) if user else []) +
+                                  ["/bin/sh", "-c", script, LIB, HOLDER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+        self.pid = self.p.pid   # setpriv, sh and env exec: one pid throughout
+
+    def go(self):
+        first = self.cmd("go", 10)
+        check(first == "ready %d" % self.pid,
+              "the gated holder did not start as %d: %r; stderr: %s" % (self.pid, first, self.err_now()))
+        return self
+
+
+def hold_name(pid, uid=None):
+    """Binds and listens on process pid's default name, as another process
+    that took it first would; returns the socket (close it to let go)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind("\0" + sock_name(pid, uid)[1:])
+    s.listen(1)
+    import atexit
+    atexit.register(s.close)
+    return s
+
+
 def dead_pid():
     p = subprocess.Popen(["true"])
     p.wait()
