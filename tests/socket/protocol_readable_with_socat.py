@@ -47,5 +47,10 @@ check(int(fl["flushes"]) == f0 + 1 and "returned_now_bytes" in fl, "flush: %r (b
 a = socat("all\n")
 for key in ("pid ", "uptime_ms ", "mode ", "in_use_bytes ", "class.columns ", "cpu.columns ", "config POOLALLOC_SOCKET "):
     check("\n" + key in a, "all has no %r line" % key)
+# The library's version, beside the protocol's (the first word's 1): the one in poolalloc.h.
+with open(os.path.join(REPO, "include", "poolalloc.h")) as f:
+    version = [l.split('"')[1] for l in f if l.startswith("#define POOLALLOC_VERSION ")][0]
+cfg = socat("config\n")
+check(("\nconfig version %s\n" % version) in cfg, "config has no version %s line: %r" % (version, cfg))
 rc, err = h.finish()
 check(rc == 0, "holder exit %d" % rc)
