@@ -429,7 +429,7 @@ static int prom_cpu_repeated(const struct stats_snapshot *s, unsigned j)
                 prom_class_sample(o, name, suffix, &p[i], c, (expr));             \
         }
 
-void render_prom_processes(struct sink *o, const struct prom_process *p, unsigned n)
+void render_prom(struct sink *o, const struct prom_process *p, unsigned n)
 {
     prom_family(o, "poolalloc_", "info", "", "gauge",
                 "Constant 1; labels: pid, comm (program name), pool access mode, "
@@ -500,12 +500,6 @@ void render_prom_processes(struct sink *o, const struct prom_process *p, unsigne
 #undef X
 }
 #undef PROM_EACH_CLASS
-
-void render_prom(struct sink *o, const struct stats_snapshot *s)
-{
-    struct prom_process p = {.snap = s};
-    render_prom_processes(o, &p, 1);
-}
 
 /* ---- text ------------------------------------------------------------------------------ */
 

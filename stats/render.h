@@ -82,11 +82,7 @@ struct prom_process {
  * file for node_exporter's textfile collector) never collide; label values
  * are escaped (\\ \" \n) and other bytes outside printable ASCII become '?'.
  * The caller gives each pid once. */
-void render_prom_processes(struct sink *o, const struct prom_process *p, unsigned n);
-
-/* The same for one process with no name (comm=""): kept for callers that
- * have not moved to render_prom_processes. */
-void render_prom(struct sink *o, const struct stats_snapshot *s);
+void render_prom(struct sink *o, const struct prom_process *p, unsigned n);
 
 /* For people: the summary lines and the table of active classes. comm may
  * be NULL. */

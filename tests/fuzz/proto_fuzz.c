@@ -64,7 +64,7 @@ static void check_reply(const uint8_t *d, size_t n)
     render_json(&out, &reply.snap, &reply.config);
     /* Names and versions come from other processes too: any bytes. */
     struct prom_process p = {&reply.snap, reply.snap.mode_reason, reply.snap.mode};
-    render_prom_processes(&out, &p, 1);
+    render_prom(&out, &p, 1);
     render_text(&out, &reply.snap, reply.snap.mode);
     sink_flush(&out);
 }

@@ -70,7 +70,7 @@ static void render(struct sink *o, const struct fig *f, size_t n)
         p[i].comm = f[i].t.comm;
         p[i].version = reported_version(f[i].r);
     }
-    render_prom_processes(o, p, (unsigned)n);
+    render_prom(o, p, (unsigned)n);
     free(p);
 }
 
