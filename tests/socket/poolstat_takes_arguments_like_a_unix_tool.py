@@ -141,7 +141,8 @@ for flag in ("--version", "-V"):
 # sites with no addr2line on PATH: one line saying so, frames by address.
 empty = tmpdir()
 p = run("sites", pid, env={"PATH": empty})
-frame_lines = [l for l in p.stdout.splitlines() if l.startswith("        ") and "(the stack" not in l]
+frame_lines = [l for l in p.stdout.splitlines()
+               if l.startswith("        ") and "(the stack" not in l]   # not "(the stack of site N above)"
 expect(p.returncode == 0 and p.stderr == "poolstat: addr2line not found (Debian package binutils): "
        "frames are shown by address\n", "sites without addr2line: rc %d, stderr %r" %
        (p.returncode, p.stderr))

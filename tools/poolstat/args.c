@@ -53,6 +53,7 @@ static const struct opt_doc opts[OPT_N] = {
     POOLSTAT_OPTIONS(X_DOC)
 };
 
+_Static_assert(OPT_N <= 32, "options are bits of an unsigned");
 #define BIT(id) (1u << OPT_##id)
 #define LONG_ONLY_BASE 256   /* getopt_long's value for a long-only option: base + id */
 
