@@ -167,6 +167,8 @@ def have(tool, pkg):
                                timeout=70 - (time.monotonic() - T0))
         except subprocess.TimeoutExpired:
             return "apt-get install %s did not finish in time" % pkg
+        except OSError as e:
+            return "cannot run apt-get: %s" % e
         if r.returncode == 0 and shutil.which(tool):
             return None
         why = "apt-get install %s: %s" % (pkg, (r.stderr.strip().splitlines() or ["failed"])[-1])
@@ -262,7 +264,8 @@ else:
         said = log.read()
     check("\nnode_textfile_scrape_error 0\n" in scraped,
           "node_exporter: %r" % [l for l in scraped.splitlines() if "textfile" in l])
-    bad = [l for l in said.splitlines() if "level=error" in l or "collected before" in l]
+    bad = [l for l in said.splitlines()
+           if "level=error" in l.lower() or "collected before" in l]
     check(not bad, "node_exporter logged an error: " + (bad or [""])[0][:500])
     for pid, comm in zip(pids, comms):
         for name in ("poolalloc_info", "poolalloc_in_use_bytes", "poolalloc_class_in_use_objects",
