@@ -156,6 +156,17 @@ static int abstract_serves(const struct want *w)
     return ok;
 }
 
+/* 1 if process pid is in another network namespace than poolstat (the
+ * abstract names of each are apart); 0 if the same, or if it cannot be told. */
+static int other_netns(pid_t pid)
+{
+    char p[64];
+    struct stat mine, theirs;
+    snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+    return stat("/proc/self/ns/net", &mine) == 0 && stat(p, &theirs) == 0 &&
+           (mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino);
+}
+
 int poolstat_resolve(const char *arg, struct target *t, char *err)
 {
     memset(t, 0, sizeof *t);
@@ -307,6 +318,15 @@ take_abstract:
         snprintf(err, POOLSTAT_ERR_MAX,
                  "poolstat: pid %ld (%s) runs poolalloc but has not started yet: "
                  POOLSTAT_UNSTARTED_WHY, v, t->comm);
+        return -1;
+    }
+    if (other_netns(t->pid)) {
+        /* Its abstract name lives in its network namespace: not in our
+         * /proc/net/unix, and not reachable from here. */
+        snprintf(err, POOLSTAT_ERR_MAX,
+                 "poolstat: pid %ld (%s) runs in another network namespace (a container?), where "
+                 "its socket is: run poolstat inside it (nsenter -t %ld -n -m -p poolstat)",
+                 v, t->comm, v);
         return -1;
     }
     snprintf(err, POOLSTAT_ERR_MAX,
