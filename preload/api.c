@@ -1,4 +1,5 @@
-/* api.c - the calls of include/poolalloc.h that read the allocator. */
+/* api.c - the calls of include/poolalloc.h that read the allocator, and the
+ * snapshot and flush glibc_calls.c shares with them. */
 #include "preload.h"
 
 #include <string.h>
@@ -7,11 +8,34 @@
 #include "../core/lock.h"
 #include "../include/poolalloc.h"
 #include "../stats/stats.h"
+#include "glibc_calls.h"
 
 /* One snapshot buffer (it is large: every class and CPU), filled under a
  * lock; a caller's stack may be small. */
 static struct stats_snapshot api_snap;
 static pa_lock api_lock;
+
+const struct stats_snapshot *api_snapshot_hold(void)
+{
+    init_slow_no_start();
+    lock_take(&api_lock);
+    stats_snapshot(&api_snap);
+    return &api_snap;
+}
+
+void api_snapshot_release(void)
+{
+    lock_give(&api_lock);
+}
+
+size_t api_flush_full(void)
+{
+    init_slow_no_start();
+    /* The first generation sends the victims to central and makes every
+     * cache a victim; the second sends those to central too. */
+    size_t bytes = flush_run();
+    return bytes + flush_run();
+}
 
 PA_EXPORT const char *poolalloc_version(void)
 {
@@ -22,19 +46,17 @@ PA_EXPORT int poolalloc_get_stats(struct poolalloc_stats *s)
 {
     if (!s || s->size < offsetof(struct poolalloc_stats, generations) + sizeof s->generations)
         return -1;
-    init_slow_no_start();
     struct poolalloc_stats out = {.size = s->size};
-    lock_take(&api_lock);
-    stats_snapshot(&api_snap);
-    out.generations = api_snap.flushes;
-    out.returned_bytes = api_snap.returned_bytes;
-    out.in_use_bytes = api_snap.in_use_bytes;
-    out.cached_bytes = api_snap.local_bytes + api_snap.victim_bytes;
-    out.central_bytes = api_snap.central_bytes;
-    out.resident_bytes = api_snap.resident_bytes;
-    out.metadata_bytes = api_snap.metadata_bytes;
-    out.passthrough_bytes = api_snap.passthrough_bytes;
-    lock_give(&api_lock);
+    const struct stats_snapshot *snap = api_snapshot_hold();
+    out.generations = snap->flushes;
+    out.returned_bytes = snap->returned_bytes;
+    out.in_use_bytes = snap->in_use_bytes;
+    out.cached_bytes = snap->local_bytes + snap->victim_bytes;
+    out.central_bytes = snap->central_bytes;
+    out.resident_bytes = snap->resident_bytes;
+    out.metadata_bytes = snap->metadata_bytes;
+    out.passthrough_bytes = snap->passthrough_bytes;
+    api_snapshot_release();
     size_t n = s->size < sizeof out ? s->size : sizeof out;
     memcpy(s, &out, n);
     return 0;
