@@ -432,8 +432,8 @@ static int prom_cpu_repeated(const struct stats_snapshot *s, unsigned j)
 void render_prom(struct sink *o, const struct prom_process *p, unsigned n)
 {
     prom_family(o, "poolalloc_", "info", "", "gauge",
-                "Constant 1; labels: pid, comm (program name), pool access mode, "
-                "stats protocol version, poolalloc version.");
+                "Constant 1; labels: pid, comm (program name), mode (pool access), "
+                "protocol (stats protocol version), version (the process's poolalloc).");
     for (unsigned i = 0; i < n; i++) {
         prom_sample_open(o, "poolalloc_", "info", "", &p[i]);
         sink_str(o, ",mode=\"");

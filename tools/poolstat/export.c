@@ -58,6 +58,9 @@ static int fetch(struct fig *f, char *err)
      * a reply without one is labelled with the pid we asked. */
     if (!f->r->snap.pid)
         f->r->snap.pid = (uint64_t)f->t.pid;
+    /* A socket given by its path names no process until it answers. */
+    if (!f->t.comm[0] && f->r->snap.pid)
+        poolstat_comm((pid_t)f->r->snap.pid, f->t.comm, sizeof f->t.comm);
     return 0;
 }
 
