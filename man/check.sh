@@ -1,12 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# man/check.sh OPTDOC VERSION - the man-check tier: every page poolalloc ships
-# is there, carries VERSION in its title line and formats without a warning
-# (groff -ww, mandoc -T lint, man -l); poolalloc.7's variable list equals what
-# OPTDOC prints from preload/options.h. One PASS or FAIL line per check, then
+# man/check.sh OPTDOC VERSION [POOLSTAT] - the man-check tier: every page
+# poolalloc ships is there, carries VERSION in its title line and formats
+# without a warning (groff -ww, mandoc -T lint, man -l); poolalloc.7's
+# variable list equals what OPTDOC prints from preload/options.h; poolstat.1
+# and poolalloc.1 name every option and subcommand that POOLSTAT --help and
+# the wrapper's --help list. One PASS or FAIL line per check, then
 # "N passed, M failed"; exit 1 if any failed.
 set -u
-optdoc=$1 version=$2
+optdoc=$1 version=$2 poolstat=${3:-}
 cd "$(dirname "$0")/.."
 pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
@@ -51,5 +53,36 @@ for p in $pages; do
         ko "$p:${why#;}"
     fi
 done
+# The commands' own --help against their pages: every long option and
+# subcommand a command lists must be in its page (they are declared once, in
+# tools/poolstat/args.c and the wrapper; the pages are written by hand).
+help_vs_page() {   # NAME PAGE HELP-TEXT
+    # Options: the lines of an option list ("  -w, --watch  ..."), else (a
+    # one-line usage) every --word; subcommands: "  poolstat [show] ...".
+    words=$(printf '%s\n' "$3" | sed -n 's/^  *\(-[a-zA-Z], *\)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p')
+    [ -n "$words" ] || words=$(printf '%s\n' "$3" | { grep -o -- '--[a-z][a-z-]*' || true; })
+    words="$words $(printf '%s\n' "$3" | sed -n 's/^  [a-z]* \[\{0,1\}\([a-z][a-z]*\)\]\{0,1\} .*/\1/p')"
+    # Each must be an item of the page: a tag line of its rendering, at the
+    # indent of .TP tags ("-w, --watch", "--json ...", "flush target").
+    text=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$2" 2>/dev/null | sed 's/\xe2\x80\x90/-/g')
+    missing=
+    for w in $(printf '%s\n' $words | sort -u); do
+        printf '%s\n' "$text" | grep -q -E -e "^       (-[a-zA-Z], )?$w( |,|\$)" || missing="$missing $w"
+    done
+    if [ -z "$(printf '%s' "$words" | tr -d ' ')" ]; then
+        ko "$2: $1 --help printed nothing to compare"
+    elif [ -n "$missing" ]; then
+        ko "$2: $1 --help lists what the page has no item for:$missing"
+    else
+        ok "$2: an item for every option and subcommand $1 --help lists"
+    fi
+}
+if [ -n "$poolstat" ] && [ -f man/poolstat.1 ]; then
+    help_vs_page poolstat man/poolstat.1 "$("$poolstat" --help 2>&1)"
+fi
+if [ -f man/poolalloc.1 ]; then
+    help_vs_page poolalloc man/poolalloc.1 "$(sh tools/poolalloc --help 2>&1)"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
