@@ -11,6 +11,10 @@
  * Every function here may be called from any thread, at any time, but not
  * from a signal handler (they take the allocator's locks); none of them
  * calls malloc.
+ *
+ * The calls glibc programs already make (<malloc.h>: malloc_trim, mallinfo2,
+ * mallinfo, malloc_stats, malloc_info) answer for the pools as well as for
+ * glibc's heap under poolalloc: poolalloc(3) and docs/api.md say how.
  */
 #ifndef POOLALLOC_H
 #define POOLALLOC_H
@@ -53,9 +57,10 @@ struct poolalloc_stats {
     uint64_t passthrough_bytes;   /* requested from the C library, in all */
 };
 
-/* Fills *s (up to s->size bytes). Returns 0, or -1 when s is NULL or
- * s->size is too small to hold even `generations`. Costs one mincore() per
- * 4 MiB of pool memory: not for a hot loop. */
+/* Fills *s (up to s->size bytes). Returns 0, or -1 when s is NULL, when
+ * s->size is too small to hold even `generations`, or when no memory can be
+ * mapped for the snapshot. Costs one mincore() per 4 MiB of pool memory: not
+ * for a hot loop. */
 int poolalloc_get_stats(struct poolalloc_stats *s);
 
 /* Runs one generation now and gives every empty span back to the OS, as

@@ -11,13 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/lock.h"
 #include "../include/poolalloc.h"
 #include "../stats/stats.h"
 #include "preload.h"
 
 /* glibc's own, from libc.so.6 (NULL where this glibc lacks one: mallinfo2
- * came in 2.33). Written once, by the first glibc_calls_init(). */
+ * came in 2.33). Written by glibc_calls_init() before libc_calls_found. */
 static struct {
     int (*trim)(size_t);
     struct mallinfo2 (*info2)(void);
@@ -25,31 +24,30 @@ static struct {
     void (*stats)(void);
     int (*xml)(int, FILE *);
 } libc_calls;
-static int libc_calls_state;   /* 0 not yet, 1 being found, 2 found */
-static pa_lock libc_calls_lock;
+static int libc_calls_found;
 
 /* Looked up in libc.so.6 itself, not with RTLD_NEXT: in a program linked
  * with another allocator that exports these names, the next definition in
- * search order is that allocator's (init.c, find_libc_usable). */
+ * search order is that allocator's (init.c, find_libc_usable). No lock (one
+ * held at a fork would stay held in the child): threads that race all store
+ * the same pointers. */
 void glibc_calls_init(void)
 {
-    if (__atomic_load_n(&libc_calls_state, __ATOMIC_ACQUIRE) == 2)
+    if (__atomic_load_n(&libc_calls_found, __ATOMIC_ACQUIRE))
         return;
-    lock_take(&libc_calls_lock);
-    if (libc_calls_state == 0) {
-        libc_calls_state = 1;
-        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-        if (libc) {
-            *(void **)&libc_calls.trim = dlsym(libc, "malloc_trim");
-            *(void **)&libc_calls.info2 = dlsym(libc, "mallinfo2");
-            *(void **)&libc_calls.info = dlsym(libc, "mallinfo");
-            *(void **)&libc_calls.stats = dlsym(libc, "malloc_stats");
-            *(void **)&libc_calls.xml = dlsym(libc, "malloc_info");
-            dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
-        }
-        __atomic_store_n(&libc_calls_state, 2, __ATOMIC_RELEASE);
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (libc) {
+        void *f[5] = {dlsym(libc, "malloc_trim"), dlsym(libc, "mallinfo2"),
+                      dlsym(libc, "mallinfo"), dlsym(libc, "malloc_stats"),
+                      dlsym(libc, "malloc_info")};
+        dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
+        __atomic_store_n((void **)&libc_calls.trim, f[0], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.info2, f[1], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.info, f[2], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.stats, f[3], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.xml, f[4], __ATOMIC_RELAXED);
     }
-    lock_give(&libc_calls_lock);
+    __atomic_store_n(&libc_calls_found, 1, __ATOMIC_RELEASE);
 }
 
 /* malloc_trim(pad): the full flush (every empty span of the pools back to the
@@ -95,14 +93,16 @@ PA_EXPORT struct mallinfo2 mallinfo2(void)
 {
     struct mallinfo2 m = libc_info2();
     uint64_t cached_n = 0, central_n = 0;
-    const struct stats_snapshot *s = api_snapshot_hold();
+    const struct stats_snapshot *s = api_snapshot_take();
+    if (!s)
+        return m;   /* no memory for a snapshot: glibc's figures alone */
     for (unsigned c = 0; c < SC_COUNT; c++) {
         cached_n += s->cls[c].local + s->cls[c].victim;
         central_n += s->cls[c].central;
     }
     uint64_t in_use = s->in_use_bytes, cached = s->local_bytes + s->victim_bytes,
              central = s->central_bytes;
-    api_snapshot_release();
+    api_snapshot_drop(s);
     m.arena += in_use + cached + central;
     m.uordblks += in_use;
     m.fordblks += cached + central;
@@ -149,8 +149,8 @@ PA_EXPORT void malloc_stats(void)
     stats_print_summary(2);
 }
 
-/* Our part of malloc_info(): copied out of the snapshot under the lock, then
- * printed on the caller's FILE without it (stdio may allocate). */
+/* Our part of malloc_info(): copied out of the snapshot, then printed on the
+ * caller's FILE (stdio may allocate: never while the allocator is read). */
 struct info_class {
     uint64_t from, to, free_n, in_use_n;
 };
@@ -164,7 +164,10 @@ struct info_figures {
 static void info_read(struct info_figures *f)
 {
     memset(f, 0, sizeof *f);
-    const struct stats_snapshot *s = api_snapshot_hold();
+    memcpy(f->mode, "unknown", 8);
+    const struct stats_snapshot *s = api_snapshot_take();
+    if (!s)
+        return;   /* no memory for a snapshot: zeros */
     uint64_t prev = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
         const struct stats_class *k = &s->cls[c];
@@ -187,7 +190,7 @@ static void info_read(struct info_figures *f)
     /* cpu_mode_name(): a word of ours, safe in an attribute. */
     memcpy(f->mode, s->mode, sizeof f->mode);
     f->mode[sizeof f->mode - 1] = '\0';
-    api_snapshot_release();
+    api_snapshot_drop(s);
 }
 
 /* The pools in the shape of one of glibc's <heap> elements, as a sibling of

@@ -17,14 +17,15 @@ struct stats_snapshot;
 
 /* Finds glibc's own introspection calls. From the constructor (a clean
  * context for dlopen/dlsym); the calls also run it the first time they are
- * made before it. Idempotent, never allocates under an allocator lock. */
+ * made before it. Idempotent and lock-free: two threads that race both look
+ * the same pointers up. */
 void glibc_calls_init(void);
 
-/* api.c: one snapshot of the allocator in a static buffer, under a lock the
- * caller gives back with api_snapshot_release(). No malloc, no stdio, until
- * then. */
-const struct stats_snapshot *api_snapshot_hold(void);
-void api_snapshot_release(void);
+/* api.c: a snapshot of the allocator, in pages of its own (no lock, no
+ * malloc); NULL if they cannot be mapped. Give it back with
+ * api_snapshot_drop() (NULL is fine). */
+const struct stats_snapshot *api_snapshot_take(void);
+void api_snapshot_drop(const struct stats_snapshot *s);
 
 /* api.c: the full flush: enough generations that nothing freed before the
  * call stays in a CPU's cache or victim, then every empty span goes back to

@@ -1,14 +1,11 @@
 /* summary.c - the POOLALLOC_STATS=1 report at exit (see stats.h). */
 #include "stats.h"
 
+#include <sys/mman.h>
+
 #include "../core/core.h"
-#include "../core/lock.h"
 #include "../core/log.h"
 #include "../include/poolalloc.h"
-
-/* The snapshot is static (10 KiB is much for an exiting or a caller's stack);
- * malloc_stats() may print it from any thread, the exit from another. */
-static pa_lock summary_lock;
 
 static void mib(struct logbuf *b, uint64_t bytes)
 {
@@ -18,17 +15,25 @@ static void mib(struct logbuf *b, uint64_t bytes)
 
 void stats_print_summary(int fd)
 {
-    static struct stats_snapshot s;
+    /* The snapshot (64 KiB, much for an exiting or a caller's stack) in pages
+     * of its own: malloc_stats() may print it from any thread, the exit from
+     * another, with no lock that a fork could leave held in a child. */
+    struct stats_snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     struct logbuf b = {0};
-    lock_take(&summary_lock);
-    stats_snapshot(&s);
+    if (s == MAP_FAILED) {
+        log_str(&b, "poolalloc: no summary: no memory for its snapshot\n");
+        log_flush(&b, fd);
+        return;
+    }
+    stats_snapshot(s);
 
     log_str(&b, "poolalloc: summary for pid ");
-    log_u64(&b, s.pid);
+    log_u64(&b, s->pid);
     log_str(&b, " (poolalloc " POOLALLOC_VERSION "): mode ");
-    log_str(&b, s.mode);
+    log_str(&b, s->mode);
     log_str(&b, ", ");
-    log_u64(&b, s.cpus);
+    log_u64(&b, s->cpus);
     log_str(&b, " cpu caches, max_size ");
     log_u64(&b, core_cfg.max_size);
     log_str(&b, ", flush ");
@@ -42,7 +47,7 @@ void stats_print_summary(int fd)
 
     uint64_t use_b = 0, local_b = 0, victim_b = 0, central_b = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
-        struct stats_class *k = &s.cls[c];
+        struct stats_class *k = &s->cls[c];
         uint64_t allocs = k->ctr.alloc_cache + k->ctr.alloc_victim + k->ctr.alloc_central +
                           k->ctr.alloc_steal + k->ctr.alloc_new;
         use_b += k->in_use * k->size;
@@ -79,22 +84,22 @@ void stats_print_summary(int fd)
     log_str(&b, ", central ");
     mib(&b, central_b);
     log_str(&b, "\npoolalloc: pass-through ");
-    log_u64(&b, s.passthrough_allocs);
+    log_u64(&b, s->passthrough_allocs);
     log_str(&b, " allocations (");
-    mib(&b, s.passthrough_bytes);
+    mib(&b, s->passthrough_bytes);
     log_str(&b, "), ");
-    log_u64(&b, s.passthrough_frees);
+    log_u64(&b, s->passthrough_frees);
     log_str(&b, " frees; ");
-    log_u64(&b, s.flushes);
+    log_u64(&b, s->flushes);
     log_str(&b, " flushes; returned to the OS ");
-    mib(&b, s.returned_bytes);
+    mib(&b, s->returned_bytes);
     log_str(&b, " (");
-    log_u64(&b, s.released_spans);
+    log_u64(&b, s->released_spans);
     log_str(&b, " spans); reserved ");
-    log_u64(&b, s.reserved_bytes >> 30);
+    log_u64(&b, s->reserved_bytes >> 30);
     log_str(&b, " GiB; metadata ");
-    mib(&b, s.metadata_bytes);
+    mib(&b, s->metadata_bytes);
     log_str(&b, "\n");
     log_flush(&b, fd);
-    lock_give(&summary_lock);
+    munmap(s, sizeof *s);
 }
