@@ -5,10 +5,12 @@ named with a quote and a backslash): `poolstat --prom --all` is one valid
 exposition (our own parser below: one HELP and one TYPE per family, its
 samples together under it, every sample labelled pid and comm, no series
 twice; and `promtool check metrics`) holding both processes in every family,
-with the escaped name and the version of include/poolalloc.h.
-`poolstat export --textfile DIR -n 1` writes DIR/poolalloc.prom (by a rename:
-nothing else is left in DIR), which node_exporter's textfile collector serves
-with no error and with both processes' figures: before every series carried
+with the escaped name and the version of include/poolalloc.h; a third one
+with POOLALLOC_SOCKET=off is left out with one line on stderr (once per
+run, also over three rounds of export). `poolstat export --textfile DIR`
+writes DIR/poolalloc.prom (by a rename: nothing else is left in DIR),
+which node_exporter's textfile collector serves with no error and with both
+processes' figures: before every series carried
 pid and comm, node_exporter logged "was collected before with the same name
 and label values" and kept one process's figures. The export loop rewrites
 the file until SIGTERM, then exits 0; a DIR that is not a folder is one line
@@ -212,7 +214,9 @@ odd = 'hold"er\\x'          # a quote and a backslash: both escaped in label val
 shutil.copy(HOLDER, os.path.join(d, odd))
 a = Proc([os.path.join(d, odd)])                                  # the default socket
 b = Proc([HOLDER], env={"POOLALLOC_SOCKET": d + "/%p.sock"})      # its own socket
+off = Proc([HOLDER], env={"POOLALLOC_SOCKET": "off"})            # runs poolalloc, no socket
 pids, comms = (a.pid, b.pid), (odd, "holder")
+check(off.cmd("alloc 10 64") == "ok", "holder %d did not allocate" % off.pid)
 for h in (a, b):
     check(h.cmd("alloc 1000 64") == "ok", "holder %d did not allocate" % h.pid)
     wait_for(lambda: poolstat("--prom", h.pid).returncode == 0, within=10,
@@ -230,6 +234,9 @@ for pid in pids:
             if l["pid"] == str(pid) and l["size"] == "64"]
     check(held and held[0] >= 1000, "pid %d holds %r objects of 64 bytes, not 1000" % (pid, held))
 check('comm="hold\\"er\\\\x"' in p.stdout, "the name is not escaped as the format says")
+told = [l for l in p.stderr.splitlines() if "pid %d " % off.pid in l]
+check(len(told) == 1 and "POOLALLOC_SOCKET=off" in told[0] and 'pid="%d"' % off.pid not in p.stdout,
+      "the process without a socket: %r" % told)
 
 why = have("promtool", "prometheus")
 if why:
@@ -242,8 +249,10 @@ else:
 # export -n 1: the file, written by a rename, read by node_exporter.
 tf = os.path.join(d, "textfile")
 os.mkdir(tf)
-r = poolstat("export", "--textfile", tf, "-n", "1", timeout=60)
-check(r.returncode == 0, "poolstat export -n 1: exit %d: %s" % (r.returncode, r.stderr))
+r = poolstat("export", "--textfile", tf, "-n", "3", "--interval", "0.05", timeout=60)
+check(r.returncode == 0, "poolstat export -n 3: exit %d: %s" % (r.returncode, r.stderr))
+told = [l for l in r.stderr.splitlines() if "pid %d " % off.pid in l]
+check(len(told) == 1, "export said %d times that it left out pid %d: %r" % (len(told), off.pid, told))
 check(os.listdir(tf) == ["poolalloc.prom"], "the folder holds %r" % os.listdir(tf))
 st = os.stat(os.path.join(tf, "poolalloc.prom"))
 check(stat.S_IMODE(st.st_mode) == 0o644, "poolalloc.prom mode %o, not 644" % st.st_mode)
@@ -297,6 +306,6 @@ r = poolstat("export", "--textfile", os.path.join(loop, "poolalloc.prom"), "-n",
 check(r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "not a directory" in r.stderr,
       "export into a file: exit %d, %r" % (r.returncode, r.stderr))
 
-for h in (a, b):
+for h in (a, b, off):
     rc, err = h.finish()
     check(rc == 0, "holder exit %d: %s" % (rc, err))

@@ -182,11 +182,16 @@ static int stop_pending(void)
     return sigpending(&p) == 0 && (sigismember(&p, SIGINT) == 1 || sigismember(&p, SIGTERM) == 1);
 }
 
+/* The processes fetch_all has said it left out: each is said once per run,
+ * not every round of an export that runs for days (a process with
+ * POOLALLOC_SOCKET=off stays without a socket). */
+static struct pids told;
+
 /* Fetches every live process (candidates): *out gets their figures, the
- * return is how many. A process that cannot be resolved or asked is skipped
- * with one line on stderr; one that has not started yet (no figures by
- * design) or that ended meanwhile is skipped silently. With `stoppable`, a
- * pending SIGINT/SIGTERM ends the round early: -1. */
+ * return is how many. A process that cannot be resolved or asked is left
+ * out with one line on stderr (the first time); one that has not started
+ * yet (no figures by design) or that ended meanwhile, silently. With
+ * `stoppable`, a pending SIGINT/SIGTERM ends the round early: -1. */
 static long fetch_all(struct fig **out, int stoppable)
 {
     struct pids c = {0};
@@ -212,8 +217,10 @@ static long fetch_all(struct fig **out, int stoppable)
             n++;
             continue;
         }
-        if (g->t.unstarted || (kill((pid_t)c.v[i], 0) != 0 && errno == ESRCH))
+        if (g->t.unstarted || (kill((pid_t)c.v[i], 0) != 0 && errno == ESRCH) ||
+            pids_has(&told, c.v[i]))
             continue;
+        pids_add(&told, c.v[i]);
         fprintf(stderr, "poolstat: left out pid %ld (%s): %s\n", c.v[i], g->t.comm,
                 strncmp(err, "poolstat: ", 10) ? err : err + 10);
     }
