@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* glibc_calls.c - malloc_trim, mallinfo2, mallinfo, malloc_stats and
  * malloc_info for both heaps (see glibc_calls.h). */
 #define _GNU_SOURCE

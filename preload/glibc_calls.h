@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glibc_calls.h - glibc's introspection calls (malloc_trim, mallinfo2,
  * mallinfo, malloc_stats, malloc_info), answered for both heaps a preloaded

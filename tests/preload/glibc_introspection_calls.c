@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glibc_introspection_calls — the calls glibc programs make to ask their allocator,
  * answered for the pools too: a program that holds 32 MiB in small objects sees
