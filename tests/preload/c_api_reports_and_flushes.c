@@ -3,7 +3,8 @@
  * program under the preload would: poolalloc_get_stats() tells what the program holds
  * and what the flushes gave back, fills no more of the caller's struct than the caller
  * says it has, and refuses a struct too small; poolalloc_flush() runs a generation now
- * and gives the freed memory back to the OS (VmRSS falls), and says how much.
+ * and gives the freed memory back to the OS (VmRSS falls), and says how much;
+ * poolalloc_version() is the POOLALLOC_VERSION of the header the library was built with.
  *
  * On plain glibc the calls do not exist: the test only checks that they are absent.
  */
@@ -35,6 +36,11 @@ int main(void)
         return pt_finish(TEST);
     }
 
+    const char *(*version)(void);
+    *(void **)&version = dlsym(RTLD_DEFAULT, "poolalloc_version");
+    CHECK(version && !strcmp(version(), POOLALLOC_VERSION),
+          "poolalloc_version() says %s, poolalloc.h " POOLALLOC_VERSION,
+          version ? version() : "(not exported)");
     CHECK(get(NULL) == -1, "get_stats(NULL) did not refuse");
     struct poolalloc_stats tiny = {.size = sizeof(size_t)};
     CHECK(get(&tiny) == -1, "a struct without room for `generations` was accepted");

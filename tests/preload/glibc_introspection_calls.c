@@ -251,7 +251,9 @@ static void run_checks(void)
         memset(v[i], (int)(i | 1), OBJ);
     }
     size_t held = count * OBJ;
-    pools = pt_owns(v[count / 2]) == 1;
+    /* Any of a few (one of them could be a sampled request, served by glibc). */
+    pools = pt_owns(v[count / 4]) == 1 || pt_owns(v[count / 2]) == 1 ||
+            pt_owns(v[count - 1]) == 1;
     struct mallinfo2 m1 = mallinfo2();
     struct poolalloc_stats s1 = stats_now();
     size_t grew = m1.uordblks - m0.uordblks;
@@ -286,9 +288,11 @@ static void run_checks(void)
     int trimmed = malloc_trim(0);
     size_t rss_trim = pt_rss_bytes();
     struct poolalloc_stats s3 = stats_now();
-    printf("[%s] freed: RSS %.1f MiB, start %.1f MiB; malloc_trim(0) = %d, RSS %.1f MiB\n",
+    printf("[%s] freed: RSS %.1f MiB, start %.1f MiB; malloc_trim(0) = %d, RSS %.1f MiB; "
+           "pools: %llu bytes given back, %llu cached and %llu central left\n",
            variant, (double)rss_freed / MIB, (double)rss0 / MIB, trimmed,
-           (double)rss_trim / MIB);
+           (double)rss_trim / MIB, (unsigned long long)(s3.returned_bytes - s2.returned_bytes),
+           (unsigned long long)s3.cached_bytes, (unsigned long long)s3.central_bytes);
     CHECK(trimmed == 1, "[%s] malloc_trim(0) returned %d after %zu bytes were freed", variant,
           trimmed, held);
     CHECK(rss_trim <= rss0 + 4 * MIB, "[%s] RSS %zu after malloc_trim(0), %zu at the start",
@@ -298,7 +302,9 @@ static void run_checks(void)
               "[%s] returned_bytes %llu -> %llu: malloc_trim did not give the pools' memory back",
               variant, (unsigned long long)s2.returned_bytes,
               (unsigned long long)s3.returned_bytes);
-        CHECK(s3.cached_bytes + s3.central_bytes < MIB,
+        /* No thread of this program allocates meanwhile: the caches are empty;
+         * central keeps only the free slots of spans still partly in use. */
+        CHECK(s3.cached_bytes == 0 && s3.central_bytes < 2 * MIB,
               "[%s] after malloc_trim: %llu cached and %llu central bytes left", variant,
               (unsigned long long)s3.cached_bytes, (unsigned long long)s3.central_bytes);
     }
