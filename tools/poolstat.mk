@@ -3,7 +3,7 @@
 #   make poolstat        $(B)/poolstat (links stats/proto.c and stats/render.c, as the library does)
 #   make socket-tests    library + poolstat, tests/socket/run.sh, then a bounded fuzz run
 #   make fuzz            libFuzzer on the request and reply parsers for FUZZ_SECONDS (20)
-SOCKET_PKGS  := socat python3 util-linux clang libclang-rt-14-dev
+SOCKET_PKGS  := socat python3 util-linux clang libclang-rt-14-dev prometheus prometheus-node-exporter
 POOLSTAT_SRC := $(wildcard tools/poolstat/*.c)
 POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(B)/obj/stats/proto.o $(B)/obj/stats/render.o
 FUZZ_SECONDS ?= 20

@@ -20,6 +20,7 @@ dir=$(mktemp -d /tmp/pa-setuid.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 chmod 755 "$dir"
 cp "$LIB" "$dir/libpoolalloc.so"
+cp "$LIB" "$dir/libpoolalloc.so.1"   # its SONAME: what the program asks the loader for
 cat >"$PT_WORK/prog.c" <<'C'
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,16 +46,28 @@ int main(void)
                 fclose(f);
         }
     }
+    /* A default socket: the abstract name, or a file in the /tmp folder. */
+    int sock = 0;
+    char name[64], row[512];
+    snprintf(name, sizeof name, "@poolalloc-%d-%d\n", (int)geteuid(), (int)getpid());
+    FILE *u = fopen("/proc/net/unix", "r");
+    while (u && fgets(row, sizeof row, u))
+        if (strstr(row, name))
+            sock = 1;
+    if (u)
+        fclose(u);
     snprintf(path, sizeof path, "/tmp/poolalloc-%d/%d.sock", (int)geteuid(), (int)getpid());
+    if (access(path, F_OK) == 0)
+        sock = 1;
     printf("secure %lu server %s socket %s\n", getauxval(AT_SECURE), server ? "yes" : "no",
-           access(path, F_OK) == 0 ? "yes" : "no");
+           sock ? "yes" : "no");
     return 0;
 }
 C
 ${CC:-gcc} -O1 -o "$dir/prog" "$PT_WORK/prog.c" -L"$dir" -Wl,--no-as-needed -l:libpoolalloc.so -Wl,-rpath,"$dir" ||
     { fail "cannot build the test program"; finish; }
 chmod 4755 "$dir/prog"
-vars=(POOLALLOC_STATS=1 POOLALLOC_VERBOSE=1 POOLALLOC_SAMPLE=1 POOLALLOC_MAX_SIZE=bogus
+vars=(POOLALLOC_STATS=1 POOLALLOC_VERBOSE=1 POOLALLOC_SAMPLE=1 POOLALLOC_MAX_SIZE=bogus POOLALLOC_MAXSIZE=1k
       POOLALLOC_SOCKET="$dir/%p.sock")
 
 # Control: root runs it (no AT_SECURE): the variables are honoured.
