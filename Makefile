@@ -98,10 +98,10 @@ preload-tests: $(B)/libpoolalloc.so $(B)/poolstat
 	bash tests/preload/run.sh $(CURDIR)/$(B)/libpoolalloc.so $(B)
 
 readme: $(B)/optdoc
-	python3 tools/readme_options.py $(B)/optdoc README.md --write
+	python3 tools/readme_options.py $(B)/optdoc docs/tuning.md --write
 
 readme-check: $(B)/optdoc
-	python3 tools/readme_options.py $(B)/optdoc README.md --check
+	python3 tools/readme_options.py $(B)/optdoc docs/tuning.md --check
 
 check-exports: $(B)/libpoolalloc.so
 	sh tools/check_exports.sh $<
