@@ -57,6 +57,10 @@ install: all
 	    install -d '$(DESTDIR)$(MANDIR)/man'$$s; \
 	    install -m 644 $$m '$(DESTDIR)$(MANDIR)/man'$$s/; \
 	done
+	@# Installed for real (no DESTDIR), as root: the loader's cache learns of it, so
+	@# that a program linked with -lpoolalloc finds it in /usr/local/lib at once.
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    echo ldconfig; ldconfig; fi
 
 uninstall:
 	$(install_check_dirs)
@@ -68,6 +72,9 @@ uninstall:
 	    f='$(DESTDIR)$(MANDIR)/man'$${m##*.}/$${m##*/}; \
 	    echo "rm -f '$$f'"; rm -f "$$f"; \
 	done
+	@# Installed for real (no DESTDIR), as root: the loader's cache forgets it.
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    echo ldconfig; ldconfig; fi
 
 # Installs into temporary trees (a DESTDIR package layout, a Debian layout in place, a
 # /usr/local layout) and uninstalls; see the script.
