@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # poolalloc - see README.md. One variant knob at a time:
 #   make DEBUG=1             assertions on, -O0
 #   make SANITIZE=address    (or undefined, thread) unit tests under a sanitizer
@@ -107,14 +108,16 @@ check-exports: $(B)/libpoolalloc.so
 	sh tools/check_exports.sh $<
 
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy) on every
-# C file of the library and of poolstat; any finding fails.
+# C file of the library and of poolstat; any finding fails. And every source
+# file names its licence (tools/check_spdx.sh).
 LINT_SRC := $(LIB_SRC) $(wildcard tools/poolstat/*.c)
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
 	    --error-exitcode=1 -I. $(LINT_SRC)
 	@set -o pipefail; clang-tidy --quiet $(LINT_SRC) -- -std=gnu11 -I. -D_GNU_SOURCE -pthread \
 	    2>&1 | { grep -v 'warnings generated' || true; }
-	@echo "lint: cppcheck and clang-tidy clean"; echo "2 passed, 0 failed"
+	@sh tools/check_spdx.sh
+	@echo "lint: cppcheck and clang-tidy clean"; echo "3 passed, 0 failed"
 
 # The library must also build warning-free with clang.
 clang-build:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cache.c - the slow paths of the per-CPU caches (see cache.h). */
 #include "cache.h"
 #include "cache_slow.h"

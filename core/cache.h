@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.h - per-CPU caches: for every CPU and size class a stack of free
  * objects (`local`, the sync.Pool "private"/"shared" of that CPU) and the

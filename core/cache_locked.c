@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cache_locked.c - LOCKED mode: home cache slots under a spinlock, and the
  * dispatch of every miss to the mode's slow path (see cache.h). */
 #include "cache.h"

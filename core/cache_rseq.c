@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cache_rseq.c - RSEQ mode: the slow paths after a restartable sequence gave
  * up (see cache.h and rseq_x86_64.h). */
 #include "cache.h"

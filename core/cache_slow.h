@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache_slow.h - what the three halves of the per-CPU caches share inside
  * core/: cache.c (tables, flush, fork), cache_locked.c (LOCKED mode),

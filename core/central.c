@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* central.c - spans and their free objects per class (see central.h). */
 #include "central.h"
 

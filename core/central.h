@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * central.h - the central list of a size class: the spans of its slice and
  * the objects free in them, shared by all CPUs under one lock per class.

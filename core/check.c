@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.c - poisoning for POOLALLOC_CHECK=1 (see check.h). */
 #include "check.h"
 

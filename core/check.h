@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.h - POOLALLOC_CHECK=1: freed memory is poisoned, and verified when it
  * is handed out again.

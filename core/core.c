@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* core.c - init, fork and the attention gate (see core.h). */
 #include "core.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h - the allocator as one unit: configuration, init, fork, and the
  * gate the preload layer tests on every request.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * counters.h - every counter kept per CPU and per class, declared once.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cpu.c - mode selection, CPU numbers, membarrier fences (see cpu.h). */
 #define _GNU_SOURCE
 #include "cpu.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cpu.h - the platform contract: which per-CPU cache a thread uses, and how
  * a critical section on it is made. One #if chain picks the mode at build

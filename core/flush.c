@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* flush.c - the generation step and the flush thread (see flush.h). */
 #define _GNU_SOURCE
 #include "flush.h"

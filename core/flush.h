@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * flush.h - generations: every flush period each CPU's cache becomes its
  * victim and the old victim goes back to the central lists, then spans left

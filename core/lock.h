@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock.h - the one lock of the allocator: a test-and-set spinlock that yields
  * and knows its owner.

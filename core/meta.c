@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* meta.c - bump allocator for bookkeeping (see meta.h). */
 #include "meta.h"
 

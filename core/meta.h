@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * meta.h - memory for the allocator's own bookkeeping (per-CPU caches and
  * their slot arrays), from mmap, never from malloc.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* orphan.c - ending the process when the program has no thread left (see orphan.h). */
 #define _GNU_SOURCE
 #include "orphan.h"

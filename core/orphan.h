@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * orphan.h - ending the process when the program has no thread left.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* region.c - reservation of the data and metadata ranges (see region.h). */
 #include "region.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rseq_x86_64.h - the two restartable sequences of the fast path, x86-64.
  * The only file with inline assembly.

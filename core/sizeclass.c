@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sizeclass.c - builds the class tables described in sizeclass.h. */
 #include "sizeclass.h"
 

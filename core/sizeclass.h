@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sizeclass.h - the table of size classes and the size -> class lookup.
  *

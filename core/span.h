@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * span.h - a span: a power-of-two run of pages in one class's slice, cut into
  * objects of that class.

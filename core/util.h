@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h - the small vocabulary every layer shares: branch hints, cache-line
  * padding, hidden visibility, and the assertion that reports through write(2).

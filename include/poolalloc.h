@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poolalloc.h - what a program can ask poolalloc itself.
  *

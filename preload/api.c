@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api.c - the calls of include/poolalloc.h that read the allocator, and the
  * snapshot and flush glibc_calls.c shares with them. */
 #include "preload.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* init.c - lazy init, constructor, destructor, fork handlers (see preload.h). */
 #define _GNU_SOURCE
 #include "preload.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * malloc.c - the malloc family as the program sees it, and the routing:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.h - the POOLALLOC_* environment variables, declared once.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * preload.h - what the exported malloc family shares with init.c.
  *

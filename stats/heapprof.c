@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heapprof.c - the `sites` and `heap` replies, read from the sampler's tables
  * (see sample.h). Runs in the stats server thread: no malloc, no stdio. */
 #include <unistd.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proto.c - the stats socket protocol, both ends (see proto.h). */
 #include "proto.h"
 

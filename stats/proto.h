@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.h - the stats socket protocol, version PROTO_VERSION: the request
  * parser (server side), the reply writer, and the reply parser (poolstat).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* render.c - sink and renderers (see render.h). No malloc, no stdio. */
 #define _GNU_SOURCE
 #include "render.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * render.h - an output sink that never allocates, and the renderers of a
  * snapshot for people and machines: JSON, Prometheus text exposition, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sample.c - allocation sampling: the countdown's slow half, the stack table
  * and the table of live sampled objects (see sample.h). No malloc, no lock. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sample.h - allocation sampling: which allocations are sampled, the stacks
  * they came from, and the sampled objects still alive. Read by the `sites`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.c - the stats socket server (see server.h). Nothing here calls malloc. */
 #define _GNU_SOURCE
 #include "server.h"

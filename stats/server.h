@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h - the stats socket: a thread that answers one short text request
  * per connection (proto.h) on a unix socket, for poolstat or socat.

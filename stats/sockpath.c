@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sockpath.c - where the stats socket lives, and binding it (see sockpath.h).
  * Nothing here calls malloc; it never writes to stderr (the caller says why). */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sockpath.h - where the stats socket lives, and binding it. The server
  * (server.c) asks for a listening socket once per process and again when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c - snapshot and pass-through counters (see stats.h). */
 #include "stats.h"
 

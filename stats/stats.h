@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h - what the allocator counts, gathered into one snapshot, and the
  * renderers of it (the exit summary here; the socket protocol in proto.h,

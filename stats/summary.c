@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* summary.c - the POOLALLOC_STATS=1 report at exit (see stats.h). */
 #include "stats.h"
 

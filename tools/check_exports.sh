@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_exports.sh LIB - fails if the library exports anything beyond the
 # malloc family, glibc's introspection calls and poolalloc_*: hidden
 # visibility must hold.

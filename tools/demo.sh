@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # demo.sh LIB - runs a real program (Debian's python3 on an allocation-heavy
 # script) with and without poolalloc preloaded, checks the output is the same,
 # and shows the per-class summary poolalloc prints at exit.

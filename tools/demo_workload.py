@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An allocation-heavy Python workload for `make demo`: many small objects
 (dicts, tuples, strings) built, serialised, parsed, sorted and dropped.
 Deterministic: prints the same digest under any allocator."""

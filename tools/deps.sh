@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # deps.sh PACKAGE... - installs the Debian packages that are missing, with
 # apt-get, so `make test`, `make demo` and `make bench` work on a fresh Debian 12
 # machine.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make install / make uninstall and install-test. Included by the top-level Makefile.
 #   make install   [PREFIX=/usr/local] [DESTDIR=] [BINDIR= LIBDIR= INCLUDEDIR= MANDIR= PKGCONFIGDIR=]
 #   make uninstall (the same variables: it removes the files and symlinks install puts

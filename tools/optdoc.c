@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optdoc - prints the POOLALLOC_* option table as markdown, from the one
  * table in preload/options.h (README.md's section is generated from it). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The live-stats tier: the poolstat CLI, the socket tests, the protocol fuzzer.
 # Included by the top-level Makefile.
 #   make poolstat        $(B)/poolstat (links stats/proto.c and stats/render.c, as the library does)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test_total.sh LOG - adds up what every tier of `make test` reported (criterion's
 # "Synthesis" lines and the plain "N passed, M failed" lines) into one closing line.
 awk '

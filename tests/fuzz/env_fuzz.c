@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * env_fuzz.c - libFuzzer target for the POOLALLOC_* environment parser
  * (preload/options.c: opt_parse_value and opt_load), which reads whatever a user, a

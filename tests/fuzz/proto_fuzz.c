@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto_fuzz.c - libFuzzer target for both parsers of the stats protocol
  * (stats/proto.c): the server's request parser, which reads bytes from any

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install_and_uninstall.sh — `make install` and `make uninstall` as a packager and a
 # user run them, into temporary trees:
 #   debian  DESTDIR=T PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu (a package build)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc_before_main — allocation in constructors, before main and before (maybe) the
  * allocator's own initialisation, in the program and in shared libraries loaded at

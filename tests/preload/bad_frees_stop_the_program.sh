@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bad_frees_stop_the_program — a bad free stops the program with one line
 # naming poolalloc, the call and the address, then abort(), as glibc's
 # "free(): invalid pointer" does; never silently. The same program without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * c_api_reports_and_flushes — the calls of poolalloc.h, looked up with dlsym as a
  * program under the preload would: poolalloc_get_stats() tells what the program holds

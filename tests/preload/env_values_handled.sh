@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # env_values_handled — the POOLALLOC_* variables as a user sets them, right or wrong.
 #
 # A bad value prints exactly one stderr line that starts with "poolalloc:" and names

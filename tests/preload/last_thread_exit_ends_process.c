@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * last_thread_exit_ends_process - a process ends when its last thread does, even when
  * that thread ends with pthread_exit() instead of exit(): the allocator's own threads

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # linked_with_another_allocator — a program linked against another malloc
 # (jemalloc, as Debian's redis-server is) still works under the preload: its
 # malloc family calls reach poolalloc, and for the blocks poolalloc passes

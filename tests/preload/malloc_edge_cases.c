@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * malloc_edge_cases — the corners of the malloc family, as glibc 2.36 answers them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memory_returns_to_os — freed small objects leave the process within a few flush
  * periods.

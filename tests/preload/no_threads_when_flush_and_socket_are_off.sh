@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # no_threads_when_flush_and_socket_are_off — the advice in docs/limits.md for programs
 # that must stay single-threaded holds: with POOLALLOC_FLUSH_MS=0 and
 # POOLALLOC_SOCKET=off the library starts no thread, even once its pools have started

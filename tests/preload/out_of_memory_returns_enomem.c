@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * out_of_memory_returns_enomem — with the address space limited (RLIMIT_AS, as
  * `ulimit -v` does) before the allocator loads, every allocation that cannot be

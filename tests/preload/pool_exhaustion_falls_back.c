@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_exhaustion_falls_back — more live blocks of one size class than the pools can
  * hold (4.5 GiB of 32 KiB blocks; the pools reserve a fixed slice of address space

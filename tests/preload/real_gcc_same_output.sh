@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # real_gcc_same_output — gcc (driver, cc1, as, ld: LD_PRELOAD reaches them all) compiles
 # a generated C file of a few thousand lines under the allocator; the object file is
 # identical (cmp) to the one built without it, and the linked program prints the same.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # real_python_same_output — /usr/bin/python3 running an allocation-heavy script
 # (support/alloc_churn.py: dict/list/string churn, json round trips, threads, sorting)
 # prints the same bytes, stderr and exit status with and without the allocator.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # real_shell_pipeline_same_output — `sh -c 'seq | awk | sort | uniq -c | sort -n | md5sum'`
 # with LD_PRELOAD exported to every process of the pipeline gives the same digest as
 # the plain run, and no stage writes to stderr.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # real_sqlite_same_output — `sqlite3 :memory:` fed a generated SQL script (200k rows
 # from a recursive CTE, indexes, group by, joins, window functions, updates, deletes,
 # vacuum) prints the same aggregates, stderr and exit status with and without the

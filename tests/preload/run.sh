@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh — the integration tier: programs and real tools under LD_PRELOAD=libpoolalloc.so.
 #
 # usage: tests/preload/run.sh LIB BUILDDIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # set_uid_programs_ignore_the_environment — in a set-uid program (AT_SECURE)
 # the environment belongs to the user who started it, not to the program's
 # owner: every POOLALLOC_* variable is ignored (glibc ignores MALLOC_* there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signals_during_alloc — malloc/free/realloc keep working while signals land in the
  * middle of them at ~10 kHz (SIGALRM from ITIMER_REAL, SIGPROF from ITIMER_PROF, the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # start_waits_until_a_process_lives — a process that ends in its first moments makes
 # nothing of ours: under the default start (docs/how-it-works.md, Start-up) strace
 # sees no thread (no clone with CLONE_THREAD, no clone3), no socket, no bind and no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread_exit_and_teardown — allocation around the edges of a thread's and a
  * process's life: hundreds of short-lived threads (joined and detached) whose blocks

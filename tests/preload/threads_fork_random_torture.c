@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * threads_fork_random_torture — 8 threads of seeded random malloc-family calls, blocks
  * handed between threads, and fork() while they run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # wrapper_path_with_a_space — the poolalloc wrapper never runs a program
 # without the library by accident. The dynamic loader splits LD_PRELOAD at
 # spaces and colons, so a library whose path holds one cannot be preloaded

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Before sample_start() a thread's countdown is parked (stats/sample.c,
 SAMPLE_PARK = 256 KiB): a thread allocating then leaves malloc's inline path
 once per 256 KiB it allocates, not at every request, and once the sampler is

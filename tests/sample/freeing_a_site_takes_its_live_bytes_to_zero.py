@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """After sites.c frees everything site_beta allocated, site_beta's live bytes
 are exactly 0 (every sampled object left the live table when it was freed)
 while its total is unchanged, and the other two sites' figures do not move.

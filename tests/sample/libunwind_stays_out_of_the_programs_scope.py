@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libunwind is loaded privately (dlopen RTLD_LOCAL), not as a dependency of
 the library: libunwind.so.8 also defines _Unwind_RaiseException and the rest
 of the C++ unwinding ABI (and a weak backtrace), and in the global scope it

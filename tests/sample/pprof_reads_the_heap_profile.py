@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`poolstat heap PID > f.heap` writes a heap profile in gperftools' legacy
 text format (heap_v2: sampled counts, pprof scales them), and
 `google-pprof --text PROGRAM f.heap` (Debian google-perftools) reads it and

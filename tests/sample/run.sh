@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh - the sampling tier: allocation sites and heap profiles of real
 # preloaded programs, asked over their stats socket by poolstat and by raw
 # clients, and read by google-pprof.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The sampling tier: allocation sites (`poolstat sites`) and heap profiles
 # (`poolstat heap`, read by google-pprof) of real preloaded programs.
 # Included by the top-level Makefile; part of `make test`.

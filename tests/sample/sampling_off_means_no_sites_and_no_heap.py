@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """With POOLALLOC_SAMPLE=0 nothing is sampled: `sites` and `heap` answer
 `sampling off (POOLALLOC_SAMPLE=0)` and nothing more, poolstat says what to
 do and exits 1, and `config` says sampling is off. Left unset, the default

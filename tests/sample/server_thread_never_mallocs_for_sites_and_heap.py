@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The server thread answers `sites` and `heap` (symbols, a heap profile and
 the process's maps, streamed through its fixed buffer) without calling
 malloc: a spy preloaded before poolalloc (tests/socket/support/malloc_spy.c)

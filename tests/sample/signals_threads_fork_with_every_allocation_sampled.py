@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stress.c with POOLALLOC_SAMPLE=1 (nearly every allocation sampled): worker
 threads use every entry point with content, alignment and size checks;
 signal handlers (a thread's SIGUSR1, the process's SIGALRM every 2 ms)

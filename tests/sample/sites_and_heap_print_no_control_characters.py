@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Symbol names and paths are the target's to choose, and reach the terminal
 of whoever runs poolstat (root too). A copy of the sites program whose
 function site_alpha is renamed, in its symbol table and debug information,

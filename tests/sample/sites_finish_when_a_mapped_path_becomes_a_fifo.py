@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A process run by another user (nobody) maps its program from a folder it
 owns, then unlinks it and makes a FIFO where its maps now point ("PATH
 (deleted)"). Root's `poolstat sites PID` must not open that FIFO (an open

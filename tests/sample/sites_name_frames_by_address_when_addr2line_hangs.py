@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """addr2line parses ELF files the target chose and can be made to run for
 ever. With an addr2line first in PATH that never answers for the sites
 program (and is the real one for every other object), `poolstat sites PID`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Three functions of sites.c allocate 24 MiB between them, 60/30/10 % of the
 bytes, in objects of 1000 B (pools), 48 B (pools) and 40000 B (above
 POOLALLOC_MAX_SIZE: passed through to glibc), and hold them. With

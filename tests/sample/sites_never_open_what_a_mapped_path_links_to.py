@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A process run by another user (nobody) maps its program from a folder it
 owns, then unlinks it and makes, where its maps now point ("PATH
 (deleted)"), a symlink to a file only root may read. Root's `poolstat sites

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """When root runs `poolstat sites PID` on another user's process, the ELF
 files that user chose are parsed by addr2line with that user's rights, not
 root's: an addr2line first in PATH records its real and effective uid and

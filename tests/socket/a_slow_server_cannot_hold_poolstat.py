@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A server that trickles its reply one byte a second, and one whose backlog
 is full because it never accepts, cannot hold poolstat: every exchange ends
 at one total deadline. `poolstat PID` on each ends with one line saying so,

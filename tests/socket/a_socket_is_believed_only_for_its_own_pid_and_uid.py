@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A socket's name says a pid; poolstat believes it only if that pid runs as
 the uid that owns the socket and its folder, and only if that very process
 serves it (SO_PEERCRED), checked before the request goes out. Another user's

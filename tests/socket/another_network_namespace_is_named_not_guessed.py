@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The default socket is an abstract name, and abstract names belong to a
 network namespace. A process in a network namespace of its own (unshare -n,
 systemd's PrivateNetwork=yes, a container) has its name there: none of it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A program holds exactly 1000 objects of 64 bytes and 10 of 4000 bytes (on
 top of what it held at start): the `classes` reply, poolstat --json and the
 poolstat table count exactly that; freeing 500 takes exactly 500 off. The

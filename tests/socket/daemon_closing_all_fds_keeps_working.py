@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A daemon-style program closes every descriptor it did not open (3..1023 and
 close_range), then opens its own files, a socketpair and a listener, and
 churns them: the stats socket keeps answering, and the program's files and

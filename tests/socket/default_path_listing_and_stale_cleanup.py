@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Without POOLALLOC_SOCKET the socket is the abstract name
 @poolalloc-<uid>-<pid>: no file, no folder made, `config` says the name, gone
 with the process. Where another process holds that name first, the socket is

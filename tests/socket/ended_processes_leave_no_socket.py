@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A process that ends without running its exit handlers leaves no socket a
 user sees, and `poolstat` lists exactly the processes still alive. With the
 default socket place (no POOLALLOC_SOCKET; XDG_RUNTIME_DIR pointed at a

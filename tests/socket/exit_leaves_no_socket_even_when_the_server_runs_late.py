@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """At exit the socket file is removed, and the server thread, which may still
 run for a moment (it checks its file every second and makes it again if
 someone removed it), must not make it again: the process would end leaving

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """After fork a child that lives on starts its own server (once it has lived a
 flush period, from its flush thread), on a socket named with its own pid,
 answering with its own pid; when the child exits, its socket goes and the parent's stays and answers. Run with the

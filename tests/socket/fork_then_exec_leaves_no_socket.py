@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A child that forks only to exec (as a shell does) never gets a socket of
 its own: exec gives no chance to remove one, so a fork child's server starts
 only once the child has lived a flush period. A child that lives on does get

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Garbage bytes, a 1 MiB line, clients that connect and never write (more of
 them than the server reads at once), a client that trickles its request, and
 1000 connections in a burst: the program keeps running, each bad client gets

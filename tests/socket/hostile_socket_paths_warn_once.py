@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A POOLALLOC_SOCKET that is not safe gets one warning line on stderr and no
 socket, and the program runs normally: a symlink in place of the socket, a
 folder that is a symlink, a folder owned by another user, a folder others can

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """poolstat --json is one valid JSON object with every figure of the protocol
 (json.loads), and poolstat --prom passes a strict Prometheus text-format check
 (support/promcheck.py; promtool too when it is installed), every sample

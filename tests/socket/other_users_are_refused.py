@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A client running as another uid (nobody) gets nothing: poolstat as nobody
 fails with a permission message it can act on (the folder is 0700, the socket
 0600), and when the test opens the file modes (as root), the server itself

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """poolstat's errors say what happened and what to do: a process that does
 not exist, one without poolalloc, a socket that is stale, something that is
 not a poolalloc socket, a server speaking another protocol version, bad usage.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A process under the preload that has not started (fewer than
 POOLALLOC_START_ALLOCS requests, none since it was POOLALLOC_START_MS old: here
 `sleep` with START_MS=60000) has no socket, yet `poolstat` lists it as `not

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A process may name any socket in POOLALLOC_SOCKET. When root asks it,
 poolstat checks who serves that socket before it sends a byte: a root-only
 service named by another user's process (wrong uid), or by another root

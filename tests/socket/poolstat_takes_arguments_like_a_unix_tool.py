@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """poolstat reads its command line like a Unix tool: options before or after
 the subcommand and the target, `--` ends them, --help, `help SUBCOMMAND` and
 `SUBCOMMAND --help`, --version. Every usage mistake gets one line on stderr

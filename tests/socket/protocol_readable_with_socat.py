@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The protocol as a person reads it with `socat - UNIX-CONNECT:PATH`: every
 request of `help` answers `poolalloc 1 ok REQUEST` ... `end`; an unknown
 request gets exactly one error line; `flush` runs a generation (the flush

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Whatever a process calls itself (prctl PR_SET_NAME) and whatever its
 server replies, poolstat prints it with control characters replaced: the
 list, the summary, config, --prom, --json, -w and every error message carry

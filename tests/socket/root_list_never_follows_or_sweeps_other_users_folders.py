@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Root's `poolstat` (list) removes stale sockets only in root's own folders.
 Another user's stale socket stays, whether it lies in that user's own
 /tmp/poolalloc-<uid>, behind a symlink /tmp/poolalloc-evil... that the

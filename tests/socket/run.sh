@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh - the live-stats tier: real preloaded programs asked over their stats
 # socket, by poolstat and by raw clients.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POOLALLOC_SOCKET=off: no socket, neither the default abstract name nor a
 file in a default folder, no server thread, no warning; and poolstat says so
 in words."""

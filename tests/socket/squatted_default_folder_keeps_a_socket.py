@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Another user who makes /tmp/poolalloc-<uid> before the victim does (a
 squatter) neither silences the victim's stats socket nor gets a warning
 printed in every program of the victim: the server listens on its default,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """When another user squats /tmp/poolalloc-<uid> (and XDG_RUNTIME_DIR is
 unset) the library serves on the abstract socket @poolalloc-<uid>-<pid> (its
 default, which needs no folder); poolstat finds it: `poolstat PID` by its name, `poolstat` (list) through

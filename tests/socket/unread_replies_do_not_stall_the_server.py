@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Clients that ask for a large reply (`heap` of a program with thousands of
 sampled call sites, megabytes) and never read it delay nobody: with 16 of
 them holding every slot of the server, an honest `stats` is answered within

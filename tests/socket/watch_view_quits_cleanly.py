@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """poolstat -w: on a terminal (a pty) it draws the slabtop-like view, takes a
 sort key, quits on `q` and on Ctrl-C within a second with the terminal modes
 restored; without a terminal, -n COUNT prints COUNT frames and exits 0; when

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tools/poolalloc sets LD_PRELOAD to the library of the checkout (absolute)
 and runs the command, --stats prints the exit summary; and the server thread
 keeps its rules: every signal blocked, never a malloc (a spy preloaded before

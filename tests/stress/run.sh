@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh - the stress tier: torture, soak, fallback mode, real suites, fuzzing.
 #
 # usage: tests/stress/run.sh short|full LIB BUILDDIR [ENV_FUZZER]

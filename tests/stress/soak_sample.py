@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """soak_sample.py - samples a running process for the soak (tests/stress/run.sh).
 
 usage: soak_sample.py PID SOCKET INTERVAL OUT

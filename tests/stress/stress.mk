@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The stress tier (tests/stress/run.sh), included by the top-level Makefile.
 #   make stress-short   a few seconds of every part (~1.5 min on 2 cores); in make test
 #   make stress         the full tier (~15 min on 2 cores): 10-minute soak, minutes of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture.c - the stress tier's randomized multithreaded torture of the whole malloc
  * family, run by tests/stress/run.sh on plain glibc (to prove the checks), under

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gcc_build.sh - a real build under the allocator: this project, built by make and gcc
 # (make, sh, the gcc driver, cc1, as, collect2 and ld are all preloaded), must produce
 # byte-identical objects, shared library and programs to the same build without it.

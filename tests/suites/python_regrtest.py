@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """python_regrtest.py - CPython's own regression tests under the allocator.
 
 usage: python_regrtest.py LIB OUTDIR short|full

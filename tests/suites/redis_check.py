@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """redis_check.py - redis-server under the allocator, driven by redis-benchmark.
 
 usage: redis_check.py LIB OUTDIR short|full

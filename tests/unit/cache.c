@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-CPU caches and generations: the sync.Pool victim rule, budgets,
  * drops and steals. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Central lists and spans: batches, span accounting, page return. */
 #include <stdio.h>
 #include <string.h>

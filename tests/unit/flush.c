@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Generations as the flush thread runs them (flush_run_periodic): idle spans
  * only, while the program allocates and frees; the explicit flush_run() in
  * between. Counts balance and the promise holds. Also a TSan target. */

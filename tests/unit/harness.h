@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* harness.h - shared set-up for the unit tests: core/ initialised in the
  * test process itself (criterion runs every test in its own process). */
 #ifndef POOLALLOC_TEST_HARNESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The POOLALLOC_* parser: good values, hostile values, one warning each. */
 #include <criterion/criterion.h>
 #include <stdio.h>

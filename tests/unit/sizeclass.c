@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Size classes: exhaustive over every request size the pools can serve. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Many threads through the caches while generations run: content survives,
  * counts balance. Also the TSan target. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks (not part of `make test`), included by the top-level Makefile.
 #   make bench               every case under glibc, poolalloc, poolalloc with sampling on
 #                            (POOLALLOC_SAMPLE=2m and 512k), tcmalloc, jemalloc and mimalloc,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench.py - poolalloc's benchmark driver (`make bench`, `make bench-fastpath`).
 
 Runs every case under five allocators - glibc (no preload), poolalloc, tcmalloc,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # calibration.sh BUILD - does calibration pay? The same micro cases under the
 # calibrated library ($BUILD/libpoolalloc.so) and one built with fixed
 # capacities (build-nocal/, `make CALIBRATE=0`), interleaved, 5 repetitions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * floor.c - the floor of a per-CPU rseq fast path: what one pop and one push of a
  * pointer on this CPU's stack cost, each a complete restartable sequence, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * floor_calls.c - libfloorcall.so, the called rseq floor's library: floor_rseq.h's
  * pop and push, each a function of its own that the floor program (floor.c built

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * floor_rseq.h - the pop and the push of tools/bench's rseq floor, the only copy of
  * their assembly: floor.c inlines them into its loop (the "rseq floor" row) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """machine.py TITLE BUILD - the header every benchmark page starts with: machine, date,
 load, the library's git revision and the peers' package versions (bench.py's)."""
 import os

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * micro.c - allocator micro benchmarks, one case per run, for tools/bench/bench.py.
  *

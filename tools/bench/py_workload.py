@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Allocation-heavy Python workload for `make bench` (run with PYTHONMALLOC=malloc
 so every object goes through malloc): dicts, tuples, small strings, lists that
 grow and shrink, instances, JSON round trips, sorting, and a big dict torn down.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * release.c - how fast freed memory goes back to the OS, under any preloaded
  * allocator (it knows nothing of poolalloc's internals).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """How fast poolalloc gives freed memory back, against the floor: the same amount
 of touched memory given back by one madvise(MADV_DONTNEED), measured in the same
 runs on the same machine.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """sampling.py - what allocation sampling costs real programs, in CPU time.
 
 Runs python3 (tools/bench/py_workload.py, PYTHONMALLOC=malloc), sqlite3 (`:memory:`,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What a short-lived process pays for its allocator: CPU time (user + system, from
 wait4, so waiting for a busy CPU does not count) of `/bin/true` alone, and of a shell
 loop that starts 300 x (`/bin/true`; `echo x | cat`) with LD_PRELOAD exported so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* args.c - poolstat's command line (args.h): every option and subcommand
  * declared once, in the two tables below, which give getopt_long its
  * options, --help and `help SUBCOMMAND` their text, and the checks their

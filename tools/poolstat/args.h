@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * args.h - poolstat's command line: `poolstat [OPTIONS] [SUBCOMMAND] [TARGET]`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - finding a process's socket and asking it (see poolstat.h). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* export.c - Prometheus output (export.h): one process, every process of the
  * caller in one exposition, and the file node_exporter's textfile collector
  * reads, kept current.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * export.h - poolstat's Prometheus output: one process, every process of the
  * caller (--all), and a file kept current for node_exporter's textfile

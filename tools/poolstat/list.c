@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* list.c - `poolstat` with no argument: live processes with a socket, and
  * those that map libpoolalloc but have no socket (not started, or no socket
  * where the list looks: each is then resolved by its pid like `poolstat PID`).

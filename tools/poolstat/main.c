@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c - poolstat: live stats of programs running with poolalloc. The
  * command line is read in args.c; here each subcommand is run. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poolstat.h - the poolstat CLI: finds a process's stats socket, asks it one
  * request (stats/proto.h) and renders the reply with stats/render.c, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sites.c - `poolstat sites` and `poolstat heap`: the sampled allocation
  * sites of a process, symbolized here (see poolstat.h). Frames arrive as
  * return addresses; each is looked up one byte back (inside its call

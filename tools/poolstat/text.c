@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* text.c - making strings a stranger wrote safe to print (see poolstat.h). */
 #include "poolstat.h"
 

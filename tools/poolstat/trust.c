@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trust.c - what poolstat checks before it believes a socket (see poolstat.h,
  * struct target). Root and operators run poolstat against other users'

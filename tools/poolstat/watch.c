@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* watch.c - `poolstat -w PID`: a refreshing view like slabtop. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """alloc_churn.py — an allocation-heavy, deterministic Python workload.
 
 Run by real_python_same_output.sh with PYTHONMALLOC=malloc (so every Python object

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctor_alloc_lib — a shared library that allocates in its constructor and frees in its
  * destructor; used by alloc_before_main.

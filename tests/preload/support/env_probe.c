@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * env_probe — a small deterministic program for env_values_handled.sh.
  *

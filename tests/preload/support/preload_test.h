@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * preload_test.h — the few helpers every tests/preload program shares.
  *

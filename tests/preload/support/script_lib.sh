@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # script_lib.sh — sourced by the tests/preload/*.sh scripts, never run on its own.
 #

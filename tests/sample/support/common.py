@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the sampling tests: start a preloaded program driven by
 lines on stdin, ask its socket, run poolstat. Each test is
 `python3 tests/sample/NAME.py LIB BUILDDIR`; a failure prints `reason: ...`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* early.c - allocations before the sampler starts, and after.
  *
  * Built twice (run.sh): as libearly.so, whose constructor makes EARLY_N

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scope.c - what a program sees of libunwind while poolalloc samples: prints
  * key=value lines (libunwind_mapped, and the object each of unw_backtrace,

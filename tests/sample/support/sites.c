@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sites.c - three allocation sites in known proportions, for the sampling
  * tests. Each site is its own function, never inlined, so it is a frame of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress.c - sampling where it is hardest, for the sampling tests: run with
  * POOLALLOC_SAMPLE=1 (nearly every allocation sampled, so every path of the

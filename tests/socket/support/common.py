@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the socket tests: start a preloaded program, ask its
 socket, run poolstat. Each test is `python3 tests/socket/NAME.py LIB BUILDDIR`;
 a failure prints `reason: ...` and exits 1 (run.sh shows the reason)."""

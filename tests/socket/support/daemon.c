@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon.c - a program that, like a daemon, closes every descriptor it did
  * not open and then opens its own files, sockets and a listener; it then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * holder.c - a program that holds exactly the allocations it is told to,
  * for the socket tests. Commands on stdin, one per line; answers on stdout

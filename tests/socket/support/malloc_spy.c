@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * malloc_spy.c - preloaded before libpoolalloc.so: every malloc-family call
  * is forwarded to it, and one made on the thread named "poolalloc-stats"

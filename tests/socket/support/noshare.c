@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * noshare.c - runs a program where unshare(2) fails with EPERM, as under
  * the default seccomp profile of many containers: the stats server must then

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A strict checker of the Prometheus text exposition format 0.0.4, enough
 for what poolstat --prom writes: every sample's family has HELP and TYPE
 before it, names and labels have the allowed syntax, values are floats,

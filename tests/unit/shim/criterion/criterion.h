@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A minimal stand-in for criterion's API, used only for the ThreadSanitizer
  * build of the unit tests: criterion's own runner cannot start under TSan
