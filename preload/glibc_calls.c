@@ -17,7 +17,7 @@
 #include "preload.h"
 
 /* glibc's own, from libc.so.6 (NULL where this glibc lacks one: mallinfo2
- * came in 2.33). Written by glibc_calls_init() before libc_calls_found. */
+ * came in 2.33). Written by libc_calls_init() before libc_calls_found. */
 static struct {
     int (*trim)(size_t);
     struct mallinfo2 (*info2)(void);
@@ -29,10 +29,11 @@ static int libc_calls_found;
 
 /* Looked up in libc.so.6 itself, not with RTLD_NEXT: in a program linked
  * with another allocator that exports these names, the next definition in
- * search order is that allocator's (init.c, find_libc_usable). No lock (one
- * held at a fork would stay held in the child): threads that race all store
- * the same pointers. */
-void glibc_calls_init(void)
+ * search order is that allocator's (init.c, find_libc_usable). At the first
+ * of these calls, not at start: a process that never makes one (nearly all)
+ * pays nothing. No lock (one held at a fork would stay held in the child):
+ * threads that race all store the same pointers. */
+static void libc_calls_init(void)
 {
     if (__atomic_load_n(&libc_calls_found, __ATOMIC_ACQUIRE))
         return;
@@ -57,7 +58,7 @@ void glibc_calls_init(void)
  * memory back, as glibc's. */
 PA_EXPORT int malloc_trim(size_t pad)
 {
-    glibc_calls_init();
+    libc_calls_init();
     int released = api_flush_full() > 0;
     if (libc_calls.trim && libc_calls.trim(pad))
         released = 1;
@@ -67,7 +68,7 @@ PA_EXPORT int malloc_trim(size_t pad)
 /* glibc's figures (zero where it has no mallinfo at all). */
 static struct mallinfo2 libc_info2(void)
 {
-    glibc_calls_init();
+    libc_calls_init();
     if (libc_calls.info2)
         return libc_calls.info2();
     struct mallinfo2 m = {0};
@@ -142,7 +143,7 @@ PA_EXPORT struct mallinfo mallinfo(void)
  * (POOLALLOC_STATS=1's), written with write(2): no malloc, no stdio. */
 PA_EXPORT void malloc_stats(void)
 {
-    glibc_calls_init();
+    libc_calls_init();
     if (libc_calls.stats) {
         libc_calls.stats();
         fflush(stderr);   /* unbuffered as a rule; a program may have changed that */
@@ -242,7 +243,7 @@ PA_EXPORT int malloc_info(int options, FILE *fp)
         errno = EINVAL;
         return -1;
     }
-    glibc_calls_init();
+    libc_calls_init();
     char *doc = NULL;
     size_t len = 0;
     FILE *mem = libc_calls.xml ? open_memstream(&doc, &len) : NULL;

@@ -5,7 +5,7 @@
  * program has: glibc's, which holds what passes through, and the pools.
  *
  * Each call runs glibc's own first (found in libc.so.6 itself, at the
- * constructor, as init.c finds malloc_usable_size) and adds poolalloc's
+ * first such call, as init.c finds malloc_usable_size) and adds poolalloc's
  * figures; docs/api.md and poolalloc(3) say which field holds what. None is
  * for a signal handler or a hot loop (each reads the whole allocator).
  */
@@ -15,12 +15,6 @@
 #include <stddef.h>
 
 struct stats_snapshot;
-
-/* Finds glibc's own introspection calls. From the constructor (a clean
- * context for dlopen/dlsym); the calls also run it the first time they are
- * made before it. Idempotent and lock-free: two threads that race both look
- * the same pointers up. */
-void glibc_calls_init(void);
 
 /* api.c: a snapshot of the allocator, in pages of its own (no lock, no
  * malloc); NULL if they cannot be mapped. Give it back with

@@ -23,7 +23,6 @@
 #include "../stats/sample.h"
 #include "../stats/server.h"
 #include "../stats/stats.h"
-#include "glibc_calls.h"
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
 
@@ -376,7 +375,6 @@ __attribute__((constructor)) static void init_ctor(void)
 {
     init_slow();
     libc_usable = find_libc_usable();
-    glibc_calls_init();
     if (opt_g.stats)
         keep_stderr();
     __atomic_store_n(&start_ctor_done, 1, __ATOMIC_RELEASE);

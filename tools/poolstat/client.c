@@ -731,13 +731,3 @@ int poolstat_fetch_body(const struct target *t, const char *req, char **body, si
     *body = buf;
     return 0;
 }
-
-void *poolstat_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q) {
-        fprintf(stderr, "poolstat: out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return q;
-}
