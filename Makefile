@@ -54,7 +54,7 @@ $(B)/libpoolalloc.so: $(LIB_OBJ)
 	    -Wl,-soname,libpoolalloc.so.$(VERSION_MAJOR) -o $@ $^ $(LDLIBS_SO)
 	ln -sf libpoolalloc.so $(@D)/libpoolalloc.so.$(VERSION_MAJOR)
 
-$(B)/optdoc: tools/optdoc.c $(B)/obj/preload/options.o $(B)/obj/core/log.o
+$(B)/optdoc: tools/optdoc.c $(B)/obj/core/options.o $(B)/obj/core/log.o
 	$(CC) $(CFLAGS) -o $@ $^
 
 # Under TSan criterion cannot start (its issue #274): a small stand-in runs the
@@ -69,7 +69,7 @@ UNIT_LIBS  := -lcriterion
 UNIT_ARGS  := --jobs 2 --timeout 120
 endif
 
-$(B)/unit/%: tests/unit/%.c $(CORE_OBJ) $(B)/obj/preload/options.o
+$(B)/unit/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(UNIT_FLAGS) -fvisibility=default -o $@ $^ $(UNIT_LIBS) -pthread
 

@@ -3,7 +3,7 @@
 # man/check.sh OPTDOC VERSION [POOLSTAT] - the man-check tier: every page
 # poolalloc ships is there, carries VERSION in its title line and formats
 # without a warning (groff -ww, mandoc -T lint, man -l); poolalloc.7's
-# variable list equals what OPTDOC prints from preload/options.h; poolstat.1
+# variable list equals what OPTDOC prints from core/options.h; poolstat.1
 # and poolalloc.1 name every option and subcommand that POOLSTAT --help and
 # the wrapper's --help list. One PASS or FAIL line per check, then
 # "N passed, M failed"; exit 1 if any failed.
@@ -17,7 +17,7 @@ out=$(mktemp) || exit 1
 trap 'rm -f "$out"' EXIT
 
 if python3 tools/readme_options.py "$optdoc" man/poolalloc.7 --check >"$out" 2>&1; then
-    ok "man/poolalloc.7: option list matches preload/options.h"
+    ok "man/poolalloc.7: option list matches core/options.h"
 else
     ko "$(cat "$out")"
 fi

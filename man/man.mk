@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The man pages: poolstat(1), poolalloc(1), poolalloc(3), poolalloc(7).
-#   make man        writes poolalloc.7's variable list from preload/options.h
+#   make man        writes poolalloc.7's variable list from core/options.h
 #                   (the same table README.md's comes from: $(B)/optdoc), and
 #                   the version of include/poolalloc.h into every page's .TH
 #   make man-check  that list is current, every page is there with the version

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "options.h"
+#include "../core/options.h"
 
 #define PA_EXPORT __attribute__((visibility("default")))
 

@@ -28,7 +28,7 @@
 #include "../core/log.h"
 #include "../core/orphan.h"
 #include "../include/poolalloc.h"
-#include "../preload/options.h"
+#include "../core/options.h"
 #include "proto.h"
 #include "render.h"
 #include "sample.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
-#include "../preload/options.h"
+#include "../core/options.h"
 
 #define PATH_CAP SOCK_PATH_CAP
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* optdoc - prints the POOLALLOC_* option table as markdown, from the one
- * table in preload/options.h (README.md's section is generated from it). */
+ * table in core/options.h (README.md's section is generated from it). */
 #include <stdio.h>
 
-#include "../preload/options.h"
+#include "../core/options.h"
 
 static void print_default(const struct opt_desc *d)
 {

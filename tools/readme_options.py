@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Keeps the generated option list of a document equal to what `optdoc` prints
-from the one option table in preload/options.h.
+from the one option table in core/options.h.
 
     readme_options.py OPTDOC FILE --write|--check
 
@@ -92,7 +92,7 @@ def main():
         target = "man" if roff else "readme"
         sys.exit(f"{path}: the option list is stale; run `make {target}`")
     else:
-        print(f"{path}: option list matches preload/options.h")
+        print(f"{path}: option list matches core/options.h")
 
 
 main()

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * env_fuzz.c - libFuzzer target for the POOLALLOC_* environment parser
- * (preload/options.c: opt_parse_value and opt_load), which reads whatever a user, a
+ * (core/options.c: opt_parse_value and opt_load), which reads whatever a user, a
  * wrapper script or a hostile parent process puts in the environment.
  *
  * The input is split into lines; each line is NAME=VALUE. A NAME that is an option's
@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../preload/options.h"
+#include "../../core/options.h"
 
 #define MAX_LINES 16
 

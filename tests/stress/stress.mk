@@ -19,10 +19,10 @@ deps-stress:
 
 # The parser alone (no allocator) with libFuzzer, ASan and UBSan, as make fuzz builds
 # the protocol parsers.
-$(ENV_FUZZ): tests/fuzz/env_fuzz.c preload/options.c preload/options.h core/log.c core/log.h
+$(ENV_FUZZ): tests/fuzz/env_fuzz.c core/options.c core/options.h core/log.c core/log.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ tests/fuzz/env_fuzz.c preload/options.c core/log.c
+	    -fno-sanitize-recover=undefined -o $@ tests/fuzz/env_fuzz.c core/options.c core/log.c
 
 stress-short: deps-stress
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(ENV_FUZZ)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../preload/options.h"
+#include "../../core/options.h"
 
 static const struct opt_desc *find(const char *name)
 {

@@ -2,7 +2,7 @@
 /* options.c - the environment parser (see options.h). */
 #include "options.h"
 
-#include "../core/log.h"
+#include "log.h"
 
 const struct opt_desc opt_table[] = {
 #define X(NAME, field, kind, def, min, max, doc) \
