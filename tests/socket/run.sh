@@ -9,78 +9,23 @@
 # environment: CC (default gcc), SOCKET_TESTS=substring (run only matching tests).
 #
 # Each tests/socket/NAME.py runs as `python3 NAME.py LIB BUILDDIR` under a timeout and
-# prints `reason: ...` when it fails. Output: `PASS name (N.N s)` or `FAIL name: reason`
-# (+ the last 20 lines of its stderr) per test, and last, alone, `N passed, M failed`.
-# Exit 1 if anything failed, 2 on a usage error.
-set -u
-export LC_ALL=C
-unset LD_PRELOAD
-ulimit -c 0
-
-here=$(cd "$(dirname "$0")" && pwd)
-if [ $# -lt 2 ]; then
-    echo "usage: $0 LIB BUILDDIR" >&2
-    exit 2
-fi
-lib=$1
-if [ ! -f "$lib" ]; then
-    echo "run.sh: $lib does not exist (run make first)" >&2
-    exit 2
-fi
-lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
-mkdir -p "$2/tests/socket/logs" || exit 2
-builddir=$(cd "$2" && pwd)
-out=$builddir/tests/socket
-logs=$out/logs
-cc=${CC:-gcc}
-filter=${SOCKET_TESTS:-}
-if [ ! -x "$builddir/poolstat" ]; then
-    echo "run.sh: $builddir/poolstat does not exist (make poolstat)" >&2
-    exit 2
-fi
+# prints `reason: ...` when it fails; the runner and its output are tests/lib/runner.sh.
+# shellcheck source=../lib/runner.sh
+. "$(dirname "$0")/../lib/runner.sh"
+runner_lib "$@"
+runner_dirs socket "$2"
+runner_need_poolstat
 # socat is how a person reads the socket; one test uses it.
 if ! command -v socat >/dev/null && [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null 2>&1 ||
         { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null 2>&1; }
 fi
 
-passed=0
-failed=0
-t_start=$EPOCHREALTIME
-elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-
-build_failed=
 for h in holder daemon noshare; do
-    "$cc" -O2 -g -Wall -Wextra -Werror -o "$out/$h" "$here/support/$h.c" >"$logs/$h.build" 2>&1 ||
-        build_failed="$build_failed $h"
+    runner_build "$h" "$here/support/$h.c"
 done
-"$cc" -O2 -g -Wall -Wextra -Werror -shared -fPIC -o "$out/malloc_spy.so" \
-    "$here/support/malloc_spy.c" -ldl >"$logs/malloc_spy.build" 2>&1 || build_failed="$build_failed malloc_spy"
-if [ -n "$build_failed" ]; then
-    echo "FAIL support programs do not build:$build_failed (logs in $logs)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+runner_build malloc_spy.so -shared -fPIC "$here/support/malloc_spy.c" -ldl
+runner_built
 
-for t in "$here"/*.py; do
-    name=$(basename "$t" .py)
-    [ -n "$filter" ] && [[ $name != *"$filter"* ]] && continue
-    t0=$EPOCHREALTIME
-    rc=0
-    timeout -k 5 90 python3 "$t" "$lib" "$builddir" </dev/null >"$logs/$name.out" 2>"$logs/$name.err" || rc=$?
-    reason=$(sed -n 's/^reason: //p' "$logs/$name.out" | tail -n 1)
-    if [ "$rc" -eq 0 ]; then
-        echo "PASS $name ($(elapsed "$t0") s)"
-        passed=$((passed + 1))
-    else
-        [ "$rc" -eq 124 ] && reason="timed out after 90 s (hang?)"
-        [ -n "$reason" ] || reason="exit status $rc"
-        echo "FAIL $name: $reason"
-        [ -s "$logs/$name.err" ] && tail -n 20 "$logs/$name.err" | sed 's/^/    /'
-        failed=$((failed + 1))
-    fi
-done
-
-echo "total $(elapsed "$t_start") s, logs in $logs"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+runner_py_tests "${SOCKET_TESTS:-}"
+runner_end
