@@ -25,7 +25,10 @@ VERSION       := $(shell sed -n 's/^\#define POOLALLOC_VERSION "\(.*\)"/\1/p' in
 VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CORE_SRC  := $(wildcard core/*.c)
-STATS_SRC := $(wildcard stats/*.c)
+# The wire format's client half (reply parser, renderers): poolstat and the
+# fuzzer link it, the library never does (tools/check_exports.sh checks).
+CLIENT_SRC := stats/proto_read.c stats/render.c
+STATS_SRC := $(filter-out $(CLIENT_SRC),$(wildcard stats/*.c))
 PRE_SRC   := $(wildcard preload/*.c)
 LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(PRE_SRC)
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
@@ -110,7 +113,7 @@ check-exports: $(B)/libpoolalloc.so
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy) on every
 # C file of the library and of poolstat; any finding fails. And every source
 # file names its licence (tools/check_spdx.sh).
-LINT_SRC := $(LIB_SRC) $(wildcard tools/poolstat/*.c)
+LINT_SRC := $(LIB_SRC) $(CLIENT_SRC) $(wildcard tools/poolstat/*.c)
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
 	    --error-exitcode=1 -I. $(LINT_SRC)
@@ -137,7 +140,7 @@ demo: deps-demo
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLIENT_SRC:%.c=$(B)/obj/%.d)
 
 # Benchmarks (not part of make test): tools/bench/bench.mk
 -include tools/bench/bench.mk

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto.h - the stats socket protocol, version PROTO_VERSION: the request
- * parser (server side), the reply writer, and the reply parser (poolstat).
+ * proto.h - the stats socket protocol, version PROTO_VERSION, and its
+ * server half: the request parser and the reply writer, linked into the
+ * library. The reply parser is poolstat's alone (proto_read.h).
  *
  * One connection carries one request and one reply, then the server closes:
  *
@@ -31,7 +32,7 @@
 
 #include <stddef.h>
 
-#include "render.h"
+#include "sink.h"
 #include "stats.h"
 
 #define PROTO_VERSION 1
@@ -73,39 +74,14 @@ void proto_write_help(struct sink *o);
 void proto_write_config(struct sink *o, const char *name, const char *value);
 void proto_reply_end(struct sink *o);
 
-/* A reply as poolstat reads it, line by line. */
-enum proto_status {
-    PROTO_PENDING,    /* no first line yet */
-    PROTO_OK,
-    PROTO_ERROR,      /* the server said error: see `error` */
-    PROTO_FOREIGN,    /* the first line is not "poolalloc ..." */
-    PROTO_SKEW,       /* another protocol version: see `version` */
+/* The numeric fields of `class` and `cpu` rows, named in their `.columns`
+ * line, and where each lives in its record: generated from stats.h's lists,
+ * shared by the writer here and the reader (proto_read.h). */
+struct proto_field {
+    const char *name;
+    size_t off;
 };
-
-#define PROTO_COLS_MAX 64
-
-struct proto_reply {
-    int status;
-    int ended;                /* "end" seen */
-    int malformed;            /* a line could not be read: the first one is in `bad` */
-    long version;
-    char cmd[16];
-    char error[PROTO_REQ_MAX];
-    char bad[80];
-    int class_cols[PROTO_COLS_MAX], nclass_cols;
-    int cpu_cols[PROTO_COLS_MAX], ncpu_cols;
-    uint64_t returned_now;    /* flush: bytes that flush returned */
-    unsigned ncommands;
-    struct stats_snapshot snap;
-    struct render_config config;
-};
-
-/* Starts reading a reply. */
-void proto_reply_init(struct proto_reply *r);
-
-/* Reads one line (without its "\n"; modified in place). Returns 0, or -1 if
- * the reply cannot be read any further (status tells why; a malformed line
- * sets `malformed` and is skipped, returning 0). */
-int proto_parse_line(struct proto_reply *r, char *line);
+extern const struct proto_field proto_class_fields[], proto_cpu_fields[];
+extern const size_t proto_class_nfields, proto_cpu_nfields;
 
 #endif

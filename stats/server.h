@@ -11,7 +11,7 @@
  *
  * Rules the thread keeps:
  *   - It never calls malloc (nor stdio, nor anything that may): a reply is
- *     rendered whole (render.h, a sink in memory mode) into a mapping of its
+ *     rendered whole (sink.h, a sink in memory mode) into a mapping of its
  *     connection's own, at most SERVER_REPLY_MAX bytes, unmapped when the
  *     connection ends: at most SERVER_SLOTS * SERVER_REPLY_MAX = 128 MiB,
  *     and only while that many of the largest replies (`heap`) are unread.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stats.h - what the allocator counts, gathered into one snapshot, and the
- * renderers of it (the exit summary here; the socket protocol in proto.h,
- * JSON, Prometheus and tables in render.h).
+ * exit summary of it (summary.c). The socket protocol writes it (proto.h);
+ * poolstat reads it back (proto_read.h) and renders it (render.h).
  *
  * Process-wide counters kept here (pass-through requests) are per-CPU slots
  * of relaxed atomics, summed when read. Everything else is read from core/:
@@ -10,8 +10,9 @@
  * lists' gauges, the flush totals.
  *
  * Every figure is declared once, in the X-macro lists below: they generate
- * the struct, the wire format (proto.c, both directions) and every renderer
- * (render.c), so a figure added here appears everywhere.
+ * the struct, the exit summary (summary.c), the wire format (proto.c writes
+ * it, proto_read.c reads it) and every renderer (render.c), so a figure added
+ * here appears everywhere.
  *
  * Exact: every figure of a class when the program is quiescent; with threads
  * running, each figure is exact in itself but the snapshot is not a single

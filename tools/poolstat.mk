@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 # The live-stats tier: the poolstat CLI, the socket tests, the protocol fuzzer.
 # Included by the top-level Makefile.
-#   make poolstat        $(B)/poolstat (links stats/proto.c and stats/render.c, as the library does)
+#   make poolstat        $(B)/poolstat (links the wire format: stats/proto.c and sink.c as the
+#                        library does, and the client half the library does not: CLIENT_SRC)
 #   make socket-tests    library + poolstat, tests/socket/run.sh, then a bounded fuzz run
 #   make fuzz            libFuzzer on the request and reply parsers for FUZZ_SECONDS (20)
 SOCKET_PKGS  := socat python3 util-linux clang libclang-rt-14-dev prometheus prometheus-node-exporter
 POOLSTAT_SRC := $(wildcard tools/poolstat/*.c)
-POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(B)/obj/stats/proto.o $(B)/obj/stats/render.o
+POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(B)/obj/stats/proto.o $(B)/obj/stats/sink.o \
+                $(CLIENT_SRC:%.c=$(B)/obj/%.o)
 FUZZ_SECONDS ?= 20
 FUZZ_CC      ?= clang
 
@@ -27,11 +29,12 @@ socket-tests: deps-socket
 
 # The parsers built alone with libFuzzer and ASan; the corpus starts from the
 # seeds in tests/fuzz/seeds and grows in $(B)/fuzz/corpus.
-$(B)/fuzz/proto_fuzz: tests/fuzz/proto_fuzz.c stats/proto.c stats/render.c stats/proto.h \
-                      stats/render.h stats/stats.h
+PROTO_FUZZ_SRC := tests/fuzz/proto_fuzz.c stats/proto.c stats/sink.c $(CLIENT_SRC)
+$(B)/fuzz/proto_fuzz: $(PROTO_FUZZ_SRC) stats/proto.h stats/proto_read.h stats/render.h stats/sink.h \
+                      stats/stats.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ tests/fuzz/proto_fuzz.c stats/proto.c stats/render.c
+	    -fno-sanitize-recover=undefined -o $@ $(PROTO_FUZZ_SRC)
 
 fuzz: $(B)/fuzz/proto_fuzz
 	@mkdir -p $(B)/fuzz/corpus

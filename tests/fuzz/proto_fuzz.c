@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proto_fuzz.c - libFuzzer target for both parsers of the stats protocol
- * (stats/proto.c): the server's request parser, which reads bytes from any
- * client, and poolstat's reply parser, which reads whatever a socket sends.
+ * (stats/proto.c: the server's request parser, which reads bytes from any
+ * client; stats/proto_read.c: poolstat's reply parser, which reads whatever a
+ * socket sends).
  *
  * First byte even: the input is a request; its reason must be printable and
  * NUL-terminated. Odd: the rest is a reply, fed line by line; after it the
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stats/proto.h"
+#include "../../stats/proto_read.h"
 #include "../../stats/render.h"
 
 static struct proto_reply reply;
