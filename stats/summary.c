@@ -14,6 +14,118 @@ static void mib(struct logbuf *b, uint64_t bytes)
     log_str(b, " MiB");
 }
 
+/* ---- the per-class table, generated from stats.h and counters.h ---------------------------- */
+
+/* The table's columns are the X-macro lists themselves (class, size, every
+ * gauge of STATS_CLASS_GAUGES with in_use_KiB after in_use, every counter of
+ * CACHE_COUNTERS), so a figure declared there cannot be left out of it. A
+ * column's width is its own below, or fits its header; a counter's header
+ * drops the "alloc_" its name starts with. */
+static const struct {
+    const char *name;
+    int width;
+} col_width[] = {
+    {"class", 5},   {"size", 7},         {"in_use", 9},       {"in_use_KiB", 12},
+    {"local", 7},   {"victim", 7},       {"central", 8},      {"spans", 6},
+    {"cap", 6},     {"alloc_cache", 11}, {"alloc_victim", 9}, {"alloc_central", 9},
+    {"alloc_steal", 8}, {"alloc_new", 9}, {"frees", 10},      {"drops", 9},
+};
+
+static size_t slen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static int same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+static const char *label(const char *name)
+{
+    const char *p = "alloc_", *q = name;
+    while (*p && *p == *q)
+        p++, q++;
+    return *p ? name : q;
+}
+
+static int width(const char *name)
+{
+    for (size_t i = 0; i < sizeof col_width / sizeof col_width[0]; i++)
+        if (same(name, col_width[i].name))
+            return col_width[i].width;
+    return (int)slen(label(name)) + 2;
+}
+
+static void head(struct logbuf *b, const char *name)
+{
+    const char *l = label(name);
+    for (int n = (int)slen(l); n < width(name); n++)
+        log_mem(b, " ", 1);
+    log_str(b, l);
+}
+
+static void cell(struct logbuf *b, const char *name, uint64_t v)
+{
+    log_u64w(b, v, width(name));
+}
+
+static void gauge(struct logbuf *b, const char *name, uint64_t v, uint64_t size)
+{
+    cell(b, name, v);
+    if (same(name, "in_use"))
+        cell(b, "in_use_KiB", v * size / 1024);
+}
+
+static void table_head(struct logbuf *b)
+{
+    head(b, "class");
+    head(b, "size");
+#define X(name, unit, doc)                                                                      \
+    head(b, #name);                                                                             \
+    if (same(#name, "in_use"))                                                                  \
+        head(b, "in_use_KiB");
+    STATS_CLASS_GAUGES(X)
+#undef X
+#define X(name, doc) head(b, #name);
+    CACHE_COUNTERS(X)
+#undef X
+    log_str(b, "\n");
+}
+
+static void table_row(struct logbuf *b, unsigned c, const struct stats_class *k)
+{
+    cell(b, "class", c);
+    cell(b, "size", k->size);
+#define X(name, unit, doc) gauge(b, #name, k->name, k->size);
+    STATS_CLASS_GAUGES(X)
+#undef X
+#define X(name, doc) cell(b, #name, k->ctr.name);
+    CACHE_COUNTERS(X)
+#undef X
+    log_str(b, "\n");
+}
+
+static int is_alloc(const char *name)
+{
+    return label(name) != name;
+}
+
+/* Allocations of every kind: the counters named alloc_*. */
+static uint64_t allocs(const struct stats_class *k)
+{
+    uint64_t n = 0;
+#define X(name, doc) n += is_alloc(#name) ? k->ctr.name : 0;
+    CACHE_COUNTERS(X)
+#undef X
+    return n;
+}
+
 void stats_print_summary(int fd)
 {
     /* The snapshot (64 KiB, much for an exiting or a caller's stack) in pages
@@ -42,38 +154,19 @@ void stats_print_summary(int fd)
     log_str(&b, " ms, cpu_cache ");
     log_u64(&b, core_cfg.cpu_cache);
     log_str(&b, "\n");
-    log_str(&b, "class   size   in_use  in_use_KiB  local victim central spans   cap"
-                "      cache   victim  central   steal      new     frees    drops\n");
+    table_head(&b);
     log_flush(&b, fd);
 
     uint64_t use_b = 0, local_b = 0, victim_b = 0, central_b = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
-        struct stats_class *k = &s->cls[c];
-        uint64_t allocs = k->ctr.alloc_cache + k->ctr.alloc_victim + k->ctr.alloc_central +
-                          k->ctr.alloc_steal + k->ctr.alloc_new;
+        const struct stats_class *k = &s->cls[c];
         use_b += k->in_use * k->size;
         local_b += k->local * k->size;
         victim_b += k->victim * k->size;
         central_b += k->central * k->size;
-        if (!allocs && !k->in_use && !k->spans)
+        if (!allocs(k) && !k->in_use && !k->spans)
             continue;
-        log_u64w(&b, c, 5);
-        log_u64w(&b, k->size, 7);
-        log_u64w(&b, k->in_use, 9);
-        log_u64w(&b, k->in_use * k->size / 1024, 12);
-        log_u64w(&b, k->local, 7);
-        log_u64w(&b, k->victim, 7);
-        log_u64w(&b, k->central, 8);
-        log_u64w(&b, k->spans, 6);
-        log_u64w(&b, k->cap, 6);
-        log_u64w(&b, k->ctr.alloc_cache, 11);
-        log_u64w(&b, k->ctr.alloc_victim, 9);
-        log_u64w(&b, k->ctr.alloc_central, 9);
-        log_u64w(&b, k->ctr.alloc_steal, 8);
-        log_u64w(&b, k->ctr.alloc_new, 9);
-        log_u64w(&b, k->ctr.frees, 10);
-        log_u64w(&b, k->ctr.drops, 9);
-        log_str(&b, "\n");
+        table_row(&b, c, k);
         log_flush(&b, fd);
     }
     log_str(&b, "poolalloc: in use ");
