@@ -6,7 +6,7 @@ Freeing the rest leaves (almost) no live sample."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
 
 d = tmpdir()

@@ -6,8 +6,9 @@ applies and `config` shows it."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
+from common import ask_text as ask  # noqa: E402  (the reply's text alone)
 
 d = tmpdir()
 h = Proc([SITES], env={"POOLALLOC_SAMPLE": 0, "POOLALLOC_SOCKET": d + "/%p.sock"})

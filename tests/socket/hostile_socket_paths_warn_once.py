@@ -8,8 +8,9 @@ when it cannot write there."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
+from common import NOBODY_PREFIX as NOBODY  # noqa: E402  (the command prefix)
 
 d = tmpdir()
 os.mkdir(d + "/real", 0o700)

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
+from common import NOBODY_PREFIX as NOBODY  # noqa: E402  (the command prefix)
 
 d = tmpdir()
 os.chmod(d, 0o711)   # others may pass through, not list or write

@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
+from common import NOBODY_PREFIX as NOBODY  # noqa: E402  (the command prefix)
 
 WAIT = {"POOLALLOC_START_MS": "60000"}
 NOTE = ("not started: fewer than POOLALLOC_START_ALLOCS requests so far and none since it was "

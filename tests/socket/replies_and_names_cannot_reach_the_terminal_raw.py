@@ -8,7 +8,7 @@ answers with escapes in mode, mode_reason, config names and values."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
 
 x = tmpdir()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
 
 CLIENTS = 16   # SERVER_SLOTS: every slot holds a reply nobody reads
