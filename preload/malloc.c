@@ -87,17 +87,26 @@ static PA_NOINLINE void *fork_reserve(size_t n, size_t align)
     return mem;
 }
 
-static inline int refused(void)
+/* glibc's allocator for n bytes: memalign when align is set (a power of two
+ * > 16), calloc when zero, else malloc. The caller marks the call, as
+ * libc_pass() and sample_alloc() do. */
+static inline void *libc_call(size_t n, size_t align, int zero)
 {
-    return unlikely(cache_tls_refused);
+    return align ? __libc_memalign(align, n) : zero ? __libc_calloc(1, n) : __libc_malloc(n);
 }
 
-static void *libc_alloc(size_t n)
+/*
+ * The pass-through: a request the pools do not serve goes to glibc
+ * (libc_call's align and zero), marked and counted. A thread that the pools
+ * refused during a fork (fork_reserve) gets fresh pages instead, which are
+ * zero for calloc too. NULL with errno = ENOMEM on failure.
+ */
+static PA_NOINLINE void *libc_pass(size_t n, size_t align, int zero)
 {
-    if (refused())
-        return fork_reserve(n, 0);
+    if (unlikely(cache_tls_refused))
+        return fork_reserve(n, align);
     libc_enter();
-    void *p = __libc_malloc(n);
+    void *p = libc_call(n, align, zero);
     libc_leave();
     if (likely(p))
         stats_passthrough_alloc(n);
@@ -117,7 +126,7 @@ static PA_NOINLINE void *malloc_slow(size_t n)
         if (p)
             return p;
     }
-    return libc_alloc(n);
+    return libc_pass(n, 0, 0);
 }
 
 /* The cache's fast path did not serve (or LOCKED mode): out of line, so that
@@ -125,7 +134,7 @@ static PA_NOINLINE void *malloc_slow(size_t n)
 static PA_NOINLINE void *malloc_miss(size_t n, unsigned cls)
 {
     void *p = cache_alloc_miss(cls);
-    return likely(p) ? p : libc_alloc(n);
+    return likely(p) ? p : libc_pass(n, 0, 0);
 }
 
 /* malloc_miss() with the class found again here, so that no register holds
@@ -143,7 +152,7 @@ static PA_NOINLINE void *sample_alloc(size_t n, size_t align, int zero)
     size_t m = n ? n : 1;
     sigset_t old;
     sample_libc_enter_quiet(&old);
-    void *p = align ? __libc_memalign(align, m) : zero ? __libc_calloc(1, m) : __libc_malloc(m);
+    void *p = libc_call(m, align, zero);
     sample_libc_leave_quiet(&old);
     if (unlikely(!p)) {
         errno = ENOMEM;
@@ -319,16 +328,7 @@ static void *pa_aligned(size_t align, size_t n)
                 return p;
         }
     }
-    if (refused())
-        return fork_reserve(n, align);
-    libc_enter();
-    void *p = __libc_memalign(align, n);
-    libc_leave();
-    if (p)
-        stats_passthrough_alloc(n);
-    else
-        errno = ENOMEM;
-    return p;
+    return libc_pass(n, align, 0);
 }
 
 static void *pa_memalign(size_t align, size_t n)
@@ -380,16 +380,7 @@ PA_EXPORT void *calloc(size_t n, size_t m)
     }
     if (total == 0)
         return pa_malloc(0);   /* a unique pointer; no byte of it is the caller's */
-    if (refused())
-        return fork_reserve(total, 0);   /* fresh pages are zero */
-    libc_enter();
-    void *p = __libc_calloc(1, total);
-    libc_leave();
-    if (p)
-        stats_passthrough_alloc(total);
-    else
-        errno = ENOMEM;
-    return p;
+    return libc_pass(total, 0, 1);
 }
 
 /* glibc's realloc of a glibc block. A pass-through was counted when it was
