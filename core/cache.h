@@ -16,8 +16,8 @@
  *     fit the budget (cache_grow()); at every flush each CPU resizes its caps
  *     within the budget: a busy class whose misses moved a good part of its
  *     traffic doubles, a class with no traffic shrinks, and growth that does
- *     not fit is paid for by the classes that are not busy (rule and figures
- *     in cache.c, calibrate()). Built with POOLALLOC_NO_CALIBRATE, every
+ *     not fit is paid for by the classes that are not busy (the rule in
+ *     calibrate.c, cache_calibrate()). Built with POOLALLOC_NO_CALIBRATE, every
  *     class keeps its even share of the budget and nothing moves.
  *   - Allocation: local, else own victim, else a batch from central, else
  *     another CPU's victim (steal), else a new or released span.
@@ -30,11 +30,11 @@
  * Who may touch what (see cpu.h for the two modes):
  *   RSEQ mode   - local: only restartable sequences running on that CPU, or
  *                 a thread that has stopped the CPU (`stopped` set and the
- *                 CPU's entry of cache_fast pointed at cache_parked: park()
- *                 in cache.c) and fenced it (cpu_fence), so that no sequence
+ *                 CPU's entry of cache_rseq_table pointed at cache_parked:
+ *                 park() in cache.c) and fenced it (cpu_fence), so no sequence
  *                 there can commit any more; victim: anyone holding `lock`.
- *                 The sequences reach a cache only through cache_fast, which
- *                 holds for every CPU the class array of either its cache or
+ *                 The sequences reach a cache only through cache_rseq_table,
+ *                 which holds for every CPU the class array of either its cache or
  *                 cache_parked, whose stacks are all empty with capacity 0:
  *                 so a CPU without a cache and a stopped CPU cost the
  *                 sequences no test of their own.
@@ -48,63 +48,32 @@
  *                 those stores in order.
  *   LOCKED mode - local and victim: holders of `lock`.
  *
- * cache_tls_busy marks a thread inside a slow path (or, in LOCKED mode, any
- * path), so that a signal handler interrupting it and calling malloc/free on
- * the same thread never waits for a lock its own thread holds: it passes
- * through to libc, or defers the free to central lock-free.
+ * cache_tls_busy (cache_rseq.h) marks a thread inside a slow path, so that a
+ * signal handler interrupting it and calling malloc/free on the same thread
+ * never waits for a lock its own thread holds: it passes through to libc, or
+ * defers the free to central lock-free. LOCKED mode tells the same by the
+ * lock's owner (lock_mine).
+ *
+ * Files, top down (none calls up): cache.c (this face: init, the one miss
+ * dispatch, flush, fork); cache_rseq.c and cache_locked.c (one mode each);
+ * calibrate.c (the caps); cache_batch.c (the tables, refills, steals).
  */
 #ifndef POOLALLOC_CACHE_H
 #define POOLALLOC_CACHE_H
 
 #include <stddef.h>
 
+#include "cache_batch.h"
+#include "cache_locked.h"
+#include "cache_rseq.h"
 #include "central.h"
-#include "counters.h"
 #include "cpu.h"
-#include "lock.h"
-#include "sizeclass.h"
 
 #if CPU_HAVE_RSEQ
 #include "rseq_x86_64.h"
 #endif
 
-#define CACHE_SLOTS_MAX 16384  /* largest cap of one class (stacks are mapped, and touched only as deep as they are used) */
-
-struct cache_class {
-    uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */
-    uint32_t cap;      /* calibrated capacity of the local stack (offset 4: ditto) */
-    void **slots;      /* local stack (offset 8: ditto) */
-    void **vslots;     /* victim stack */
-    uint32_t vcount;   /* objects on the victim stack */
-    uint32_t pad;
-    uint64_t scratch;  /* counter sink for internal moves through the sequences */
-    uint64_t seen_misses, seen_frees;   /* counters at the last calibration */
-    struct cache_counters ctr;
-} __attribute__((aligned(128)));   /* a power of two: the offset of a class is a shift */
-
-struct cpu_cache {
-    pa_lock lock;
-    uint8_t stopped;   /* RSEQ mode: parked, the sequences cannot reach local */
-    uint32_t cpu;
-    uint64_t flushes;
-    uint64_t cap_bytes;   /* sum over classes of cap * size (<= the budget); written under
-                             lock, read without it as a hint (cache_grow) */
-    struct cache_class cls[SC_COUNT];
-} PA_ALIGNED;
-
-/* Offset of a class's entry in a cache_fast array. */
-#define CACHE_CLS_OFF(cls) ((uintptr_t)(cls) * sizeof(struct cache_class))
-#define CACHE_CTR_OFF(field) (offsetof(struct cache_class, ctr) + offsetof(struct cache_counters, field))
-
-extern struct cpu_cache **cache_cpus;  /* by CPU number (slot in LOCKED mode) */
-extern struct cache_class **cache_fast PA_HIDDEN;  /* RSEQ mode: what the sequences
-                                  use, by CPU: cache_cpus[cpu]->cls or cache_parked.cls */
-extern struct cpu_cache cache_parked;  /* every stack empty, capacity 0 */
 extern ptrdiff_t cache_rseq_off PA_HIDDEN;     /* glibc's __rseq_offset in RSEQ mode, else 0 */
-extern unsigned cache_cpu_mask;        /* slots - 1; slots is a power of two */
-extern uint32_t cache_cap[SC_COUNT];    /* starting capacity of a class on a new CPU */
-extern uint32_t cache_slots[SC_COUNT];  /* stack size: the largest capacity a class may get */
-extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 
 /*
  * fork() against a signal handler that interrupted glibc's allocator.
@@ -129,32 +98,17 @@ extern __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
 extern int cache_fork_pending, cache_libc_slow;
-extern __thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 
 /* Sizes the caches: the per-CPU budget shared out over classes <= max_size.
  * Returns 0, or -1 if the CPU table cannot be mapped. */
 int cache_init(size_t budget, size_t max_size);
 
-/* Makes the cache of a CPU on its first use; NULL if out of memory. */
-struct cpu_cache *cache_create_slow(unsigned cpu);
-
-/* Slow halves of alloc and free in RSEQ mode. NULL from alloc: pass through
- * to libc. */
-void *cache_alloc_slow(unsigned cls);
-void cache_free_slow(unsigned cls, void *p);
-
-/* LOCKED mode: entering a cache (home slot, busy flag, lock) and the slow
- * halves, called with the cache entered. */
-struct cpu_cache *cache_enter_slow(void);
-void *cache_refill_locked(struct cpu_cache *cc, unsigned cls);
-void cache_drain_locked(struct cpu_cache *cc, unsigned cls, void *p);
 /* Everything after a fast path that did not serve: the whole operation in
- * LOCKED mode, the slow path in RSEQ mode. NULL from alloc: pass through to
- * libc. Out of line, so the fast path needs no registers saved. */
+ * LOCKED mode, the slow path in RSEQ mode; the one place that picks the
+ * mode's slow half. NULL from alloc: pass through to libc. Out of line, so
+ * the fast path needs no registers saved. */
 void *cache_alloc_miss(unsigned cls);
 void cache_free_miss(unsigned cls, void *p);
-void *cache_alloc_locked_slow(unsigned cls);
-void cache_free_locked_slow(unsigned cls, void *p);
 
 /* One generation for one CPU's cache. Takes its lock; the caller holds the
  * flush lock. */
@@ -165,116 +119,6 @@ void cache_lock_all(void);
 void cache_unlock_all(void);
 void cache_reset_all(void);
 
-/* LOCKED mode: this thread's home cache, locked; NULL if this thread holds
- * it already (a signal handler that interrupted the allocator) or if no cache
- * can be made. */
-static inline struct cpu_cache *cache_enter(void)
-{
-    struct cpu_cache *cc = cache_tls_home;
-    if (likely(cc) && likely(lock_try(&cc->lock)))
-        return cc;
-    return cache_enter_slow();
-}
-
-static inline void cache_leave(struct cpu_cache *cc)
-{
-    lock_give(&cc->lock);
-}
-
-/* LOCKED mode, with the cache entered: the rest of an allocation or a free,
- * which also leaves the cache. */
-static inline void *cache_alloc_entered(struct cpu_cache *cc, unsigned cls)
-{
-    struct cache_class *cl = &cc->cls[cls];
-    uint32_t n = cl->count;
-    void *p;
-    if (likely(n)) {
-        cl->count = --n;
-        p = cl->slots[n];
-        cl->ctr.alloc_cache++;
-    } else {
-        p = cache_refill_locked(cc, cls);
-    }
-    lock_give(&cc->lock);
-    return p;
-}
-
-static inline void cache_free_entered(struct cpu_cache *cc, unsigned cls, void *p)
-{
-    struct cache_class *cl = &cc->cls[cls];
-    uint32_t n = cl->count;
-    cl->ctr.frees++;
-    if (likely(n < cl->cap) && likely(cl->slots[(ptrdiff_t)n - 1] != p)) {
-        cl->slots[n] = p;
-        cl->count = n + 1;
-    } else {
-        cache_drain_locked(cc, cls, p);
-    }
-    lock_give(&cc->lock);
-}
-
-/* LOCKED mode, the common case only, with no call at all (so a caller that
- * tail-calls its slow path saves no register): the home cache's lock was free
- * and the stack had an object (room). NULL / 0: take the whole operation. */
-static inline __attribute__((always_inline)) void *cache_alloc_locked_try(uintptr_t cls)
-{
-    struct cpu_cache *cc = cache_tls_home;
-    if (likely(cc) && likely(lock_try(&cc->lock))) {
-        struct cache_class *cl = &cc->cls[cls];
-        uint32_t n;
-        if (likely(!__builtin_sub_overflow(cl->count, 1, &n))) {   /* a sub and a jb */
-            cl->count = n;
-            void *p = cl->slots[n];
-            cl->ctr.alloc_cache++;
-            lock_give(&cc->lock);
-            if (!p)
-                __builtin_unreachable();   /* stacks never hold NULL */
-            return p;
-        }
-        lock_give(&cc->lock);
-        return NULL;
-    }
-    return NULL;
-}
-
-static inline __attribute__((always_inline)) int cache_free_locked_try(uintptr_t cls, void *p)
-{
-    struct cpu_cache *cc = cache_tls_home;
-    if (likely(cc) && likely(lock_try(&cc->lock))) {
-        struct cache_class *cl = &cc->cls[cls];
-        uint32_t n = cl->count;
-        int ok = n < cl->cap && cl->slots[(ptrdiff_t)n - 1] != p;
-        if (likely(ok)) {
-            cl->slots[n] = p;
-            cl->count = n + 1;
-            cl->ctr.frees++;
-        }
-        lock_give(&cc->lock);
-        return ok;
-    }
-    return 0;
-}
-
-/* LOCKED mode, whole operations: the home cache's lock taken without a wait
- * or a call; anything else is a call to a slow function. */
-static inline void *cache_alloc_locked(unsigned cls)
-{
-    struct cpu_cache *cc = cache_tls_home;
-    if (unlikely(!cc) || unlikely(!lock_try(&cc->lock)))
-        return cache_alloc_locked_slow(cls);
-    return cache_alloc_entered(cc, cls);
-}
-
-static inline void cache_free_locked(unsigned cls, void *p)
-{
-    struct cpu_cache *cc = cache_tls_home;
-    if (unlikely(!cc) || unlikely(!lock_try(&cc->lock))) {
-        cache_free_locked_slow(cls, p);
-        return;
-    }
-    cache_free_entered(cc, cls, p);
-}
-
 /* The fast path of an allocation: RSEQ mode's pop, inlined into every caller
  * as one straight line with no call; NULL means "take cache_alloc_miss()"
  * (always, in LOCKED mode). */
@@ -284,7 +128,7 @@ static inline __attribute__((always_inline)) void *cache_alloc_fast(unsigned cls
     ptrdiff_t off = cache_rseq_off;   /* one load says the mode and where rseq is */
     if (likely(off)) {
         void *p;
-        RSEQ_POP(p, miss, off, cache_fast, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(alloc_cache));
+        RSEQ_POP(p, miss, off, cache_rseq_table, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(alloc_cache));
         if (!p)
             __builtin_unreachable();   /* stacks never hold NULL */
         return p;
@@ -301,7 +145,7 @@ static inline __attribute__((always_inline)) int cache_free_fast(uintptr_t cls, 
 #if CPU_HAVE_RSEQ
     ptrdiff_t off = cache_rseq_off;
     if (likely(off)) {
-        RSEQ_PUSH(miss, off, cache_fast, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(frees),
+        RSEQ_PUSH(miss, off, cache_rseq_table, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(frees),
                   offsetof(struct cache_class, cap), p);
         return 1;
     }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* cache_locked.c - LOCKED mode: home cache slots under a spinlock, and the
- * dispatch of every miss to the mode's slow path (see cache.h). */
-#include "cache.h"
-#include "cache_slow.h"
-#include "check.h"
-#include "core.h"
+/* cache_locked.c - LOCKED mode: home cache slots under a spinlock, the slow
+ * halves (see cache_locked.h). */
+#include "cache_locked.h"
 
+#include "calibrate.h"
+#include "central.h"
+
+__thread struct cpu_cache *cache_tls_home __attribute__((tls_model("initial-exec")));
 static unsigned cache_next_slot;
 
 struct cpu_cache *cache_enter_slow(void)
@@ -53,82 +54,6 @@ void cache_free_locked_slow(unsigned cls, void *p)
         central_defer(cls, p);
 }
 
-static void *alloc_miss(unsigned cls)
-{
-    void *p;
-#if CPU_HAVE_RSEQ
-    if (cache_rseq_off)
-        p = cache_alloc_slow(cls);
-    else
-#endif
-        p = cache_alloc_locked(cls);
-    /* POOLALLOC_CHECK: caches hold nothing, so every allocation passes here. */
-    if (unlikely(core_cfg.check) && p)
-        check_on_alloc(cls, p);
-    return p;
-}
-
-static void free_miss(unsigned cls, void *p)
-{
-    if (unlikely(core_cfg.check)) {
-        central_check_out(cls, p);   /* before the poison touches it */
-        check_on_free(cls, p);
-    }
-#if CPU_HAVE_RSEQ
-    if (cache_rseq_off) {
-        cache_free_slow(cls, p);
-        return;
-    }
-#endif
-    cache_free_locked(cls, p);
-}
-
-/* A thread inside glibc's allocator (a signal handler interrupted it): see
- * cache.h. 1 if it may go on (then guard_leave()), 0 if a fork is pending. */
-static int guard_enter(void)
-{
-    cache_tls_guarded++;
-    __atomic_add_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
-    if (!__atomic_load_n(&cache_fork_pending, __ATOMIC_SEQ_CST))
-        return 1;
-    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
-    cache_tls_guarded--;
-    return 0;
-}
-
-static void guard_leave(void)
-{
-    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
-    cache_tls_guarded--;
-}
-
-void *cache_alloc_miss(unsigned cls)
-{
-    if (likely(!cache_tls_libc))
-        return alloc_miss(cls);
-    if (!guard_enter()) {
-        cache_tls_refused = 1;
-        return NULL;
-    }
-    void *p = alloc_miss(cls);
-    guard_leave();
-    return p;
-}
-
-void cache_free_miss(unsigned cls, void *p)
-{
-    if (likely(!cache_tls_libc)) {
-        free_miss(cls, p);
-        return;
-    }
-    if (!guard_enter()) {
-        central_defer(cls, p);
-        return;
-    }
-    free_miss(cls, p);
-    guard_leave();
-}
-
 void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
 {
     struct cache_class *cl = &cc->cls[cls];
@@ -137,7 +62,7 @@ void *cache_refill_locked(struct cpu_cache *cc, unsigned cls)
     void *p = cache_victim_pop(cl);
     if (p)
         return p;
-    void *buf[64];
+    void *buf[CACHE_BUF_MAX];
     unsigned got = cache_refill(cc, cls, buf);
     if (!got)
         return NULL;

@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* cache_rseq.c - RSEQ mode: the slow paths after a restartable sequence gave
  * up (see cache.h and rseq_x86_64.h). */
-#include "cache.h"
-#include "cache_slow.h"
+#include "cache_rseq.h"
+
+#include "calibrate.h"
+#include "central.h"
+#include "cpu.h"
+
+__thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 
 #if CPU_HAVE_RSEQ
+#include "rseq_x86_64.h"
+
 /* Moves between this CPU's local stack and a buffer, through the sequences,
  * counting into `scratch`: moves between a cache and central are neither
  * allocations nor frees. How many moved; 0 if the stack was full / empty. */
 static unsigned local_push_batch(unsigned cls, void **buf, unsigned want)
 {
     unsigned n;
-    RSEQ_PUSH_BATCH(n, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+    RSEQ_PUSH_BATCH(n, cpu_rseq_offset, cache_rseq_table, CACHE_CLS_OFF(cls),
                     offsetof(struct cache_class, scratch), offsetof(struct cache_class, cap),
                     buf, want);
     return n;
@@ -20,9 +27,20 @@ static unsigned local_push_batch(unsigned cls, void **buf, unsigned want)
 static unsigned local_pop_batch(unsigned cls, void **buf, unsigned want)
 {
     unsigned n;
-    RSEQ_POP_BATCH(n, cpu_rseq_offset, cache_fast, CACHE_CLS_OFF(cls),
+    RSEQ_POP_BATCH(n, cpu_rseq_offset, cache_rseq_table, CACHE_CLS_OFF(cls),
                    offsetof(struct cache_class, scratch), buf, want);
     return n;
+}
+
+/* Pushes p on this CPU's local stack, counted as a free: the fast path's
+ * sequence. 0 if it gave up (full, parked, or p is the top). */
+static int local_push(unsigned cls, void *p)
+{
+    RSEQ_PUSH(miss, cpu_rseq_offset, cache_rseq_table, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(frees),
+              offsetof(struct cache_class, cap), p);
+    return 1;
+miss:
+    return 0;
 }
 
 /* The cache of the CPU this thread is on now, made if needed; NULL if it
@@ -55,7 +73,7 @@ void *cache_alloc_slow(unsigned cls)
             lock_give(&cc->lock);
         }
         if (!p) {
-            void *buf[64];
+            void *buf[CACHE_BUF_MAX];
             unsigned got = cache_refill(cc, cls, buf);
             if (got) {
                 p = buf[0];
@@ -81,12 +99,12 @@ void cache_free_slow(unsigned cls, void *p)
     cache_tls_busy = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     struct cpu_cache *cc = current_cache();
-    void *buf[40];
+    void *buf[CACHE_DRAIN_MAX];
     unsigned n = 0;
     if (cc && !__atomic_load_n(&cc->stopped, __ATOMIC_RELAXED)) {
         CTR_ADD(&cc->cls[cls], overflows, 1);
         /* More room, and p fits now: nothing goes to central. */
-        if (cache_grow(cc, cls) && cache_free_fast(cls, p))
+        if (cache_grow(cc, cls) && local_push(cls, p))
             goto out;
     }
     /* The stack is full (or stopped): a batch goes to central, then p takes
@@ -98,7 +116,7 @@ void cache_free_slow(unsigned cls, void *p)
     for (unsigned i = 0; i < n; i++)
         if (unlikely(buf[i] == p))   /* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
             central_bad_free(p, "double free");
-    if (!cache_free_fast(cls, p)) {
+    if (!local_push(cls, p)) {
         buf[n++] = p;
         if (cc)
             CTR_ADD(&cc->cls[cls], frees, 1);

@@ -76,7 +76,7 @@
  * counter at `ctr_off` inside that entry; if the stack is empty it jumps to
  * the C label `miss_` instead (an asm goto, like the push: no result test,
  * and result_ is only meaningful when it falls through).
- *   table:    cache_fast (by CPU number, the CPU's struct cache_class array;
+ *   table:    cache_rseq_table (by CPU number, the CPU's struct cache_class array;
  *             never NULL)
  * Entry layout relied on: u32 count at 0, void **slots at 8.
  */

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* cache_batch.c - the CPU tables, a CPU's cache made on first use, and the
+ * refills both modes share (see cache_batch.h). */
+#include "cache_batch.h"
+
+#include "central.h"
+#include "cpu.h"
+#include "meta.h"
+
+struct cpu_cache **cache_cpus;
+struct cache_class **cache_rseq_table;
+struct cpu_cache cache_parked;
+unsigned cache_cpu_mask;
+unsigned cache_nslots;
+uint32_t cache_cap[SC_COUNT];
+uint32_t cache_slots[SC_COUNT];
+pa_lock cache_create_lock;
+
+int cache_tables_init(void)
+{
+    unsigned n = cpu_possible();
+    unsigned slots = 1;
+    while (slots < n)
+        slots <<= 1;
+    cache_cpus = meta_alloc(slots * sizeof(struct cpu_cache *));
+    cache_rseq_table = meta_alloc(slots * sizeof(struct cache_class *));
+    if (!cache_cpus || !cache_rseq_table)
+        return -1;
+    for (unsigned i = 0; i < slots; i++)
+        cache_rseq_table[i] = cache_parked.cls;
+    cache_nslots = slots;
+    cache_cpu_mask = slots - 1;
+    return 0;
+}
+
+struct cpu_cache *cache_create_slow(unsigned cpu)
+{
+    if (lock_mine(&cache_create_lock))
+        return NULL;   /* a signal handler interrupted this very function */
+    lock_take(&cache_create_lock);
+    struct cpu_cache *cc = cache_cpus[cpu];
+    if (cc)
+        goto out;
+    size_t slots = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        slots += 2 * (size_t)cache_slots[c] + 2;
+    cc = meta_alloc(sizeof *cc + slots * sizeof(void *));
+    if (!cc)
+        goto out;
+    cc->cpu = cpu;
+    void **slot = (void **)(cc + 1);
+    /* Each stack has a NULL below its bottom: the push compares p with the
+     * slot under the count (the top) without testing for an empty stack. */
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        cc->cls[c].cap = cache_cap[c];
+        cc->cap_bytes += (uint64_t)cache_cap[c] * sc_size[c];
+        *slot++ = NULL;
+        cc->cls[c].slots = slot;
+        slot += cache_slots[c];
+        *slot++ = NULL;
+        cc->cls[c].vslots = slot;
+        slot += cache_slots[c];
+    }
+    /* Published fully built: readers load the pointer without the lock. */
+    __atomic_store_n(&cache_cpus[cpu], cc, __ATOMIC_RELEASE);
+    __atomic_store_n(&cache_rseq_table[cpu], cc->cls, __ATOMIC_RELEASE);
+out:
+    lock_give(&cache_create_lock);
+    return cc;
+}
+
+/* Up to `want` objects from another CPU's victim. Never waits for its lock:
+ * two CPUs stealing from each other would otherwise deadlock. */
+unsigned cache_steal(unsigned self, unsigned cls, void **out, unsigned want)
+{
+    for (unsigned i = 1; i < cache_nslots; i++) {
+        struct cpu_cache *o =
+            __atomic_load_n(&cache_cpus[(self + i) & cache_cpu_mask], __ATOMIC_ACQUIRE);
+        if (!o || !__atomic_load_n(&o->cls[cls].vcount, __ATOMIC_RELAXED) || !lock_try(&o->lock))
+            continue;
+        struct cache_class *ocl = &o->cls[cls];
+        unsigned n = ocl->vcount < want ? ocl->vcount : want;
+        for (unsigned k = 0; k < n; k++)
+            out[k] = ocl->vslots[ocl->vcount - 1 - k];
+        /* Atomic stores of vcount: steal() reads it as a hint without the lock. */
+        __atomic_store_n(&ocl->vcount, ocl->vcount - n, __ATOMIC_RELAXED);
+        lock_give(&o->lock);
+        if (n)
+            return n;
+    }
+    return 0;
+}
+
+void *cache_victim_pop(struct cache_class *cl)
+{
+    if (!cl->vcount)
+        return NULL;
+    __atomic_store_n(&cl->vcount, cl->vcount - 1, __ATOMIC_RELAXED);
+    CTR_ADD(cl, alloc_victim, 1);
+    return cl->vslots[cl->vcount];
+}
+
+unsigned cache_refill(struct cpu_cache *cc, unsigned cls, void **buf)
+{
+    struct cache_class *cl = &cc->cls[cls];
+
+    /* One object for the caller plus up to a batch for the cache, never
+     * more than the cache can take (cap may be 0 for a big class). */
+    unsigned want = sc_batch[cls] < cl->cap ? sc_batch[cls] : cl->cap;
+    want += 1;
+    PA_ASSERT(want <= CACHE_BUF_MAX);   /* law: a refill fits its caller's buffer */
+    unsigned fresh = 0;
+    unsigned got = central_alloc(cls, want, buf, CENTRAL_EXISTING, &fresh);
+    if (got) {
+        /* buf[0] is a reused object unless every one is fresh. */
+        if (got == fresh)
+            CTR_ADD(cl, alloc_new, 1);
+        else
+            CTR_ADD(cl, alloc_central, 1);
+    } else if ((got = cache_steal(cc->cpu, cls, buf, want)) != 0) {
+        CTR_ADD(cl, alloc_steal, 1);
+    } else if ((got = central_alloc(cls, want, buf, CENTRAL_GROW, &fresh)) != 0) {
+        CTR_ADD(cl, alloc_new, 1);
+    }
+    return got;
+}
