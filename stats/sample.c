@@ -3,6 +3,7 @@
  * and the table of live sampled objects (see sample.h). No malloc, no lock. */
 #define _GNU_SOURCE
 #include "sample.h"
+#include "unwind_fds.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -540,12 +541,12 @@ static size_t page_round(size_t n)
 
 /* fork() while another thread unwinds would leave libunwind's mutexes held
  * in the child, whose first sample would then wait forever. The prepare
- * handler (registered after the core's, so it runs before the core stops its
- * caches: an unwinding thread may still malloc) stops new unwinding and waits
- * for the unwinding under way, at most a second (a signal handler that forks
- * from inside the sampler would wait for itself). Samples taken meanwhile go
- * to site 0. The program's own use of libunwind is not covered. */
-static void sample_fork_prepare(void)
+ * handler (run before the core's: an unwinding thread may still malloc;
+ * preload/init.c, the fork handlers) stops new unwinding and waits for the
+ * unwinding under way, at most a second (a signal handler that forks from
+ * inside the sampler would wait for itself). Samples taken meanwhile go to
+ * site 0. The program's own use of libunwind is not covered. */
+void sample_fork_prepare(void)
 {
     sample_tls.busy++;   /* until fork returns: glibc's arena locks are held meanwhile */
     __atomic_store_n(&smp_forking, 1, __ATOMIC_SEQ_CST);
@@ -559,13 +560,13 @@ static void sample_fork_prepare(void)
     }
 }
 
-static void sample_fork_parent(void)
+void sample_fork_parent(void)
 {
     __atomic_store_n(&smp_forking, 0, __ATOMIC_SEQ_CST);
     sample_tls.busy--;
 }
 
-static void sample_fork_child(void)
+void sample_fork_child(void)
 {
     sample_tls.busy--;
     __atomic_store_n(&smp_unwinding, 0, __ATOMIC_RELAXED);   /* those threads are not here */
@@ -637,6 +638,10 @@ void sample_start(uint64_t mean, int verbose)
         else
             unw_step_calls(h);
     }
+    /* Before the first sample: libunwind's validation pipe would take the two
+     * lowest free descriptors, which a program that closes what it did not
+     * open hands to its own files (unwind_fds.h). */
+    int moved = why ? 0 : unwind_fds_move(smp.backtrace);
     if (why) {
         smp.why = why;
         if (verbose && mean) {
@@ -650,7 +655,6 @@ void sample_start(uint64_t mean, int verbose)
         return;
     }
     own_range();
-    pthread_atfork(sample_fork_prepare, sample_fork_parent, sample_fork_child);
     smp.mean = mean;
     smp.why = "on";
     __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
@@ -661,7 +665,9 @@ void sample_start(uint64_t mean, int verbose)
         struct logbuf b = {0};
         log_str(&b, "poolalloc: sampling every ");
         log_u64(&b, mean);
-        log_str(&b, " bytes on average (libunwind)\n");
+        log_str(&b, " bytes on average (libunwind");
+        log_str(&b, moved > 0 ? "; its pipe moved to the top of the descriptor table)\n"
+                              : moved < 0 ? "; its pipe could not be moved)\n" : ")\n");
         log_flush(&b, 2);
     }
 }
