@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rseq_x86_64.h - the two restartable sequences of the fast path, x86-64.
+ * rseq_x86_64.h - the four restartable sequences of the per-CPU caches,
+ * x86-64: the fast path's pop and push of one object (RSEQ_POP, RSEQ_PUSH)
+ * and the slow paths' moves of a batch (RSEQ_POP_BATCH, RSEQ_PUSH_BATCH).
  * The only file with inline assembly.
  *
  * ABI relied on (Linux include/uapi/linux/rseq.h, glibc >= 2.35 <sys/rseq.h>):
@@ -27,8 +29,8 @@
  * A sequence gives up (returns NULL / 0) when the stack is empty (pop) or at
  * capacity (push); the caller then takes its slow path. A CPU with no cache
  * yet, or whose cache the flush has stopped, has the parked cache in the
- * table (cache.h): every stack of it is empty with capacity 0, so both
- * sequences give up there without a test of their own.
+ * table (cache.h): every stack of it is empty with capacity 0, so every
+ * sequence gives up there (or moves nothing) without a test of its own.
  */
 #ifndef POOLALLOC_RSEQ_X86_64_H
 #define POOLALLOC_RSEQ_X86_64_H
@@ -37,6 +39,8 @@
 #include <stdint.h>
 
 #define RSEQ_SIG 0x53053053
+#define RSEQ_STR_(x) #x
+#define RSEQ_STR(x) RSEQ_STR_(x)
 
 /* The descriptor, emitted once per inlined copy of a sequence. */
 #define RSEQ_CS_DESCRIPTOR(start, post, abort)                                             \
@@ -50,7 +54,7 @@
 /* The abort handler, out of line: signature, then back to the restart point. */
 #define RSEQ_ABORT(abort, restart)                                                         \
     ".pushsection .text.unlikely, \"ax\"\n\t"                                              \
-    ".long " "0x53053053" "\n\t"                                                           \
+    ".long " RSEQ_STR(RSEQ_SIG) "\n\t"                                                     \
     #abort ":\n\t"                                                                         \
     "jmp " #restart "b\n\t"                                                                \
     ".popsection\n\t"
