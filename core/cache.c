@@ -137,6 +137,7 @@ void cache_flush_cpu(struct cpu_cache *cc)
     stop(cc);
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct cache_class *cl = &cc->cls[c];
+        PA_ASSERT(cl->count <= cl->cap && cl->cap <= cache_slots[c], "cache: count <= cap <= cache_slots");
         if (cl->count) {
             void **t = cl->vslots;
             cl->vslots = cl->slots;

@@ -5,6 +5,7 @@
 
 #include "central.h"
 #include "cpu.h"
+#include "invariants.h"
 #include "meta.h"
 
 struct cpu_cache **cache_cpus;
@@ -108,7 +109,7 @@ unsigned cache_refill(struct cpu_cache *cc, unsigned cls, void **buf)
      * more than the cache can take (cap may be 0 for a big class). */
     unsigned want = sc_batch[cls] < cl->cap ? sc_batch[cls] : cl->cap;
     want += 1;
-    PA_ASSERT(want <= CACHE_BUF_MAX);   /* law: a refill fits its caller's buffer */
+    PA_ASSERT(want <= CACHE_BUF_MAX, "cache: a refill fits buf[CACHE_BUF_MAX]");
     unsigned fresh = 0;
     unsigned got = central_alloc(cls, want, buf, CENTRAL_EXISTING, &fresh);
     if (got) {

@@ -6,6 +6,7 @@
 #include "calibrate.h"
 #include "central.h"
 #include "cpu.h"
+#include "invariants.h"
 
 __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 

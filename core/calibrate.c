@@ -85,6 +85,8 @@ int cache_grow_locked(struct cpu_cache *cc, unsigned cls)
     /* Only ever raised outside the flush: a sequence that read the old cap
      * just misses once more. */
     __atomic_store_n(&cl->cap, want, __ATOMIC_RELAXED);
+    PA_ASSERT(cc->cap_bytes <= cache_budget && want <= cache_slots[cls],
+              "cache: sum of cap * size <= budget, cap <= cache_slots");
     return 1;
 }
 
@@ -176,9 +178,12 @@ void cache_calibrate(struct cpu_cache *cc)
             want[c] = (uint32_t)((uint64_t)want[c] * cache_budget / total);
     uint64_t bytes = 0;
     for (unsigned c = 0; c < SC_COUNT; c++) {
+        PA_ASSERT(want[c] <= cache_slots[c] && !cc->cls[c].count,
+                  "cache: cap <= cache_slots, set with local empty");
         cc->cls[c].cap = want[c];
         bytes += (uint64_t)want[c] * sc_size[c];
     }
+    PA_ASSERT(bytes <= cache_budget, "cache: sum of cap * size <= budget");
     __atomic_store_n(&cc->cap_bytes, bytes, __ATOMIC_RELAXED);
 }
 #else

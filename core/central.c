@@ -36,6 +36,9 @@ void central_init(size_t max_size, int no_xfer)
         /* No stack (NULL, cap 0) if its memory cannot be had: spans only. */
         ce->xfer = ce->spans_max && cap ? meta_alloc(cap * sizeof(void *)) : NULL;
         ce->xfer_cap = ce->xfer ? cap : 0;
+        PA_ASSERT(ce->stride <= SPAN_STRIDE_MAX &&
+                      (size_t)ce->spans_max * ce->stride <= region_g.meta_slice,
+                  "central: span metadata fits its reservation");
     }
 }
 
@@ -108,7 +111,8 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
     } else if (mode == CENTRAL_GROW) {
         s = ce->released;   /* the lowest released span: see release_spans */
         if (s) {
-            PA_ASSERT(!s->next || s->next->index > s->index);
+            PA_ASSERT(!s->next || s->next->index > s->index,
+                      "central: released span indices strictly ascending");
             list_remove(&ce->released, s);
         }
         else if ((s = span_new(ce)) == NULL)
@@ -152,6 +156,8 @@ static unsigned span_take(struct central *ce, struct span *s, void **out, unsign
         s->hw = hw;
     }
     s->used += got;
+    PA_ASSERT(s->used + span_free_bits(s, ce->words) == ce->nobjs,
+              "span: used + popcount(bits) == nobjs");
     return got;
 }
 
@@ -188,6 +194,7 @@ unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mod
             list_remove(&ce->partial, s);   /* full: on no list until a free */
     }
     ce->objs_out += got - from_spans_start;
+    PA_ASSERT(ce->spans_live <= ce->spans_made, "central: spans_live <= spans made");
     lock_give(&ce->lock);
     return got;
 }
@@ -218,7 +225,7 @@ static struct span *span_of_out(const struct central *ce, const void *p, uint64_
     if (unlikely(sidx >= ce->spans_made || *idx >= ce->nobjs))
         central_bad_free(p, "invalid pointer (not an object of a span in use)");
     struct span *s = central_span(ce, sidx);
-    PA_ASSERT(s->index == sidx && s->used <= ce->nobjs);
+    PA_ASSERT(s->index == sidx && s->used <= ce->nobjs, "span: index and 0 <= used <= nobjs");
     if (unlikely(s->bits[*idx >> 6] & (1ull << (*idx & 63))))
         central_bad_free(p, "double free or invalid pointer (free in its span)");
     return s;
@@ -246,10 +253,14 @@ static void give_back(struct central *ce, void *p)
     s->bits[idx >> 6] |= bit;
     if (idx >> 6 < s->scan)
         s->scan = (uint16_t)(idx >> 6);
+    /* objs_out == sum over spans of used: both count this object. */
+    PA_ASSERT(s->used > 0 && ce->objs_out >= s->used, "central: objs_out == sum over spans of used");
     if (s->used == ce->nobjs)
         list_push(&ce->partial, s, SPAN_PARTIAL);
     s->used--;
     ce->objs_out--;
+    PA_ASSERT(s->used + span_free_bits(s, ce->words) == ce->nobjs,
+              "span: used + popcount(bits) == nobjs");
     if (s->used == 0) {
         list_remove(&ce->partial, s);
         list_push(&ce->empty, s, SPAN_EMPTY);
@@ -296,6 +307,7 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
         xfer[top + i] = objs[i];
     }
     __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
+    PA_ASSERT(ce->xfer_count <= ce->xfer_cap, "central: xfer_count <= xfer_cap");
     for (unsigned i = to_xfer; i < n; i++)
         give_back(ce, objs[i]);
     lock_give(&ce->lock);
@@ -412,7 +424,7 @@ static void bridge_gaps(struct central *ce, struct span *list)
         struct span *next = s->next;
         for (i = from; i < to; i++) {
             struct span *g = central_span(ce, i);
-            PA_ASSERT(g->hw == 0 && g->used == 0);
+            PA_ASSERT(g->hw == 0 && g->used == 0, "central: a released span has nothing out (hw == used == 0)");
             list_remove(&ce->released, g);
             s->next = g;
             s = g;
@@ -455,7 +467,7 @@ static size_t release_spans(struct central *ce, struct span *list)
     size_t bytes = 0;
     uint64_t count = 0;
     for (struct span *s = list; s; s = s->next) {
-        PA_ASSERT(s->used == 0 && s->list == SPAN_NONE);
+        PA_ASSERT(s->used == 0 && s->list == SPAN_NONE, "central: only a span with nothing out is released");
         bytes += span_touched(ce, s);
         count++;
     }
@@ -478,7 +490,8 @@ static size_t release_spans(struct central *ce, struct span *list)
             prev = *link;
             link = &prev->next;
         }
-        PA_ASSERT(!*link || (*link)->index > s->index);
+        PA_ASSERT(!*link || (*link)->index > s->index,
+                  "central: released span indices strictly ascending");
         s->hw = 0;
         s->scan = 0;
         s->list = SPAN_RELEASED;

@@ -44,16 +44,6 @@ void log_u64(struct logbuf *b, uint64_t v)
     log_mem(b, d, u64_digits(v, d));
 }
 
-void log_i64(struct logbuf *b, int64_t v)
-{
-    if (v < 0) {
-        log_mem(b, "-", 1);
-        log_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        log_u64(b, (uint64_t)v);
-    }
-}
-
 void log_hex(struct logbuf *b, uint64_t v)
 {
     char d[18];
@@ -85,15 +75,6 @@ void log_u64w(struct logbuf *b, uint64_t v, int width)
     size_t n = u64_digits(v, d);
     pad(b, n, width);
     log_mem(b, d, n);
-}
-
-void log_strw(struct logbuf *b, const char *s, int width)
-{
-    size_t n = 0;
-    while (s[n])
-        n++;
-    pad(b, n, width);
-    log_mem(b, s, n);
 }
 
 void log_fixed1(struct logbuf *b, uint64_t v, uint64_t scale)
@@ -129,10 +110,12 @@ void log_line(const char *msg)
     log_flush(&b, 2);
 }
 
-void util_assert_fail(const char *expr, const char *file, int line)
+void util_assert_fail(const char *law, const char *expr, const char *file, int line)
 {
     struct logbuf b = {0};
-    log_str(&b, "poolalloc: assertion failed: ");
+    log_str(&b, "poolalloc: law broken: ");
+    log_str(&b, law);
+    log_str(&b, ": ");
     log_str(&b, expr);
     log_str(&b, " (");
     log_str(&b, file);

@@ -22,11 +22,9 @@ struct logbuf {
 void log_str(struct logbuf *b, const char *s);
 void log_mem(struct logbuf *b, const char *s, size_t n);
 void log_u64(struct logbuf *b, uint64_t v);
-void log_i64(struct logbuf *b, int64_t v);
 void log_hex(struct logbuf *b, uint64_t v);
-/* Right-aligns v (or s) in a field of the given width. */
+/* Right-aligns v in a field of the given width. */
 void log_u64w(struct logbuf *b, uint64_t v, int width);
-void log_strw(struct logbuf *b, const char *s, int width);
 /* Appends v/scale with one decimal, e.g. 1536 KiB as "1.5". */
 void log_fixed1(struct logbuf *b, uint64_t v, uint64_t scale);
 /* Writes the buffer to fd (retrying short writes and EINTR), then empties it. */

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include "invariants.h"
 #include "span.h"
 
 struct region region_g;
@@ -39,8 +40,8 @@ int region_init(void)
 
     for (unsigned shift = REGION_SLICE_SHIFT_MAX; shift >= REGION_SLICE_SHIFT_MIN; shift--) {
         size_t slice = (size_t)1 << shift;
-        /* Metadata per class: the largest span record per smallest span (64 KiB). */
-        size_t meta_slice = PA_ROUNDUP((slice >> 16) * SPAN_STRIDE_MAX, PA_PAGE);
+        /* Metadata per class: the largest span record per smallest span. */
+        size_t meta_slice = PA_ROUNDUP((slice >> SC_SPAN_SHIFT_MIN) * SPAN_STRIDE_MAX, PA_PAGE);
         if ((slice + meta_slice) * REGION_SLICES > cap)
             continue;
         void *meta = reserve(meta_slice * REGION_SLICES, PA_PAGE);

@@ -25,7 +25,8 @@ void sc_init(void)
     for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2)
         for (uint32_t j = 1; j <= 4; j++)
             sc_size[n++] = base + j * (base / 4);
-    PA_ASSERT(n == SC_COUNT && sc_size[SC_COUNT - 1] == SC_MAX_SIZE);
+    PA_ASSERT(n == SC_COUNT && sc_size[0] == SC_MIN_SIZE && sc_size[SC_COUNT - 1] == SC_MAX_SIZE,
+              "sizeclass: SC_COUNT classes from SC_MIN_SIZE to SC_MAX_SIZE");
 
     for (unsigned c = SC_COUNT; c < SC_LAYOUT_ENTRIES; c++)
         sc_layout.span_mask[c] = ~0ull;   /* nobjs 0: no address is an object */
@@ -33,13 +34,13 @@ void sc_init(void)
         /* >= 8 objects per span keeps the per-span bookkeeping cheap for big
          * classes; >= 64 KiB keeps the number of spans (and madvise calls)
          * low for small ones. */
-        unsigned shift = log2_ceil((uint64_t)sc_size[c] * 8);
-        sc_span_shift[c] = (uint8_t)(shift < 16 ? 16 : shift);
+        unsigned shift = log2_ceil((uint64_t)sc_size[c] * SC_SPAN_OBJS_MIN);
+        sc_span_shift[c] = (uint8_t)(shift < SC_SPAN_SHIFT_MIN ? SC_SPAN_SHIFT_MIN : shift);
         /* A batch is ~32 KiB of objects, between 2 and 32 of them: enough
          * to amortise the central lock, small enough to keep the cache's
          * budget for other classes. */
         uint32_t b = (32u * 1024) / sc_size[c];
-        sc_batch[c] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
+        sc_batch[c] = (uint16_t)(b < SC_BATCH_MIN ? SC_BATCH_MIN : b > SC_BATCH_MAX ? SC_BATCH_MAX : b);
         unsigned k = (unsigned)__builtin_ctz(sc_size[c]);
         uint64_t m = sc_size[c] >> k, inv = m;   /* m * m = 1 mod 8: 3 bits right */
         for (int i = 0; i < 5; i++)
@@ -47,6 +48,8 @@ void sc_init(void)
         sc_layout.span_mask[c] = (1ull << sc_span_shift[c]) - 1;
         sc_layout.inv[c] = inv;
         sc_layout.nobjs[c] = (1ull << sc_span_shift[c]) / sc_size[c];
+        PA_ASSERT(sc_layout.nobjs[c] >= SC_SPAN_OBJS_MIN && sc_layout.nobjs[c] <= SC_SPAN_NOBJS_MAX,
+                  "sizeclass: SC_SPAN_OBJS_MIN <= objects per span <= SC_SPAN_NOBJS_MAX");
         sc_layout.shift[c] = k;
     }
 

@@ -27,6 +27,15 @@
 #define SC_COUNT     52
 #define SC_MAX_SIZE  (256u * 1024)   /* largest class: POOLALLOC_MAX_SIZE may not exceed it */
 #define SC_SMALL_MAX 1024u           /* sizes <= this are looked up in 16-byte steps */
+#define SC_MIN_SIZE  16u             /* smallest class, and every object's alignment */
+
+/* Spans and batches (sc_init; the bounds other files size buffers and
+ * reservations by, checked in invariants.h): */
+#define SC_SPAN_SHIFT_MIN 16         /* the smallest span: 64 KiB */
+#define SC_SPAN_OBJS_MIN  8          /* a span holds at least this many objects */
+#define SC_SPAN_NOBJS_MAX ((1u << SC_SPAN_SHIFT_MIN) / SC_MIN_SIZE)   /* the most objects in a span */
+#define SC_BATCH_MIN      2          /* objects one batch moves, at least */
+#define SC_BATCH_MAX      32         /* ... and at most */
 
 extern uint32_t sc_size[SC_COUNT];       /* object size of a class */
 extern uint8_t sc_span_shift[SC_COUNT];  /* log2 of the span size */

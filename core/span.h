@@ -9,7 +9,7 @@
  * dependent loads), and objects are handed out lowest address first, so a
  * span fills densely and a program's objects stay close together.
  *
- *     used + popcount(bits) == nobjs                 (per span)
+ *     used + popcount(bits) == nobjs                 (per span; span_free_bits)
  *     every index >= hw has its bit set; pages above hw * size never touched
  *
  * `used` counts objects that are out of the span: in a program's hands or in a
@@ -47,8 +47,19 @@ static inline size_t span_stride(uint32_t nobjs)
     return PA_ROUNDUP(sizeof(struct span) + ((nobjs + 63) / 64) * 8, 16);
 }
 
-/* Largest metadata stride of any class, for reserving the metadata range. */
-#define SPAN_STRIDE_MAX (sizeof(struct span) + 4096 / 64 * 8)
+/* Largest metadata stride of any class, for reserving the metadata range:
+ * the record of a span with the most objects (sizeclass.h). */
+#define SPAN_STRIDE_MAX (sizeof(struct span) + SC_SPAN_NOBJS_MAX / 64 * 8)
+
+/* Objects free in s (its set bits), for checking the law above: DEBUG
+ * builds only, it reads every word. */
+static inline uint32_t span_free_bits(const struct span *s, uint32_t words)
+{
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < words; w++)
+        n += (uint32_t)__builtin_popcountll(s->bits[w]);
+    return n;
+}
 
 /* Offset of an owned pointer within its class's slice. */
 static inline uintptr_t span_slice_offset(const void *p)

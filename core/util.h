@@ -37,13 +37,18 @@ static const int config_debug = 1;
 static const int config_debug = 0;
 #endif
 
-/* Prints "poolalloc: assertion failed: <expr> (<file>:<line>)" and aborts. */
-void util_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+/* Prints "poolalloc: law broken: <law>: <expr> (<file>:<line>)" and aborts. */
+void util_assert_fail(const char *law, const char *expr, const char *file, int line)
+    __attribute__((noreturn));
 
-#define PA_ASSERT(e)                                                                   \
+/* A run-time law that must hold at this point: `law` names it as its header
+ * states it (e.g. "span: used + free bits == nobjs"). Checked only with
+ * DEBUG=1 (POOLALLOC_DEBUG); cheap enough to sit on slow paths, never on the
+ * fast path. Layout facts are _Static_assert instead (invariants.h). */
+#define PA_ASSERT(e, law)                                                              \
     do {                                                                               \
         if (config_debug && unlikely(!(e)))                                            \
-            util_assert_fail(#e, __FILE__, __LINE__);                                  \
+            util_assert_fail(law, #e, __FILE__, __LINE__);                             \
     } while (0)
 
 #endif
