@@ -18,16 +18,11 @@
 #                       plain against preloaded runs themselves.  In the glibc-only mode,
 #                       those marked "preload-test: glibc-variant" run with an empty LIB
 #                       (plain vs plain) as NAME[glibc]; the others are left out.
-# Every run has a timeout (a hang is a failure).  Output: `PASS name (N.N s)` or
-# `FAIL name: reason` (+ the last 20 lines of its stderr) per run, `SKIP name: reason`
-# for a missing program (counted as failed), and last, alone, `N passed, M failed`.
-# Exit 1 if anything failed, 2 on a usage error.
-set -u
-export LC_ALL=C
-unset LD_PRELOAD
-ulimit -c 0
-
-here=$(cd "$(dirname "$0")" && pwd)
+# Every run has a timeout (a hang is a failure); the runner and its output (PASS, FAIL,
+# SKIP for a missing program, counted as failed; `N passed, M failed` last) are
+# tests/lib/runner.sh.
+# shellcheck source=../lib/runner.sh
+. "$(dirname "$0")/../lib/runner.sh"
 if [ $# -lt 2 ]; then
     echo "usage: $0 LIB BUILDDIR   (LIB=none or PRELOAD_LIB=none: plain glibc only)" >&2
     exit 2
@@ -46,39 +41,9 @@ if [ "$lib" != none ]; then
         exit 2
     fi
 fi
-
-mkdir -p "$2/tests/preload/logs" || exit 2
-builddir=$(cd "$2" && pwd)
-out=$builddir/tests/preload
-logs=$out/logs
-cc=${CC:-gcc}
+runner_dirs preload "$2"
 cflags=(-O2 -g -Wall -Wextra -Werror -pthread)
 filter=${PRELOAD_TESTS:-}
-
-passed=0
-failed=0
-t_start=$EPOCHREALTIME
-
-elapsed() { # elapsed T0: seconds since T0, one decimal
-    awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
-}
-
-report_fail() { # report_fail DISPLAY REASON STDERR_FILE
-    echo "FAIL $1: $2"
-    [ -s "$3" ] && tail -n 20 "$3" | sed 's/^/    /'
-    failed=$((failed + 1))
-}
-
-# Why a run with exit status RC failed, in words.
-why() { # why RC TIMEOUT
-    if [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; then
-        echo "timed out after $2 s (hang?)"
-    elif [ "$1" -gt 128 ]; then
-        echo "killed by signal SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
-    else
-        echo "exit status $1"
-    fi
-}
 
 # ---- per-test settings -----------------------------------------------------------------
 
@@ -147,7 +112,7 @@ prepare() { # prepare NAME
 # ---- C programs -------------------------------------------------------------------------
 
 run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
-    local name=$1 exe=$2 variant=$3 display=$1 tag=$1 rc=0 t0 to
+    local name=$1 exe=$2 variant=$3 display=$1 tag=$1
     shift 3
     local -a envs
     read -r -a envs <<<"$(env_of "$name")"
@@ -163,19 +128,7 @@ run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
             tag=$name.$variant
         fi
     fi
-    to=$(timeout_of "$name")
-    t0=$EPOCHREALTIME
-    # In a subshell, so that bash's own "Segmentation fault" line lands in the log.
-    (
-        timeout -k 5 "$to" env ${envs[@]+"${envs[@]}"} "$exe"
-        exit $?
-    ) </dev/null >"$logs/$tag.out" 2>"$logs/$tag.err" || rc=$?
-    if [ "$rc" -eq 0 ]; then
-        echo "PASS $display ($(elapsed "$t0") s)"
-        passed=$((passed + 1))
-    else
-        report_fail "$display" "$(why "$rc" "$to")" "$logs/$tag.err"
-    fi
+    runner_test "$display" "$tag" "$(timeout_of "$name")" env ${envs[@]+"${envs[@]}"} "$exe"
 }
 
 for src in "$here"/*.c; do
@@ -219,24 +172,7 @@ for script in "$here"/*.sh; do
         tag=$name.glibc
         arg=
     fi
-    to=$(timeout_of "$name")
-    t0=$EPOCHREALTIME
-    rc=0
-    CC=$cc timeout -k 5 "$to" bash "$script" "$arg" "$builddir" </dev/null >"$logs/$tag.out" \
-        2>"$logs/$tag.err" || rc=$?
-    reason=$(sed -n 's/^reason: //p' "$logs/$tag.out" | tail -n 1)
-    if [ "$rc" -eq 0 ]; then
-        echo "PASS $display ($(elapsed "$t0") s)"
-        passed=$((passed + 1))
-    elif [ "$rc" -eq 77 ]; then
-        echo "SKIP $display: ${reason#SKIP }"
-        failed=$((failed + 1))
-    else
-        [ -n "$reason" ] || reason=$(why "$rc" "$to")
-        report_fail "$display" "$reason" "$logs/$tag.err"
-    fi
+    runner_test "$display" "$tag" "$(timeout_of "$name")" env CC="$cc" bash "$script" "$arg" "$builddir"
 done
 
-echo "total $(elapsed "$t_start") s, logs in $logs"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+runner_end
