@@ -13,7 +13,7 @@ ptrdiff_t cache_rseq_off;
 __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
-int cache_fork_pending, cache_libc_slow;
+int cache_fork_pending, cache_guarded_total;
 
 int cache_init(size_t budget, size_t max_size)
 {
@@ -59,17 +59,17 @@ static void free_miss(unsigned cls, void *p)
 static int guard_enter(void)
 {
     cache_tls_guarded++;
-    __atomic_add_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&cache_guarded_total, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&cache_fork_pending, __ATOMIC_SEQ_CST))
         return 1;
-    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&cache_guarded_total, 1, __ATOMIC_SEQ_CST);
     cache_tls_guarded--;
     return 0;
 }
 
 static void guard_leave(void)
 {
-    __atomic_sub_fetch(&cache_libc_slow, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&cache_guarded_total, 1, __ATOMIC_SEQ_CST);
     cache_tls_guarded--;
 }
 

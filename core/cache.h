@@ -82,7 +82,7 @@ extern ptrdiff_t cache_rseq_off PA_HIDDEN;     /* glibc's __rseq_offset in RSEQ 
  * lock; if its signal handler then waits for a pool lock held by the forking
  * thread, each waits for the other for ever. So the preload layer marks the
  * calls into glibc's allocator (cache_tls_libc), a slow path entered with
- * the mark counts itself in cache_libc_slow, and the prepare handler raises
+ * the mark counts itself in cache_guarded_total, and the prepare handler raises
  * cache_fork_pending, then waits for that count to drop to zero before it
  * takes a lock: a slow path that sees the flag (it reads it after counting
  * itself, the prepare handler reads the count after raising it, both
@@ -91,13 +91,13 @@ extern ptrdiff_t cache_rseq_off PA_HIDDEN;     /* glibc's __rseq_offset in RSEQ 
  * cache_tls_refused says why, so the caller serves it without glibc (the
  * preload layer maps fresh pages for it), whose lock this very thread holds.
  * cache_fork_pending counts forks under way (two threads may fork at once);
- * cache_tls_guarded is what this thread itself adds to cache_libc_slow, so
+ * cache_tls_guarded is what this thread itself adds to cache_guarded_total, so
  * a fork from a handler inside such a slow path does not wait for itself.
  */
 extern __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
-extern int cache_fork_pending, cache_libc_slow;
+extern int cache_fork_pending, cache_guarded_total;
 
 /* Sizes the caches: the per-CPU budget shared out over classes <= max_size.
  * Returns 0, or -1 if the CPU table cannot be mapped. */

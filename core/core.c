@@ -108,7 +108,7 @@ void core_fork_prepare(void)
     /* No lock is taken while a thread stopped inside glibc's allocator is
      * in a slow path: its glibc lock is one fork will wait for (cache.h). */
     __atomic_add_fetch(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&cache_libc_slow, __ATOMIC_SEQ_CST) > cache_tls_guarded)
+    while (__atomic_load_n(&cache_guarded_total, __ATOMIC_SEQ_CST) > cache_tls_guarded)
         sched_yield();
     flush_lock_for_fork();
     cache_lock_all();
@@ -140,7 +140,7 @@ void core_fork_child(void)
     cache_reset_all();
     /* Only this thread is in the child; a fork under way in another thread
      * of the parent is not. */
-    cache_libc_slow = cache_tls_guarded;
+    cache_guarded_total = cache_tls_guarded;
     __atomic_store_n(&cache_fork_pending, 0, __ATOMIC_SEQ_CST);
     cache_tls_busy = 0;
     /* The flush thread did not survive the fork; the preload layer decides
