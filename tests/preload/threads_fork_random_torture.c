@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "support/preload_test.h"
+#include "../lib/torture_blocks.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -38,22 +39,6 @@ enum {
 
 #define ID_MAGIC 0xB10Cull
 #define MAX_BLOCK ((size_t)2 << 20)
-
-enum { EMPTY = 0, STABLE = 1, BUSY = 2 };
-
-/*
- * One live block.  state tells a fork child whether the other fields and the block's
- * content are consistent: a worker sets BUSY (then a full fence) before it touches the
- * block and STABLE (release) after, so a snapshot taken by fork never shows STABLE for
- * a half-written block.
- */
-struct slot {
-    unsigned char *p;
-    size_t size;
-    uint64_t id;
-    size_t align; /* alignment the allocation promised */
-    _Atomic int state;
-};
 
 struct counters {
     uint64_t op[16];
@@ -85,78 +70,6 @@ static _Atomic(unsigned char *) xchg[XCHG];
 static atomic_ulong progress; /* ops done by all workers, drives the forks */
 static size_t page_size;
 
-/* ---- the pattern ----------------------------------------------------------------- */
-
-static inline uint64_t word_at(uint64_t id, size_t k)
-{
-    uint64_t h = id * 0x9E3779B97F4A7C15ull;
-    return (h ^ (h >> 29)) + (uint64_t)k * 0xD6E8FEB86659FD93ull;
-}
-
-static inline unsigned char byte_at(uint64_t id, size_t i)
-{
-    return (unsigned char)(word_at(id, i >> 3) >> ((i & 7) * 8));
-}
-
-/* Write pattern bytes [from, to) of id. */
-static void pattern_fill(unsigned char *p, size_t from, size_t to, uint64_t id)
-{
-    size_t i = from;
-    for (; i < to && (i & 7); i++)
-        p[i] = byte_at(id, i);
-    for (; i + 8 <= to; i += 8) {
-        uint64_t w = word_at(id, i >> 3);
-        memcpy(p + i, &w, 8);
-    }
-    for (; i < to; i++)
-        p[i] = byte_at(id, i);
-}
-
-/* Expected byte i of a block laid out for (id, size). */
-static inline unsigned char expected(uint64_t id, size_t size, size_t i)
-{
-    if (size >= 16 && i < 16) {
-        uint64_t hdr[2] = {id, size};
-        return ((const unsigned char *)hdr)[i];
-    }
-    return byte_at(id, i);
-}
-
-/*
- * First offset in [0, limit) where p differs from the layout of (id, size), or -1.
- * The header is compared bytewise, the body a word at a time.
- */
-static long layout_check(const unsigned char *p, size_t limit, uint64_t id, size_t size)
-{
-    size_t i = 0;
-    size_t head = size >= 16 ? 16 : 0;
-    for (; i < limit && (i < head || (i & 7)); i++)
-        if (p[i] != expected(id, size, i))
-            return (long)i;
-    for (; i + 8 <= limit; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w != word_at(id, i >> 3))
-            break;
-    }
-    for (; i < limit; i++)
-        if (p[i] != expected(id, size, i))
-            return (long)i;
-    return -1;
-}
-
-/* Lay out a whole block. */
-static void layout_fill(unsigned char *p, size_t size, uint64_t id)
-{
-    if (size >= 16) {
-        uint64_t hdr[2] = {id, size};
-        memcpy(p, hdr, 16);
-        pattern_fill(p, 16, size, id);
-    } else {
-        pattern_fill(p, 0, size, id);
-    }
-}
-
 static void report_bad(const char *when, const struct slot *s, long off, int thread)
 {
     FAILF("%s: thread %d block id %#llx size %zu at %p: byte %ld is %#x, expected %#x", when,
@@ -176,71 +89,19 @@ static int verify_slot(const struct slot *s, const char *when, int thread)
 
 /* ---- random choices ---------------------------------------------------------------- */
 
-/* Sizes skewed small: most <= 1 KiB, some up to 64 KiB, a few around 1 MiB. */
-static size_t rand_size(uint64_t *rng, struct counters *c)
+/* rand_size, counting the big ones. */
+static size_t rand_size_counted(uint64_t *rng, struct counters *c)
 {
-    uint64_t r = pt_rand(rng);
-    unsigned pick = (unsigned)(r % 10000);
-    r >>= 16;
-    if (pick < 6000)
-        return r % 129;
-    if (pick < 9400)
-        return r % 1025;
-    if (pick < 9995)
-        return 1025 + r % (65536 - 1025);
-    c->big++;
-    return ((size_t)1 << 20) + r % 65536;
-}
-
-static size_t basic_align(size_t n)
-{
-    return n >= 16 ? 16 : n >= 8 ? 8 : 1;
-}
-
-static int aligned_to(const void *p, size_t a)
-{
-    return (pt_addr(p) & (a - 1)) == 0;
-}
-
-static inline void slot_busy(struct slot *s)
-{
-    atomic_store_explicit(&s->state, BUSY, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-}
-
-static inline void slot_set(struct slot *s, int state)
-{
-    atomic_store_explicit(&s->state, state, memory_order_release);
-}
-
-/* Checks every fresh allocation shares: non-NULL, aligned, usable >= n. */
-static int check_new(const void *p, size_t n, size_t align, const char *fn)
-{
-    if (!p) {
-        FAILF("%s(%zu) returned NULL (errno %d)", fn, n, pt_errno());
-        return 0;
-    }
-    if (!aligned_to(p, align)) {
-        FAILF("%s(%zu) returned %p, not aligned to %zu", fn, n, p, align);
-    }
-    size_t u = malloc_usable_size((void *)p);
-    if (u < n)
-        FAILF("%s(%zu): malloc_usable_size %zu", fn, n, u);
-    return 1;
-}
-
-static int all_zero(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
+    size_t n = rand_size(rng);
+    if (n >= TORTURE_BIG)
+        c->big++;
+    return n;
 }
 
 /* Allocate a new block into an empty slot with a randomly chosen entry point. */
 static void op_alloc(struct worker *w, struct slot *s)
 {
-    size_t n = rand_size(&w->rng, &w->c);
+    size_t n = rand_size_counted(&w->rng, &w->c);
     unsigned pick = (unsigned)(pt_rand(&w->rng) % 100);
     size_t align = basic_align(n);
     void *p = NULL;
@@ -397,13 +258,13 @@ static void step(struct worker *w)
                 long d = (long)(pt_rand(&w->rng) % 129) - 64;
                 n = (long)s->size + d > 0 ? (size_t)((long)s->size + d) : 1;
             } else {
-                n = rand_size(&w->rng, &w->c);
+                n = rand_size_counted(&w->rng, &w->c);
             }
             resize(w, s, n, 0);
         }
     } else if (pick < 830) {
         if (verify_slot(s, "before reallocarray", w->index))
-            resize(w, s, rand_size(&w->rng, &w->c), 1);
+            resize(w, s, rand_size_counted(&w->rng, &w->c), 1);
     } else if (pick < 900) {
         verify_slot(s, "on touch", w->index);
         if (!aligned_to(s->p, s->align))
@@ -486,10 +347,9 @@ static struct slot main_blocks[MAIN_BLOCKS];
 
 static void main_blocks_make(uint64_t *rng, uint64_t base)
 {
-    struct counters dummy = {0};
     for (int i = 0; i < MAIN_BLOCKS; i++) {
         struct slot *s = &main_blocks[i];
-        s->size = 16 + rand_size(rng, &dummy) % 40000;
+        s->size = 16 + rand_size(rng) % 40000;
         s->p = malloc(s->size);
         s->id = (ID_MAGIC << 48) | ((uint64_t)0xfe << 40) | (base + (uint64_t)i);
         s->align = 16;
