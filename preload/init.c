@@ -221,12 +221,44 @@ static PA_NOINLINE void start_check(void)
     start_now(pools, start_late);
 }
 
+/*
+ * Fork. The library registers one pthread_atfork (init_run), whose handlers
+ * run every layer's in one order. glibc runs the prepare handlers before the
+ * fork, then in each process the parent's or the child's:
+ *
+ *   prepare  sampler, start_lock, core
+ *   parent   core, start_lock, sampler
+ *   child    core, server, start_lock and the child's start, sampler
+ *
+ * A prepare step that waits for other threads runs before the steps that
+ * would stop them; parent and child let go in the reverse order:
+ *   - The sampler first: it waits for the threads unwinding for a sample,
+ *     and libunwind mallocs as it unwinds. Were the core's locks held by this
+ *     thread already, those mallocs would wait for them, and the sampler for
+ *     those threads, until it gives up (a second) and forks with libunwind's
+ *     locks held. It runs on every fork, sampling started or not, so that a
+ *     sampler started while a fork is prepared cannot unwind into the fork.
+ *   - start_lock before the core: start_now() holds it while it makes the
+ *     pools and the flush thread, which take the core's locks; in the other
+ *     order a starting thread and the forking one would wait for each other.
+ *     No fork in the middle of a start, so the child never inherits half of
+ *     one (unless a signal handler forks on the thread that is starting: it
+ *     cannot wait for itself). Everyone else only tries start_lock.
+ *   - The core last: it waits until no thread is in a slow path from inside
+ *     glibc's allocator, then holds every allocator lock; this thread's own
+ *     requests pass through to glibc from there until parent or child.
+ *   - The child: the core first (its locks reset), so that what follows may
+ *     allocate; the server forgets its parent's listener and clients before
+ *     this child's start (start_now) can make its own; the sampler last, so
+ *     that the forking thread takes no sample in any of our handlers.
+ * The program's own handlers, registered after ours, run their prepare
+ * before ours and their parent and child after ours: they meet open pools.
+ */
 static int start_lock_forking;        /* init_fork_prepare took start_lock */
 
-/* No fork in the middle of a start (unless a signal handler forks on the
- * thread that is starting: that one cannot wait for itself). */
 static void init_fork_prepare(void)
 {
+    sample_fork_prepare();
     /* A single-threaded process cannot be starting in another thread (and a
      * lock written here is a page copied in both processes). */
     start_lock_forking = !__libc_single_threaded && !lock_mine(&start_lock);
@@ -240,6 +272,7 @@ static void init_fork_parent(void)
     core_fork_parent();
     if (start_lock_forking)
         lock_give(&start_lock);
+    sample_fork_parent();
 }
 
 /* A fork child starts like a new process, its clock and count from now: its
@@ -266,6 +299,7 @@ static void init_fork_child(void)
          * leaves none. */
         start_now(0, start_late);
     }
+    sample_fork_child();
 }
 
 /* Init if nobody has; then, for an allocation (may_start), the start check.
@@ -304,7 +338,8 @@ static void init_run(int may_start)
     server_wanted = server_configure(&opt_g);
     start_t0_ms = coarse_ms();
     stats_mark_start();
-    /* May allocate: that request passes through (state is INIT_BUSY). */
+    /* The one pthread_atfork (the fork handlers above). May allocate: that
+     * request passes through (state is INIT_BUSY). */
     pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
     if (opt_g.verbose)
         log_init();

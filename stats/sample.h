@@ -192,6 +192,15 @@ int sample_restore(void *p, const struct sample_obj *o);
  * sites, countdown calls before the start). */
 void sample_start(uint64_t mean, int verbose);
 
+/* Fork handlers, called by preload/init.c's (the order, and why: there) on
+ * every fork, sampling started or not: prepare stops new unwinding and waits
+ * for the unwinding under way (at most a second); the forking thread takes
+ * no sample from there until parent (in the parent) or child (in the child)
+ * lets unwinding go on. */
+void sample_fork_prepare(void);
+void sample_fork_parent(void);
+void sample_fork_child(void);
+
 /* ---- for the renderers (heapprof.c) ----------------------------------------------------- */
 
 struct sample_stack {
