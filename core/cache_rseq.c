@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cache_rseq.c - RSEQ mode: the slow paths after a restartable sequence gave
- * up (see cache.h and rseq_x86_64.h). */
+ * up (see cache_rseq.h, the rules in cache.h, and rseq_x86_64.h). */
 #include "cache_rseq.h"
 
 #include "calibrate.h"

@@ -9,10 +9,11 @@
 
 #include "cache_batch.h"
 
-/* A thread inside a slow path (or, in LOCKED mode, any path; or fork's
- * handlers), so that a signal handler interrupting it and calling
- * malloc/free on the same thread never waits for a lock its own thread
- * holds: it passes through to libc, or defers the free to central. */
+/* Set while this thread is inside an RSEQ-mode slow path (or between fork's
+ * prepare and parent/child handlers, core.c), so that a signal handler
+ * interrupting it and calling malloc/free on the same thread never waits for
+ * a lock its own thread holds: it passes through to libc, or defers the free
+ * to central. (LOCKED mode tells the same by the lock's owner, lock_mine.) */
 extern __thread int cache_tls_busy __attribute__((tls_model("initial-exec")));
 
 /* Slow halves of alloc and free in RSEQ mode. NULL from alloc: pass through
