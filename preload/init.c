@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/cache.h"
 #include "../core/core.h"
 #include "../core/flush.h"
 #include "../core/lock.h"
@@ -23,6 +22,7 @@
 #include "../stats/sample.h"
 #include "../stats/server.h"
 #include "../stats/stats.h"
+#include "reentry.h"
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
 
@@ -208,15 +208,15 @@ static void start_now(int with_pools, void (*late)(void))
 }
 
 /* Before the pools start, on every allocation: is it time for them, or for the
- * thread? Not from a request nested in the allocator on this thread (a signal
- * handler that interrupted ours or glibc's): the next one will do. */
+ * thread? Not from a request nested in the allocator on this thread
+ * (reentry.h, R2): the next one will do. */
 static PA_NOINLINE void start_check(void)
 {
     uint64_t n = __atomic_add_fetch(&start_requests, 1, __ATOMIC_RELAXED);
     int pools = n >= opt_g.start_allocs;
     if (!pools && (start_thread_done || coarse_ms() - start_t0_ms < opt_g.start_ms))
         return;
-    if (cache_tls_busy || cache_tls_libc || sample_tls.busy || !start_ctor_done)
+    if (reentry_nested() || !start_ctor_done)
         return;
     start_now(pools, start_late);
 }
@@ -246,7 +246,8 @@ static PA_NOINLINE void start_check(void)
  *     cannot wait for itself). Everyone else only tries start_lock.
  *   - The core last: it waits until no thread is in a slow path from inside
  *     glibc's allocator, then holds every allocator lock; this thread's own
- *     requests pass through to glibc from there until parent or child.
+ *     requests pass through to glibc from there until parent or child
+ *     (reentry.h).
  *   - The child: the core first (its locks reset), so that what follows may
  *     allocate; the server forgets its parent's listener and clients before
  *     this child's start (start_now) can make its own; the sampler last, so

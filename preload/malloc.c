@@ -30,6 +30,7 @@
 #include "../stats/sample.h"
 #include "../stats/stats.h"
 #include "preload.h"
+#include "reentry.h"
 
 /* The gate is closed: run init or the start (preload/init.c), or reopen it. */
 static PA_NOINLINE void gate_slow(void)
@@ -38,30 +39,15 @@ static PA_NOINLINE void gate_slow(void)
     core_attend();
 }
 
-/* Around every pass-through call into glibc's allocator: the sampler must not
- * sample a handler that interrupts it, and fork must not wait for a handler
- * that interrupts it (cache.h: cache_tls_libc). */
-static inline void libc_enter(void)
-{
-    sample_libc_enter();
-    cache_tls_libc++;
-}
-
-static inline void libc_leave(void)
-{
-    cache_tls_libc--;
-    sample_libc_leave();
-}
-
 /*
- * The pools refused a signal handler that interrupted glibc's allocator while
- * a fork was pending (cache.h), and glibc cannot serve it either: this thread
- * holds its arena's lock. The block comes straight from mmap, dressed as one
- * of glibc's own mmapped chunks (the size word before it, with bit 1 set;
- * the word before that, the offset back to the mapping's start), so glibc's
- * free, realloc and malloc_usable_size take it as theirs and munmap it in
- * the end. Rare (a handler, inside glibc, during a fork) and a page or more
- * each. NULL with ENOMEM if mmap fails.
+ * The pools refused this request (reentry.h, R3: the fork guard) and glibc
+ * cannot serve it either: this thread holds its arena's lock. The block
+ * comes straight from mmap, dressed as one of glibc's own mmapped chunks
+ * (the size word before it, with bit 1 set; the word before that, the offset
+ * back to the mapping's start), so glibc's free, realloc and
+ * malloc_usable_size take it as theirs and munmap it in the end. Rare (a
+ * handler, inside glibc, during a fork) and a page or more each. NULL with
+ * ENOMEM if mmap fails.
  */
 static PA_NOINLINE void *fork_reserve(size_t n, size_t align)
 {
@@ -88,8 +74,8 @@ static PA_NOINLINE void *fork_reserve(size_t n, size_t align)
 }
 
 /* glibc's allocator for n bytes: memalign when align is set (a power of two
- * > 16), calloc when zero, else malloc. The caller marks the call, as
- * libc_pass() and sample_alloc() do. */
+ * > 16), calloc when zero, else malloc. The caller marks the call (reentry.h),
+ * as libc_pass() and sample_alloc() do. */
 static inline void *libc_call(size_t n, size_t align, int zero)
 {
     return align ? __libc_memalign(align, n) : zero ? __libc_calloc(1, n) : __libc_malloc(n);
@@ -105,9 +91,9 @@ static PA_NOINLINE void *libc_pass(size_t n, size_t align, int zero)
 {
     if (unlikely(cache_tls_refused))
         return fork_reserve(n, align);
-    libc_enter();
+    reentry_libc_enter();
     void *p = libc_call(n, align, zero);
-    libc_leave();
+    reentry_libc_leave();
     if (likely(p))
         stats_passthrough_alloc(n);
     else
@@ -278,9 +264,9 @@ static PA_NOINLINE void free_foreign(void *p)
             return;
         }
         stats_passthrough_free();
-        libc_enter();
+        reentry_libc_enter();
         __libc_free(p);
-        libc_leave();
+        reentry_libc_leave();
     }
 }
 
@@ -397,12 +383,12 @@ static PA_NOINLINE void *realloc_libc(void *p, size_t n)
     if (sampled)
         sample_libc_enter_quiet(&old);
     else
-        libc_enter();
+        reentry_libc_enter();
     void *q = __libc_realloc(p, n);
     if (sampled)
         sample_libc_leave_quiet(&old);
     else
-        libc_leave();
+        reentry_libc_leave();
     if (!q) {
         if (sampled && !sample_restore(p, &was))
             stats_passthrough_alloc(have);

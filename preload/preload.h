@@ -3,10 +3,8 @@
  * preload.h - what the exported malloc family shares with init.c.
  *
  * Init is lazy and idempotent: the first request of any thread runs it (the
- * gate in core.h is closed until then); a request that arrives while it runs,
- * on its own thread (init allocates through pthread_atfork, getenv, dlsym) or
- * another, passes through to the C library, whose pointers free() recognises
- * by address and hands back.
+ * gate in core.h is closed until then). Requests that arrive while it runs,
+ * and every other way into the allocator from inside it: reentry.h.
  */
 #ifndef POOLALLOC_PRELOAD_H
 #define POOLALLOC_PRELOAD_H
