@@ -8,6 +8,7 @@
 #include "calibrate.h"
 #include "check.h"
 #include "core.h"
+#include "invariants.h"
 
 ptrdiff_t cache_rseq_off;
 __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));

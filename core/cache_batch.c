@@ -5,7 +5,6 @@
 
 #include "central.h"
 #include "cpu.h"
-#include "invariants.h"
 #include "meta.h"
 
 struct cpu_cache **cache_cpus;

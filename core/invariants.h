@@ -4,9 +4,10 @@
  *
  * Run-time laws (counts, bitmaps, caps) are PA_ASSERT (util.h) at the points
  * where they must hold, on under DEBUG=1; the facts here cannot change at run
- * time, so each is a _Static_assert and costs nothing. Included by the files
- * that rely on them (cache_batch.c, cache_rseq.c, region.c); a change that
- * breaks one fails the build, not a program.
+ * time, so each is a _Static_assert and costs nothing; a change that breaks
+ * one fails the build, not a program. It stands above what it checks, so it
+ * is included from above too: cache.c and cache_rseq.c (the sequences' C
+ * side), never from the lower files it checks.
  */
 #ifndef POOLALLOC_INVARIANTS_H
 #define POOLALLOC_INVARIANTS_H

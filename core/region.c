@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-#include "invariants.h"
 #include "span.h"
 
 struct region region_g;
