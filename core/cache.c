@@ -7,21 +7,25 @@
 
 #include "calibrate.h"
 #include "check.h"
-#include "core.h"
 #include "invariants.h"
 
-ptrdiff_t cache_rseq_off;
+ptrdiff_t cache_rseq_offset;
 __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
 __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
 int cache_fork_pending, cache_guarded_total;
 
-int cache_init(size_t budget, size_t max_size)
+/* POOLALLOC_CHECK: every allocation and free passes the miss paths (the
+ * caches hold nothing), which then check and poison. */
+static int cache_checking;
+
+int cache_init(size_t budget, size_t max_size, int check)
 {
+    cache_checking = check;
     cache_calibrate_init(budget, max_size);
     if (cache_tables_init() != 0)
         return -1;
-    cache_rseq_off = cpu_mode == CPU_MODE_RSEQ ? cpu_rseq_offset : 0;
+    cache_rseq_offset = cpu_mode == CPU_MODE_RSEQ ? cpu_rseq_offset : 0;
     return 0;
 }
 
@@ -29,25 +33,25 @@ static void *alloc_miss(unsigned cls)
 {
     void *p;
 #if CPU_HAVE_RSEQ
-    if (cache_rseq_off)
+    if (cache_rseq_offset)
         p = cache_alloc_slow(cls);
     else
 #endif
         p = cache_alloc_locked(cls);
     /* POOLALLOC_CHECK: caches hold nothing, so every allocation passes here. */
-    if (unlikely(core_cfg.check) && p)
+    if (unlikely(cache_checking) && p)
         check_on_alloc(cls, p);
     return p;
 }
 
 static void free_miss(unsigned cls, void *p)
 {
-    if (unlikely(core_cfg.check)) {
+    if (unlikely(cache_checking)) {
         central_check_out(cls, p);   /* before the poison touches it */
         check_on_free(cls, p);
     }
 #if CPU_HAVE_RSEQ
-    if (cache_rseq_off) {
+    if (cache_rseq_offset) {
         cache_free_slow(cls, p);
         return;
     }
@@ -56,7 +60,7 @@ static void free_miss(unsigned cls, void *p)
 }
 
 /* A thread inside glibc's allocator (a signal handler interrupted it): see
- * cache.h. 1 if it may go on (then guard_leave()), 0 if a fork is pending. */
+ * preload/reentry.h, R3. 1 if it may go on (then guard_leave()), 0 if a fork is pending. */
 static int guard_enter(void)
 {
     cache_tls_guarded++;

@@ -48,11 +48,9 @@
  *                 those stores in order.
  *   LOCKED mode - local and victim: holders of `lock`.
  *
- * cache_tls_busy (cache_rseq.h) marks a thread inside a slow path, so that a
- * signal handler interrupting it and calling malloc/free on the same thread
- * never waits for a lock its own thread holds: it passes through to libc, or
- * defers the free to central lock-free. LOCKED mode tells the same by the
- * lock's owner (lock_mine).
+ * A signal handler that interrupts a thread inside the caches never waits
+ * for a lock its own thread holds (cache_tls_busy in RSEQ mode, lock_mine in
+ * LOCKED mode): preload/reentry.h, R2.
  *
  * Files, top down (none calls up): cache.c (this face: init, the one miss
  * dispatch, flush, fork); cache_rseq.c and cache_locked.c (one mode each);
@@ -73,35 +71,23 @@
 #include "rseq_x86_64.h"
 #endif
 
-extern ptrdiff_t cache_rseq_off PA_HIDDEN;     /* glibc's __rseq_offset in RSEQ mode, else 0 */
+extern ptrdiff_t cache_rseq_offset PA_HIDDEN;  /* glibc's __rseq_offset in RSEQ mode; 0 is LOCKED mode */
 
-/*
- * fork() against a signal handler that interrupted glibc's allocator.
- * core_fork_prepare() takes every pool lock, then glibc's fork takes glibc's
- * arena locks. A thread stopped inside a pass-through call holds its arena's
- * lock; if its signal handler then waits for a pool lock held by the forking
- * thread, each waits for the other for ever. So the preload layer marks the
- * calls into glibc's allocator (cache_tls_libc), a slow path entered with
- * the mark counts itself in cache_guarded_total, and the prepare handler raises
- * cache_fork_pending, then waits for that count to drop to zero before it
- * takes a lock: a slow path that sees the flag (it reads it after counting
- * itself, the prepare handler reads the count after raising it, both
- * sequentially consistent, so one of them sees the other) does not wait for
- * a lock: a free is deferred (central_defer), an allocation fails and
- * cache_tls_refused says why, so the caller serves it without glibc (the
- * preload layer maps fresh pages for it), whose lock this very thread holds.
- * cache_fork_pending counts forks under way (two threads may fork at once);
- * cache_tls_guarded is what this thread itself adds to cache_guarded_total, so
- * a fork from a handler inside such a slow path does not wait for itself.
- */
+/* The fork guard's state (the protocol, and why: preload/reentry.h, R3).
+ * cache_tls_libc: > 0 while this thread is inside glibc's allocator (the
+ * preload layer's mark); cache_guarded_total: slow paths entered with it,
+ * all threads (cache_tls_guarded: this thread's share); cache_fork_pending:
+ * forks between prepare and parent/child; cache_tls_refused: this thread's
+ * allocation was refused for a pending fork. */
 extern __thread int cache_tls_libc __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_refused __attribute__((tls_model("initial-exec")));
 extern __thread int cache_tls_guarded __attribute__((tls_model("initial-exec")));
 extern int cache_fork_pending, cache_guarded_total;
 
-/* Sizes the caches: the per-CPU budget shared out over classes <= max_size.
+/* Sizes the caches: the per-CPU budget shared out over classes <= max_size;
+ * check: POOLALLOC_CHECK's costly checks on every miss (budget is then 0).
  * Returns 0, or -1 if the CPU table cannot be mapped. */
-int cache_init(size_t budget, size_t max_size);
+int cache_init(size_t budget, size_t max_size, int check);
 
 /* Everything after a fast path that did not serve: the whole operation in
  * LOCKED mode, the slow path in RSEQ mode; the one place that picks the
@@ -125,7 +111,7 @@ void cache_reset_all(void);
 static inline __attribute__((always_inline)) void *cache_alloc_fast(unsigned cls)
 {
 #if CPU_HAVE_RSEQ
-    ptrdiff_t off = cache_rseq_off;   /* one load says the mode and where rseq is */
+    ptrdiff_t off = cache_rseq_offset;   /* one load says the mode and where rseq is */
     if (likely(off)) {
         void *p;
         RSEQ_POP(p, miss, off, cache_rseq_table, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(alloc_cache));
@@ -143,7 +129,7 @@ miss:
 static inline __attribute__((always_inline)) int cache_free_fast(uintptr_t cls, void *p)
 {
 #if CPU_HAVE_RSEQ
-    ptrdiff_t off = cache_rseq_off;
+    ptrdiff_t off = cache_rseq_offset;
     if (likely(off)) {
         RSEQ_PUSH(miss, off, cache_rseq_table, CACHE_CLS_OFF(cls), CACHE_CTR_OFF(frees),
                   offsetof(struct cache_class, cap), p);

@@ -57,7 +57,7 @@ int core_start_pools(void)
     central_init(core_cfg.max_size, core_cfg.check);
     /* Checking: caches of capacity 0 and no transfer stacks, so every free
      * goes to its span's bitmap, where a second free is seen. */
-    if (cache_init(core_cfg.check ? 0 : core_cfg.cpu_cache, core_cfg.max_size) != 0)
+    if (cache_init(core_cfg.check ? 0 : core_cfg.cpu_cache, core_cfg.max_size, core_cfg.check) != 0)
         return -1;
     core_held = 0;
     core_failed = 0;
@@ -106,7 +106,7 @@ void core_fork_prepare(void)
      * itself) passes through: this thread is about to hold every lock. */
     cache_tls_busy = 1;
     /* No lock is taken while a thread stopped inside glibc's allocator is
-     * in a slow path: its glibc lock is one fork will wait for (cache.h). */
+     * in a slow path: its glibc lock is one fork will wait for (preload/reentry.h, R3). */
     __atomic_add_fetch(&cache_fork_pending, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&cache_guarded_total, __ATOMIC_SEQ_CST) > cache_tls_guarded)
         sched_yield();

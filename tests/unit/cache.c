@@ -15,7 +15,7 @@ TestSuite(cache, .init = setup);
 Test(cache, budget_bounds_every_cpu_cache)
 {
     for (size_t budget = 0; budget <= (8u << 20); budget = budget * 2 + 4096) {
-        cache_init(budget, 32768);
+        cache_init(budget, 32768, 0);
         uint64_t bytes = 0;
         for (unsigned c = 0; c < SC_COUNT; c++) {
             bytes += (uint64_t)cache_cap[c] * sc_size[c];
