@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
      * register; everything else is one tail call. */
     void *p;
 #if CPU_HAVE_RSEQ
-    if (likely(cache_rseq_off)) {
+    if (likely(cache_rseq_offset)) {
         p = cache_alloc_fast(cls);
         if (likely(p))
             return p;
@@ -275,7 +275,7 @@ static inline __attribute__((always_inline)) void pa_free(void *p)
     if (likely(region_owns(p))) {
         uintptr_t cls = owned_class("free", p);
 #if CPU_HAVE_RSEQ
-        if (likely(cache_rseq_off)) {
+        if (likely(cache_rseq_offset)) {
             if (likely(cache_free_fast(cls, p)))
                 return;
             free_miss_owned(p);
