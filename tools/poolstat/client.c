@@ -232,10 +232,10 @@ int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err)
                  v, t->comm);
         return -1;
     }
-    if (env == 1 && val[0]) {
-        expand(val, t->pid, cand[nc++], sizeof cand[0]);
-        snprintf(cand[nc], sizeof cand[0], "%.200s.%ld", cand[nc - 1], v);
-        nc++;
+    if (env == 1 && val[0]) {   /* the first two candidates: PATH, and PATH.<pid> */
+        expand(val, t->pid, cand[0], sizeof cand[0]);
+        snprintf(cand[1], sizeof cand[1], "%.200s.%ld", cand[0], v);
+        nc = 2;
     }
     nexplicit = nc;
     if (target_env(t->pid, "XDG_RUNTIME_DIR", val, sizeof val) == 1 && val[0] == '/')

@@ -216,7 +216,7 @@ static int scan_place(struct list *l, const struct place *p)
         struct stat st;
         if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode))
             continue;
-        snprintf(where, sizeof where, "%s/%s", shown, e->d_name);
+        snprintf(where, sizeof where, "%s/%.60s", shown, e->d_name);   /* a pid and .sock */
         poolstat_printable(where);
         if (st.st_uid != uid) {
             fprintf(stderr, "poolstat: ignoring %s: it belongs to uid %u, not to uid %u\n", where,

@@ -346,7 +346,7 @@ int poolstat_started(pid_t pid)
             break;
         }
         char name[32] = "";
-        snprintf(p, sizeof p, "%s/comm", e->d_name);
+        snprintf(p, sizeof p, "%.32s/comm", e->d_name);   /* a thread id */
         int fd = openat(dirfd(d), p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
             continue;   /* the thread ended */
