@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Other users, for the tests in which root's poolstat meets a stranger's
 process (tests/socket, tests/sample): making a test user, running a command
-as a uid, and reading what would reach a terminal. Shared by both tiers'
-support/common.py; stdlib only."""
+as a uid, and reading what would reach a terminal. Used by
+tests/lib/common.py; stdlib only."""
 import os
 import pwd
 import subprocess
