@@ -37,7 +37,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 
 TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils libjemalloc2 \
-             cppcheck clang-tidy libunwind-dev google-perftools
+             cppcheck clang-tidy libunwind-dev google-perftools universal-ctags
 DEMO_PKGS := gcc make libc6-dev python3
 
 .PHONY: all lib test clang-build check-exports lint unit unit-sanitizers preload-tests readme readme-check demo deps-test \
@@ -111,8 +111,9 @@ check-exports: $(B)/libpoolalloc.so
 	sh tools/check_exports.sh $<
 
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy) on every
-# C file of the library and of poolstat; any finding fails. And every source
-# file names its licence (tools/check_spdx.sh).
+# C file of the library and of poolstat; any finding fails. Every source
+# file names its licence (tools/check_spdx.sh); every include goes down a
+# floor and no modules call each other in a circle (tools/check_layers.py).
 LINT_SRC := $(LIB_SRC) $(CLIENT_SRC) $(wildcard tools/poolstat/*.c)
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
@@ -120,7 +121,8 @@ lint:
 	@set -o pipefail; clang-tidy --quiet $(LINT_SRC) -- -std=gnu11 -I. -D_GNU_SOURCE -pthread \
 	    2>&1 | { grep -v 'warnings generated' || true; }
 	@sh tools/check_spdx.sh
-	@echo "lint: cppcheck and clang-tidy clean"; echo "3 passed, 0 failed"
+	@python3 tools/check_layers.py .
+	@echo "lint: cppcheck and clang-tidy clean"; echo "4 passed, 0 failed"
 
 # The library must also build warning-free with clang.
 clang-build:
