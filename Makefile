@@ -40,7 +40,7 @@ TEST_PKGS := gcc clang make libc6-dev libcriterion-dev python3 sqlite3 binutils 
              cppcheck clang-tidy libunwind-dev google-perftools universal-ctags
 DEMO_PKGS := gcc make libc6-dev python3
 
-.PHONY: all lib test clang-build check-exports lint unit unit-sanitizers preload-tests readme readme-check demo deps-test \
+.PHONY: all lib test clang-build check-exports lint unit unit-sanitizers test-debug preload-tests readme readme-check demo deps-test \
         deps-demo clean
 all: lib $(B)/poolstat
 lib: $(B)/libpoolalloc.so $(B)/optdoc
@@ -124,11 +124,18 @@ lint:
 	@python3 tools/check_layers.py .
 	@echo "lint: cppcheck and clang-tidy clean"; echo "4 passed, 0 failed"
 
+# Every PA_ASSERT on (DEBUG=1, -O0, its own build folder): the unit tests and
+# the preload tier's C tests under the library.
+test-debug:
+	$(MAKE) --no-print-directory DEBUG=1 B=build-debug unit
+	$(MAKE) --no-print-directory DEBUG=1 B=build-debug build-debug/libpoolalloc.so build-debug/poolstat
+	PRELOAD_C_ONLY=1 bash tests/preload/run.sh $(CURDIR)/build-debug/libpoolalloc.so build-debug
+
 # The library must also build warning-free with clang.
 clang-build:
 	$(MAKE) --no-print-directory CC=clang B=build-clang lib check-exports
 
-TEST_TIERS := lib check-exports clang-build readme-check lint unit unit-sanitizers preload-tests \
+TEST_TIERS := lib check-exports clang-build readme-check lint unit unit-sanitizers test-debug preload-tests \
               socket-tests install-test man-check
 test: deps-test
 	@mkdir -p $(B)

@@ -7,7 +7,9 @@
 #             (exit 2).  LIB=none, or PRELOAD_LIB=none in the environment, runs only the
 #             plain-glibc variants: the mode for developing the tests themselves.
 #   BUILDDIR  test binaries go to BUILDDIR/tests/preload/, logs to .../logs/.
-# environment: CC (default gcc), PRELOAD_TESTS=substring (run only matching tests).
+# environment: CC (default gcc), PRELOAD_TESTS=substring (run only matching tests),
+# PRELOAD_C_ONLY=1 (only the C tests, under the library: no glibc runs, no scripts;
+# make test-debug's selection, where the assertions are what is tested).
 #
 # What runs:
 #   tests/preload/*.c   compiled with $CC -O2 -g -Wall -Wextra -Werror -pthread, each run
@@ -44,6 +46,7 @@ fi
 runner_dirs preload "$2"
 cflags=(-O2 -g -Wall -Wextra -Werror -pthread)
 filter=${PRELOAD_TESTS:-}
+c_only=${PRELOAD_C_ONLY:-0}
 
 # ---- per-test settings -----------------------------------------------------------------
 
@@ -147,7 +150,7 @@ for src in "$here"/*.c; do
         report_fail "$name" "does not compile with $cc" "$logs/$name.build"
         continue
     fi
-    run_c "$name" "$exe" glibc
+    [ "$c_only" = 1 ] || run_c "$name" "$exe" glibc
     [ "$lib" = none ] && continue
     run_c "$name" "$exe" preload
     while read -r label settings; do
@@ -160,6 +163,7 @@ done
 # ---- scripts (real programs, environment) -------------------------------------------------
 
 for script in "$here"/*.sh; do
+    [ "$c_only" = 1 ] && break
     name=$(basename "$script" .sh)
     [ "$name" = run ] && continue
     [ -n "$filter" ] && [[ $name != *"$filter"* ]] && continue
