@@ -25,7 +25,7 @@ void log_str(struct logbuf *b, const char *s)
     log_mem(b, s, n);
 }
 
-static size_t u64_digits(uint64_t v, char *out)
+size_t log_u64_digits(uint64_t v, char *out)
 {
     char tmp[24];
     size_t n = 0;
@@ -41,7 +41,7 @@ static size_t u64_digits(uint64_t v, char *out)
 void log_u64(struct logbuf *b, uint64_t v)
 {
     char d[24];
-    log_mem(b, d, u64_digits(v, d));
+    log_mem(b, d, log_u64_digits(v, d));
 }
 
 void log_hex(struct logbuf *b, uint64_t v)
@@ -72,7 +72,7 @@ static void pad(struct logbuf *b, size_t have, int width)
 void log_u64w(struct logbuf *b, uint64_t v, int width)
 {
     char d[24];
-    size_t n = u64_digits(v, d);
+    size_t n = log_u64_digits(v, d);
     pad(b, n, width);
     log_mem(b, d, n);
 }

@@ -22,6 +22,9 @@ struct logbuf {
 void log_str(struct logbuf *b, const char *s);
 void log_mem(struct logbuf *b, const char *s, size_t n);
 void log_u64(struct logbuf *b, uint64_t v);
+/* Writes v in decimal to out (at least 20 bytes, not NUL-terminated); returns
+ * the length. Shared with stats/sink.c. */
+size_t log_u64_digits(uint64_t v, char *out);
 void log_hex(struct logbuf *b, uint64_t v);
 /* Right-aligns v in a field of the given width. */
 void log_u64w(struct logbuf *b, uint64_t v, int width);

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../core/log.h"
+
 /* ---- sink ----------------------------------------------------------------------------- */
 
 #define SINK_MEM_FIRST (64 * 1024)   /* first mapping of a memory sink: most replies fit */
@@ -118,23 +120,10 @@ void sink_str(struct sink *o, const char *s)
     sink_mem(o, s, slen(s));
 }
 
-static size_t digits(uint64_t v, char *out)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 void sink_u64(struct sink *o, uint64_t v)
 {
     char d[24];
-    sink_mem(o, d, digits(v, d));
+    sink_mem(o, d, log_u64_digits(v, d));
 }
 
 static void pad(struct sink *o, size_t have, int width)
@@ -146,7 +135,7 @@ static void pad(struct sink *o, size_t have, int width)
 void sink_u64w(struct sink *o, uint64_t v, int width)
 {
     char d[24];
-    size_t n = digits(v, d);
+    size_t n = log_u64_digits(v, d);
     if (width >= 0)
         pad(o, n, width);
     sink_mem(o, d, n);

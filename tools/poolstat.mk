@@ -8,6 +8,7 @@
 SOCKET_PKGS  := socat python3 util-linux clang libclang-rt-14-dev prometheus prometheus-node-exporter
 POOLSTAT_SRC := $(wildcard tools/poolstat/*.c)
 POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(B)/obj/stats/proto.o $(B)/obj/stats/sink.o \
+                $(B)/obj/core/log.o \
                 $(CLIENT_SRC:%.c=$(B)/obj/%.o)
 FUZZ_SECONDS ?= 20
 FUZZ_CC      ?= clang
@@ -29,9 +30,9 @@ socket-tests: deps-socket
 
 # The parsers built alone with libFuzzer and ASan; the corpus starts from the
 # seeds in tests/fuzz/seeds and grows in $(B)/fuzz/corpus.
-PROTO_FUZZ_SRC := tests/fuzz/proto_fuzz.c stats/proto.c stats/sink.c $(CLIENT_SRC)
+PROTO_FUZZ_SRC := tests/fuzz/proto_fuzz.c stats/proto.c stats/sink.c core/log.c $(CLIENT_SRC)
 $(B)/fuzz/proto_fuzz: $(PROTO_FUZZ_SRC) stats/proto.h stats/proto_read.h stats/render.h stats/sink.h \
-                      stats/stats.h
+                      stats/stats.h core/log.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $@ $(PROTO_FUZZ_SRC)
