@@ -55,15 +55,7 @@ int main(void)
     }
     struct poolalloc_stats before = {.size = sizeof before};
     CHECK(get(&before) == 0, "get_stats failed");
-    for (size_t i = 0; i < count; i++) {
-        v[i] = malloc(OBJ);
-        if (!v[i]) {
-            FAILF("malloc(%d) failed", OBJ);
-            count = i;
-            break;
-        }
-        memset(v[i], (int)(i | 1), OBJ);
-    }
+    count = pt_alloc_filled(v, count, OBJ);
     struct poolalloc_stats held = {.size = sizeof held};
     CHECK(get(&held) == 0, "get_stats failed");
     CHECK(held.in_use_bytes >= before.in_use_bytes + count * OBJ,

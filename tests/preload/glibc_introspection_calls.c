@@ -241,15 +241,7 @@ static void run_checks(void)
     size_t rss0 = pt_rss_bytes();
     struct mallinfo2 m0 = mallinfo2();
     struct poolalloc_stats s0 = stats_now();
-    for (size_t i = 0; i < count; i++) {
-        v[i] = malloc(OBJ);
-        if (!v[i]) {
-            FAILF("malloc(%d) failed", OBJ);
-            count = i;
-            break;
-        }
-        memset(v[i], (int)(i | 1), OBJ);
-    }
+    count = pt_alloc_filled(v, count, OBJ);
     size_t held = count * OBJ;
     /* Any of a few (one of them could be a sampled request, served by glibc). */
     pools = pt_owns(v[count / 4]) == 1 || pt_owns(v[count / 2]) == 1 ||

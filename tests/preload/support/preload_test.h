@@ -233,6 +233,22 @@ static inline int64_t pt_wait_generations(int64_t from, int n, double cap_s, lon
     }
 }
 
+/* Allocates count objects of size bytes into v[0..count), object i filled
+ * with the byte (i | 1). Returns how many it got: a malloc that fails is a
+ * failure of the test, and the count stops there. */
+static inline size_t pt_alloc_filled(unsigned char **v, size_t count, size_t size)
+{
+    for (size_t i = 0; i < count; i++) {
+        v[i] = malloc(size);
+        if (!v[i]) {
+            FAILF("malloc(%zu) failed", size);
+            return i;
+        }
+        memset(v[i], (int)(i | 1), size);
+    }
+    return count;
+}
+
 /* Print the verdict line and give the exit status for main. */
 static inline int pt_finish(const char *test_name)
 {
