@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include "log.h"
+#include "util.h"
 
 const struct opt_desc opt_table[] = {
 #define X(NAME, field, kind, def, min, max, doc) \
@@ -95,15 +96,6 @@ static void warn_bad(void (*warn)(const char *), const struct opt_desc *d, const
     warn(b.buf);
 }
 
-static void copy_str(char *dst, const char *src)
-{
-    size_t i = 0;
-    if (src)
-        for (; i < OPT_STR_MAX - 1 && src[i]; i++)
-            dst[i] = src[i];
-    dst[i] = '\0';
-}
-
 void opt_load(struct opt_values *v, const char *(*get)(const char *name),
               void (*warn)(const char *line))
 {
@@ -123,7 +115,7 @@ void opt_load(struct opt_values *v, const char *(*get)(const char *name),
 #define OPT_LOAD_OPT_SIZE(f) OPT_LOAD_NUM(f)
 #define OPT_LOAD_OPT_UINT(f) OPT_LOAD_NUM(f)
 #define OPT_LOAD_OPT_BOOL(f) OPT_LOAD_NUM(f)
-#define OPT_LOAD_OPT_STR(f)  copy_str(v->f, get(d->name))
+#define OPT_LOAD_OPT_STR(f)  pa_copy_str(v->f, OPT_STR_MAX, get(d->name))
     OPTIONS(X)
 #undef X
 }
@@ -172,15 +164,6 @@ static size_t str_len(const char *s)
     return n;
 }
 
-static int same_name(const char *a, size_t na, const char *b)
-{
-    size_t i = 0;
-    for (; i < na && b[i]; i++)
-        if (a[i] != b[i])
-            return 0;
-    return i == na && !b[i];
-}
-
 /* The known name i (options first, then opt_other_names). */
 static const char *known_name(unsigned i)
 {
@@ -211,7 +194,7 @@ const char *opt_closest_name(const char *name, size_t len)
 int opt_name_known(const char *name, size_t len)
 {
     for (unsigned i = 0; i < opt_count + OPT_OTHER_COUNT; i++)
-        if (same_name(name, len, known_name(i)))
+        if (pa_word_eq(name, len, known_name(i)))
             return 1;
     return 0;
 }

@@ -37,6 +37,26 @@ static const int config_debug = 1;
 static const int config_debug = 0;
 #endif
 
+/* Copies src (NULL: "") into dst, cut to cap - 1 bytes, NUL-terminated. For
+ * code that may not call the C library's string functions. */
+static inline void pa_copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < cap; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+/* 1 if the n bytes at a are exactly the string word. */
+static inline int pa_word_eq(const char *a, size_t n, const char *word)
+{
+    size_t i = 0;
+    for (; i < n && word[i]; i++)
+        if (a[i] != word[i])
+            return 0;
+    return i == n && !word[i];
+}
+
 /* Prints "poolalloc: law broken: <law>: <expr> (<file>:<line>)" and aborts. */
 void util_assert_fail(const char *law, const char *expr, const char *file, int line)
     __attribute__((noreturn));

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "../core/util.h"
+
 const char *const proto_cmd_name[PROTO_NCMD] = {
 #define X(name, doc) #name,
     PROTO_COMMANDS(X)
@@ -35,15 +37,6 @@ const struct proto_field proto_cpu_fields[] = {
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 const size_t proto_class_nfields = NFIELDS(proto_class_fields);
 const size_t proto_cpu_nfields = NFIELDS(proto_cpu_fields);
-
-static int memeq(const char *a, size_t n, const char *word)
-{
-    size_t i = 0;
-    for (; i < n && word[i]; i++)
-        if (a[i] != word[i])
-            return 0;
-    return i == n && !word[i];
-}
 
 /* ---- request ---------------------------------------------------------------------------- */
 
@@ -104,7 +97,7 @@ int proto_parse_request(const char *buf, size_t len, char *why, size_t cap)
     while (e < b && !is_space(buf[e]))
         e++;
     for (int c = 0; c < PROTO_NCMD; c++) {
-        if (!memeq(buf + a, e - a, proto_cmd_name[c]))
+        if (!pa_word_eq(buf + a, e - a, proto_cmd_name[c]))
             continue;
         if (e != b) {
             why_str(&w, proto_cmd_name[c]);

@@ -13,6 +13,7 @@
 
 #include "../core/log.h"
 #include "../core/options.h"
+#include "../core/util.h"
 
 #define PATH_CAP SOCK_PATH_CAP
 
@@ -28,14 +29,6 @@ int sock_high_fd(int fd)
     int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     close(fd);
     return moved;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t i = 0;
-    for (; src && src[i] && i + 1 < cap; i++)
-        dst[i] = src[i];
-    dst[i] = '\0';
 }
 
 static const char *errno_text(int e)
@@ -133,7 +126,7 @@ static int make_path(char *out, pid_t pid, int suffix_pid, struct logbuf *why)
         } else if (path_add(out, &n, "/tmp/poolalloc-") || path_add_u64(out, &n, geteuid())) {
             goto long_path;
         }
-        copy_str(dir, sizeof dir, out);
+        pa_copy_str(dir, sizeof dir, out);
         if (path_add(out, &n, "/") || path_add_u64(out, &n, (uint64_t)pid) ||
             path_add(out, &n, ".sock"))
             goto long_path;
@@ -163,7 +156,7 @@ static int make_path(char *out, pid_t pid, int suffix_pid, struct logbuf *why)
         }
         if (suffix_pid && (path_add(out, &n, ".") || path_add_u64(out, &n, (uint64_t)pid)))
             goto long_path;
-        copy_str(dir, sizeof dir, out);
+        pa_copy_str(dir, sizeof dir, out);
         char *slash = dir;
         for (char *c = dir; *c; c++)
             if (*c == '/')
@@ -204,7 +197,7 @@ static int path_free(const char *path, struct logbuf *why)
         return -1;
     }
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    copy_str(a.sun_path, sizeof a.sun_path, path);
+    pa_copy_str(a.sun_path, sizeof a.sun_path, path);
     int fd = sock_high_fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd < 0) {
         log_str(why, ": ");
@@ -227,7 +220,7 @@ static int path_free(const char *path, struct logbuf *why)
 static int bind_listen(const char *path, struct sock_place *pl)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    copy_str(a.sun_path, sizeof a.sun_path, path);
+    pa_copy_str(a.sun_path, sizeof a.sun_path, path);
     /* Non-blocking: accept_some() takes what is queued and never waits. */
     int fd = sock_high_fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd < 0)
@@ -298,8 +291,8 @@ int sock_still_ours(const struct sock_place *pl)
 
 void sock_configure(const char *tmpl, const char *xdg)
 {
-    copy_str(sock_template, sizeof sock_template, tmpl);
-    copy_str(sock_xdg, sizeof sock_xdg, xdg);
+    pa_copy_str(sock_template, sizeof sock_template, tmpl);
+    pa_copy_str(sock_xdg, sizeof sock_xdg, xdg);
 }
 
 /* The default place: the abstract name, or where another process holds it,
@@ -310,7 +303,7 @@ static int listen_default(pid_t pid, int verbose, struct sock_place *pl, struct 
     abstract_name(path, pid);
     int fd = bind_abstract(path);
     if (fd >= 0) {
-        copy_str(pl->path, sizeof pl->path, path);
+        pa_copy_str(pl->path, sizeof pl->path, path);
         pl->abstract = 1;
         return fd;
     }
@@ -348,7 +341,7 @@ static int listen_default(pid_t pid, int verbose, struct sock_place *pl, struct 
         log_str(&b, " instead\n");
         log_flush(&b, 2);
     }
-    copy_str(pl->path, sizeof pl->path, path);
+    pa_copy_str(pl->path, sizeof pl->path, path);
     pl->abstract = 0;
     why->len = 0;
     return fd;
@@ -384,7 +377,7 @@ int sock_listen(pid_t pid, int verbose, struct sock_place *pl, struct logbuf *wh
         log_str(why, errno_text(errno));
         return -1;
     }
-    copy_str(pl->path, sizeof pl->path, path);
+    pa_copy_str(pl->path, sizeof pl->path, path);
     pl->abstract = 0;
     why->len = 0;
     return fd;

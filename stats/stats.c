@@ -62,14 +62,6 @@ void stats_mark_start(void)
     __atomic_store_n(&stats_t0_ns, now_ns(), __ATOMIC_RELAXED);
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t i = 0;
-    for (; src && src[i] && i + 1 < cap; i++)
-        dst[i] = src[i];
-    dst[i] = '\0';
-}
-
 /* Resident bytes of [p, p+len) (page aligned), by mincore() in steps of a
  * stack-sized vector. Pages given back with MADV_DONTNEED count as absent. */
 static uint64_t resident(char *p, size_t len)
@@ -93,8 +85,8 @@ void stats_snapshot(struct stats_snapshot *s)
     s->pid = (uint64_t)getpid();
     uint64_t t0 = __atomic_load_n(&stats_t0_ns, __ATOMIC_RELAXED);
     s->uptime_ms = t0 ? (now_ns() - t0) / 1000000u : 0;
-    copy_str(s->mode, sizeof s->mode, cpu_mode_name());
-    copy_str(s->mode_reason, sizeof s->mode_reason, cpu_fallback_reason);
+    pa_copy_str(s->mode, sizeof s->mode, cpu_mode_name());
+    pa_copy_str(s->mode_reason, sizeof s->mode_reason, cpu_fallback_reason);
     for (unsigned i = 0; i < STATS_SLOTS; i++) {
         s->passthrough_allocs += atomic_load_explicit(&stats_pass[i].allocs, memory_order_relaxed);
         s->passthrough_bytes += atomic_load_explicit(&stats_pass[i].bytes, memory_order_relaxed);
