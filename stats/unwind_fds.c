@@ -27,7 +27,10 @@ static int access_mode(int fd)
 /* Are p[0] and p[1] the read and the write end of one pipe? */
 static int is_pipe_pair(const int *p)
 {
-    if (p[0] < 0 || p[1] < 0 || p[0] >= FD_SCAN_MAX || p[1] >= FD_SCAN_MAX || p[0] == p[1])
+    /* pipe2 takes the lowest free number for the read end, then the next
+     * free one for the write end: p[0] < p[1], which most pairs of ints in
+     * libunwind's data are not (and then no system call is made). */
+    if (p[0] < 0 || p[0] >= p[1] || p[1] >= FD_SCAN_MAX)
         return 0;
     struct stat r, w;
     if (fstat(p[0], &r) != 0 || !S_ISFIFO(r.st_mode))
