@@ -72,15 +72,21 @@ static int scan(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* The lowest number of the block at the top of the table, below the soft
- * limit, where we move the two ends. */
+/* The lowest number of the block where we move the two ends: just under
+ * 1024, the soft limit most systems give a process, or under a lower limit.
+ * Not under a higher one: the kernel sizes a process's descriptor table to
+ * its highest open number and copies that table at every fork, so a pipe at
+ * 19,984 (a limit of 20,000) cost a shell that forks for every command 50 us
+ * a fork, and one at half of a container's 1,048,576 would copy 4 MiB. */
+#define HIGH_TOP 1024
+
 static int high_base(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-        rl.rlim_cur > (rlim_t)FD_SCAN_MAX)
-        return FD_SCAN_MAX / 2;
-    return rl.rlim_cur > 64 ? (int)rl.rlim_cur - 16 : 3;
+    rlim_t top = HIGH_TOP;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < top)
+        top = rl.rlim_cur;
+    return top > 64 ? (int)top - 16 : 3;
 }
 
 int unwind_fds_move(int (*backtrace)(void **, int))

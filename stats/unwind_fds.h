@@ -12,12 +12,13 @@
  *
  * unwind_fds_move() runs once, before the first sample: it makes libunwind
  * open its pipe, finds the pair in libunwind's writable data (the one pair of
- * ints that are the read and write ends of one pipe), moves both ends to
- * descriptors at the top of the table (close to RLIMIT_NOFILE, where a
- * program that takes the lowest free number does not reach), writes the new
- * numbers into the pair and closes the old ones. If libunwind reopens its
- * pipe later (the program closed the moved ends), the new one is again the
- * lowest free at that moment: after the program's own closing, not before.
+ * ints that are the read and write ends of one pipe), moves both ends just
+ * under 1024 (the usual soft RLIMIT_NOFILE, or under a lower one: where a
+ * program that takes the lowest free number seldom reaches, and the
+ * descriptor table keeps its usual size), writes the new numbers into the
+ * pair and closes the old ones. If libunwind reopens its pipe later (the
+ * program closed the moved ends), the new one is again the lowest free at
+ * that moment: after the program's own closing, not before.
  */
 #ifndef POOLALLOC_UNWIND_FDS_H
 #define POOLALLOC_UNWIND_FDS_H

@@ -9,8 +9,10 @@ which it writes one, while sampling walks the stacks of new threads. Here:
 sampling on at once, every 1 KiB; the program (1) lists its low descriptors,
 (2) closes all but 0-2, puts 2048 known bytes in a pipe of its own, starts
 threads that allocate, and reads the bytes back: all must be there, unchanged.
-Before the pipe was moved to the top of the table, (1) saw 2 descriptors and
-(2) read back changed bytes, in each of 4 runs."""
+Before the pipe was moved (just under 1024), (1) saw 2 descriptors and (2)
+read back changed bytes, in each of 4 runs; the program's highest descriptor
+must stay below 1024, so that its descriptor table, copied at every fork,
+keeps its usual size."""
 import os
 import subprocess
 import sys
@@ -21,8 +23,9 @@ from common import *  # noqa: E402,F401,F403
 PROG = r'''
 import os, threading
 junk = [bytes(64 + i % 200) for i in range(300000)]        # samples: libunwind has run
-low = sorted(int(x) for x in os.listdir("/proc/self/fd") if int(x) < 64)
-print("low", ",".join(str(fd) for fd in low))
+fds = sorted(int(x) for x in os.listdir("/proc/self/fd"))
+print("low", ",".join(str(fd) for fd in fds if fd < 64))
+print("highest", fds[-1])
 os.closerange(3, 1 << 20)
 r, w = os.pipe()
 msg = bytes(range(256)) * 8
@@ -60,6 +63,12 @@ for run in range(1):
     check(out.get("low") == "0,1,2,3",
           "run %d: the program sees descriptors it did not open: %r (want 0,1,2 and the listing's 3)"
           % (run, out.get("low")))
+    # Moved, but not so high that the descriptor table grows: the kernel
+    # copies it at every fork (a shell forking for each command paid for a
+    # pipe at 19,984 under a limit of 20,000).
+    check(int(out.get("highest", "0")) < 1024,
+          "run %d: highest descriptor %s: the table grew past its usual 1024 entries"
+          % (run, out.get("highest")))
     check(out.get("pipe") == "intact 2048",
           "run %d: the program's own pipe came back %r: something read from or wrote into it"
           % (run, out.get("pipe")))
