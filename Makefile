@@ -139,8 +139,12 @@ test-debug:
 clang-build:
 	$(MAKE) --no-print-directory CC=clang B=build-clang lib check-exports
 
+# Every tier make test runs, in order, declared here alone; each tier's rule lives
+# beside its tests (tools/poolstat.mk: socket-tests; tests/sample/sample.mk:
+# sample-tests; tests/stress/stress.mk: stress-short; tools/install.mk:
+# install-test; man/man.mk: man-check).
 TEST_TIERS := lib check-exports clang-build readme-check lint unit unit-sanitizers test-debug preload-tests \
-              socket-tests install-test man-check
+              socket-tests install-test man-check sample-tests stress-short
 test: deps-test
 	@mkdir -p $(B)
 	@set -o pipefail; $(MAKE) --no-print-directory $(TEST_TIERS) 2>&1 | tee $(B)/test.log
@@ -162,6 +166,7 @@ clean:
 -include tools/poolstat.mk
 -include tests/sample/sample.mk
 -include tests/stress/stress.mk
+-include tests/fuzz/fuzz.mk
 # make install / uninstall and their test: tools/install.mk
 -include tools/install.mk
 # The man pages, their option list and their lint: man/man.mk

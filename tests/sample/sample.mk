@@ -16,4 +16,3 @@ sample-tests: deps-sample
 	@$(MAKE) --no-print-directory lib $(B)/poolstat
 	bash tests/sample/run.sh $(CURDIR)/$(B)/libpoolalloc.so $(B)
 
-TEST_TIERS += sample-tests

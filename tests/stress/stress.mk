@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The stress tier (tests/stress/run.sh), included by the top-level Makefile.
-#   make stress-short   a few seconds of every part (~1.5 min on 2 cores); in make test
+#   make stress-short   a few seconds of every part (~1.5 min on 2 cores); a tier of make test
 #   make stress         the full tier (~15 min on 2 cores): 10-minute soak, minutes of
 #                       torture per mode, the long Python subset, redis-benchmark -n 100000
 #   make fuzz-env       libFuzzer on the POOLALLOC_* parser alone for FUZZ_ENV_SECONDS (20)
@@ -31,9 +31,6 @@ stress-short: deps-stress
 stress: deps-stress
 	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(ENV_FUZZ)
 	@bash tests/stress/run.sh full $(B)/libpoolalloc.so $(B) $(ENV_FUZZ)
-
-# The short tier is part of make test (~1.5 min of its ~4); the full one is not.
-TEST_TIERS += stress-short
 
 fuzz-env: $(ENV_FUZZ)
 	@mkdir -p $(B)/stress/fuzz-env-corpus $(B)/stress/fuzz-env-artifacts
