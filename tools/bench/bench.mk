@@ -60,7 +60,7 @@ bench: bench-deps
 # Quick: fewer rounds, smaller inputs (a few minutes instead of about fifteen).
 MACH_QUICK := $(filter 1,$(BENCH_QUICK))
 bench-machinery: bench-deps
-	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so
+	@$(MAKE) --no-print-directory $(B)/libpoolalloc.so $(B)/bench/micro
 	@mkdir -p $(B)/bench
 	@set -o pipefail; { \
 	  $(BENCH_PY) tools/bench/machine.py "What poolalloc's own machinery costs" $(B) && \
