@@ -27,7 +27,7 @@
  * ASCII, and ends with a suggestion "...?" or "ignored (...)".
  * A failed check aborts with a message, which libFuzzer reports with the input.
  *
- *   make fuzz-env            (FUZZ_ENV_SECONDS=20 by default; tests/stress/stress.mk)
+ *   make fuzz-env            (FUZZ_ENV_SECONDS=20 by default; tests/fuzz/fuzz.mk)
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #   LIB    the allocator (build/libpoolalloc.so); BUILDDIR: programs and logs go to
 #          BUILDDIR/stress/MODE/ (logs/: one .out/.err per part; python/, redis-MODE/,
 #          gcc-build-MODE/, bin/, the fuzzer's corpus)
-#   ENV_FUZZER  the libFuzzer binary of tests/fuzz/env_fuzz.c (built by stress.mk);
+#   ENV_FUZZER  the libFuzzer binary of tests/fuzz/env_fuzz.c (built by tests/fuzz/fuzz.mk);
 #          missing: the fuzz part fails
 # environment: STRESS_ONLY=substring runs only the parts whose name contains it;
 #          STRESS_SEED=N fixes every torture seed (default: new seeds, always printed).
@@ -442,8 +442,8 @@ fuzz_env_start() { # fuzz_env_start SECONDS
     rm -f "$out/fuzz-env-artifacts"/*
     bg_run "$logs/fuzz-env.status" timeout -k 10 $((fuzz_secs + 60)) "$fuzzer" \
         -max_total_time="$fuzz_secs" -max_len=512 \
-        -timeout=10 -print_final_stats=1 -dict="$here/env_fuzz.dict" \
-        -artifact_prefix="$out/fuzz-env-artifacts/" "$corpus" "$here/env_seeds" \
+        -timeout=10 -print_final_stats=1 -dict="$root/tests/fuzz/env_fuzz.dict" \
+        -artifact_prefix="$out/fuzz-env-artifacts/" "$corpus" "$root/tests/fuzz/seeds/env" \
         </dev/null >"$logs/fuzz-env.out" 2>&1
     fuzz_pid=$!
 }
