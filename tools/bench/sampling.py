@@ -16,7 +16,7 @@ library's exit line under POOLALLOC_VERBOSE=1 (both settings run with it).
     sampling.py [--build DIR] [--rounds N] [--mean 2m] [--case python3,gcc] [--quick]
 
 DIR holds libpoolalloc.so (`make B=DIR lib`); the inputs go to DIR/bench/sampling/.
-The same inputs as `make bench` (bench.py's generators); --quick uses its --quick
+The same inputs as `make bench` (workloads.py's generators); --quick uses its --quick
 sizes. Every run's output is compared with the first unsampled run's: a difference,
 a non-zero exit or a signal marks the program FAILED. Ratios, never single timings:
 on a shared machine other load moves a run by more than the 1 % this measures, and
@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-import bench  # noqa: E402  (gen_sql, gen_c: the inputs of `make bench`)
+import workloads  # noqa: E402  (gen_sql, gen_c: the inputs of `make bench`)
 
 SAMPLES_RE = re.compile(rb"poolalloc: sampling: (\d+) samples")
 
@@ -49,8 +49,8 @@ def cases(work, quick):
     scale = 0.3 if quick else 1.0
     sql = os.path.join(work, "workload.sql")
     csrc = os.path.join(work, "gen.c")
-    bench.gen_sql(sql, scale)
-    bench.gen_c(csrc, 50 if quick else 150)
+    workloads.gen_sql(sql, scale)
+    workloads.gen_c(csrc, 50 if quick else 150)
     py = os.path.join(HERE, "py_workload.py")
     return [
         ("python3", "python3 allocation-heavy script (PYTHONMALLOC=malloc)",
