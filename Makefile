@@ -29,10 +29,12 @@ CORE_SRC  := $(wildcard core/*.c)
 # fuzzer link it, the library never does (tools/check_exports.sh checks).
 CLIENT_SRC := stats/proto_read.c stats/render.c
 STATS_SRC := $(filter-out $(CLIENT_SRC),$(wildcard stats/*.c))
+SERVER_SRC := $(wildcard server/*.c)
 PRE_SRC   := $(wildcard preload/*.c)
-LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(PRE_SRC)
+LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(SERVER_SRC) $(PRE_SRC)
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
-CORE_OBJ  := $(CORE_SRC:%.c=$(B)/obj/%.o) $(STATS_SRC:%.c=$(B)/obj/%.o)
+# What a unit test links: the library without its preload layer.
+CORE_OBJ  := $(filter-out $(PRE_SRC:%.c=$(B)/obj/%.o),$(LIB_OBJ))
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 

@@ -3,6 +3,9 @@
  * server.h - the stats socket: a thread that answers one short text request
  * per connection (proto.h) on a unix socket, for poolstat or socat.
  *
+ * The face of server/: the layers above (preload/) include this header
+ * alone; sockpath.h is the folder's own.
+ *
  * Who talks to it: preload/init.c configures it at init, starts it from the
  * flush thread once the process has lived POOLALLOC_START_MS (a fork child
  * likewise, with its own pid), removes the socket file at exit (the default

@@ -29,11 +29,11 @@
 #include "../core/options.h"
 #include "../core/orphan.h"
 #include "../include/poolalloc.h"
-#include "proto.h"
-#include "sample.h"
-#include "sink.h"
+#include "../stats/proto.h"
+#include "../stats/sample.h"
+#include "../stats/sink.h"
+#include "../stats/stats.h"
 #include "sockpath.h"
-#include "stats.h"
 
 #define ACCEPT_BATCH 64
 
