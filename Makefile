@@ -29,9 +29,10 @@ CORE_SRC  := $(wildcard core/*.c)
 # fuzzer link it, the library never does (tools/check_exports.sh checks).
 CLIENT_SRC := stats/proto_read.c stats/render.c
 STATS_SRC := $(filter-out $(CLIENT_SRC),$(wildcard stats/*.c))
+SAMPLER_SRC := $(wildcard sampler/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 PRE_SRC   := $(wildcard preload/*.c)
-LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(SERVER_SRC) $(PRE_SRC)
+LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(SAMPLER_SRC) $(SERVER_SRC) $(PRE_SRC)
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 # What a unit test links: the library without its preload layer.
 CORE_OBJ  := $(filter-out $(PRE_SRC:%.c=$(B)/obj/%.o),$(LIB_OBJ))

@@ -19,8 +19,8 @@
 #include "../core/cpu.h"
 #include "../core/log.h"
 #include "../core/region.h"
+#include "../sampler/sample.h"
 #include "../server/server.h"
-#include "../stats/sample.h"
 #include "../stats/stats.h"
 #include "reentry.h"
 

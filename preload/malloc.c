@@ -27,7 +27,7 @@
 #include "../core/log.h"
 #include "../core/region.h"
 #include "../core/sizeclass.h"
-#include "../stats/sample.h"
+#include "../sampler/sample.h"
 #include "../stats/stats.h"
 #include "preload.h"
 #include "reentry.h"

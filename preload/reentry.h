@@ -65,7 +65,7 @@
 #define POOLALLOC_REENTRY_H
 
 #include "../core/cache.h"
-#include "../stats/sample.h"
+#include "../sampler/sample.h"
 
 /* Around every pass-through call into glibc's allocator (R2, R3). A sampled
  * block's call uses the sampler's quiet pair instead (sample.h). */

@@ -16,7 +16,7 @@
  * mode_reason (the value is the rest of the line); `class.columns NAME...`
  * names the columns of the `class N ...` rows that follow it, `cpu.columns`
  * those of `cpu N ...` rows; `config NAME VALUE` lines; `command NAME TEXT`
- * for help. `sites` and `heap` (allocation sampling, stats/sample.h) start
+ * for help. `sites` and `heap` (allocation sampling, sampler/sample.h) start
  * with `sampling on` (or `sampling off (why)` and nothing more); `sites` has
  * `site.columns` and `site N ... @ 0xADDR...` rows plus `order.live` and
  * `order.total` lines, `heap` one `heap LINE` per line of a heap profile

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Before sample_start() a thread's countdown is parked (stats/sample.c,
+"""Before sample_start() a thread's countdown is parked (sampler/sample.c,
 SAMPLE_PARK = 256 KiB): a thread allocating then leaves malloc's inline path
 once per 256 KiB it allocates, not at every request, and once the sampler is
 on the same thread draws a real distance and is sampled at the chosen mean.

@@ -3,8 +3,8 @@
  * (see sample.h). Runs in the stats server thread: no malloc, no stdio. */
 #include <unistd.h>
 
+#include "../stats/sink.h"
 #include "sample.h"
-#include "sink.h"
 
 static void hex(struct sink *o, uint64_t v)
 {

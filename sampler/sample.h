@@ -4,6 +4,13 @@
  * they came from, and the sampled objects still alive. Read by the `sites`
  * and `heap` socket requests (heapprof.c).
  *
+ * The face of sampler/: the layers above (server/, preload/) include this
+ * header alone; unwind_fds.h is the folder's own. heapprof.c is here, with
+ * the tables it reads, not beside the server or the wire format: it reads
+ * them through this header alone and writes the `sites` and `heap` bodies
+ * to a sink, so the server sees the sampler through one header and the wire
+ * format (which poolstat links too) never depends on the sampler.
+ *
  * Who talks to it: preload/malloc.c counts every request against this
  * thread's countdown (sample_tick, inlined: one TLS subtract, a store and a
  * branch) and, when the countdown runs out, calls sample_due() out of line;
