@@ -10,7 +10,6 @@
  * (POOLSTAT_DEADLINE_MS) and never the others' figures.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -26,7 +25,6 @@
 #include "export.h"
 #include "../../stats/render.h"
 
-#define EXPORT_PROC_MAX 65536            /* /proc entries looked at in one round */
 #define EXPORT_FILE "poolalloc.prom"     /* the name node_exporter's *.prom glob reads */
 #define EXPORT_BYTES_MAX (256u << 20)    /* one exposition, in memory before it is written */
 
@@ -127,20 +125,26 @@ static int note_abstract(unsigned long uid, long pid, void *arg)
     return 0;
 }
 
-/* A /proc entry's pid: digits only, no leading zero; -1 if not. */
-static long proc_pid(const char *s)
-{
-    long v = 0;
-    size_t i = 0;
-    for (; s[i] >= '0' && s[i] <= '9' && i < 10; i++)
-        v = v * 10 + (s[i] - '0');
-    return i == 0 || s[i] || s[0] == '0' ? -1 : v;
-}
-
 static int by_pid(const void *a, const void *b)
 {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
+}
+
+/* What candidates gathers: the pids of the abstract names, and its result. */
+struct found {
+    struct pids abs;
+    struct pids *out;
+};
+
+/* poolstat_proc_each callback: pid is a candidate if it has an abstract
+ * socket or maps libpoolalloc. */
+static int note_proc(long pid, void *arg)
+{
+    struct found *f = arg;
+    if (pids_has(&f->abs, pid) || poolstat_maps_lib((pid_t)pid) == 1)
+        pids_add(f->out, pid);
+    return 0;
 }
 
 /* The processes `poolstat` alone lists with figures, in pid order: those of
@@ -148,30 +152,10 @@ static int by_pid(const void *a, const void *b)
  * mapping libpoolalloc, each resolved as `poolstat PID` would be. */
 static void candidates(struct pids *out)
 {
-    struct pids abs = {0};
-    poolstat_abstract_each(note_abstract, &abs);
-    uid_t me = geteuid();
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int seen = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        long pid = proc_pid(e->d_name);
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        if (++seen > EXPORT_PROC_MAX) {
-            fprintf(stderr, "poolstat: looked at the first %d processes, not at the rest\n",
-                    EXPORT_PROC_MAX);
-            break;
-        }
-        uid_t ruid, euid;
-        if (poolstat_uids((pid_t)pid, &ruid, &euid) != 0 || (me != 0 && euid != me))
-            continue;
-        if (pids_has(&abs, pid) || poolstat_maps_lib((pid_t)pid) == 1)
-            pids_add(out, pid);
-    }
-    if (d)
-        closedir(d);
-    free(abs.v);
+    struct found f = {.out = out};
+    poolstat_abstract_each(note_abstract, &f.abs);
+    poolstat_proc_each(POOLSTAT_EUID, "", note_proc, &f);
+    free(f.abs.v);
     if (out->n)
         qsort(out->v, out->n, sizeof *out->v, by_pid);
 }

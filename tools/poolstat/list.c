@@ -12,6 +12,9 @@
  * socket is shown as process N only if N runs as that uid (the exchange then
  * checks the server itself), and stale sockets are removed only in the
  * caller's own folders, by name relative to the verified folder.
+ *
+ * The walk of /proc that finds processes by their uids (poolstat_proc_each)
+ * is here too; `poolstat --prom --all` and export (export.c) walk with it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -28,7 +31,6 @@
 #include "poolstat.h"
 
 #define DIRS_MAX 64
-#define PROC_MAX 65536   /* /proc entries looked at for processes without a socket */
 
 /* A folder to look in and the uid that must own it (and every socket in it). */
 struct place {
@@ -75,6 +77,34 @@ static long canonical(const char *s, const char *stop)
     if (c == s || c != stop || (s[0] == '0' && c - s > 1))
         return -1;
     return v;
+}
+
+int poolstat_proc_each(enum poolstat_whose whose, const char *what,
+                       int (*fn)(long pid, void *arg), void *arg)
+{
+    uid_t me = geteuid();
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int seen = 0, rc = 0;
+    while (rc == 0 && d && (e = readdir(d)) != NULL) {
+        long pid = canonical(e->d_name, e->d_name + strlen(e->d_name));
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        if (++seen > POOLSTAT_PROC_MAX) {
+            fprintf(stderr, "poolstat: looked at the first %d processes%s, not at the rest\n",
+                    POOLSTAT_PROC_MAX, what);
+            break;
+        }
+        uid_t ruid, euid;
+        if (poolstat_uids((pid_t)pid, &ruid, &euid) != 0)
+            continue;
+        if (me != 0 && (euid != me || (whose == POOLSTAT_RUID_EUID && ruid != me)))
+            continue;
+        rc = fn(pid, arg);
+    }
+    if (d)
+        closedir(d);
+    return rc;
 }
 
 /* root: every user's folders. Names under /tmp and /run/user are anyone's
@@ -293,50 +323,33 @@ static int age_ms(long pid, uint64_t *ms)
     return 0;
 }
 
-/* The processes that map libpoolalloc and have no row yet: the caller's own
- * (real and effective uid), or everyone's for root. Each is resolved as
- * `poolstat PID` would be: a socket the folders above did not hold (its own
- * POOLALLOC_SOCKET) gives its figures, none gives a "not started" row, and
- * anything else (POOLALLOC_SOCKET=off, a refused socket) a note. A process
- * that ends meanwhile is left out. The abstract names were read already
- * (abstract_row). */
-static void scan_proc(struct list *l)
+/* poolstat_proc_each callback: a row for process pid (the caller's own, by
+ * real and effective uid, or for root anyone's) if it maps libpoolalloc and
+ * has no row yet. It is resolved as `poolstat PID` would be: a socket the
+ * folders above did not hold (its own POOLALLOC_SOCKET) gives its figures,
+ * none gives a "not started" row, and anything else (POOLALLOC_SOCKET=off, a
+ * refused socket) a note. A process that ends meanwhile is left out. The
+ * abstract names were read already (abstract_row). */
+static int proc_row(long pid, void *arg)
 {
-    uid_t me = geteuid();
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int seen = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        long pid = canonical(e->d_name, e->d_name + strlen(e->d_name));
-        if (pid <= 0)
-            continue;
-        if (++seen > PROC_MAX) {
-            fprintf(stderr, "poolstat: looked at the first %d processes for one that has not "
-                            "started, not at the rest\n", PROC_MAX);
-            break;
-        }
-        uid_t ruid, euid;
-        if (pid == (long)getpid() || listed(l, pid) ||
-            poolstat_uids((pid_t)pid, &ruid, &euid) != 0 ||
-            (me != 0 && (ruid != me || euid != me)) || poolstat_maps_lib((pid_t)pid) != 1)
-            continue;
-        char err[POOLSTAT_ERR_MAX];
-        struct target t;
-        if (poolstat_resolve_pid((pid_t)pid, 0, &t, err) == 0) {
-            add_row(l, &t);
-            continue;
-        }
-        uint64_t age;
-        if (age_ms(pid, &age) != 0)
-            continue;   /* gone */
-        struct row *w = new_row(l, pid);
-        w->unstarted = t.unstarted;
-        w->age_ms = age;
-        if (!t.unstarted)
-            set_note(w, err);
+    struct list *l = arg;
+    if (listed(l, pid) || poolstat_maps_lib((pid_t)pid) != 1)
+        return 0;
+    char err[POOLSTAT_ERR_MAX];
+    struct target t;
+    if (poolstat_resolve_pid((pid_t)pid, 0, &t, err) == 0) {
+        add_row(l, &t);
+        return 0;
     }
-    if (d)
-        closedir(d);
+    uint64_t age;
+    if (age_ms(pid, &age) != 0)
+        return 0;   /* gone */
+    struct row *w = new_row(l, pid);
+    w->unstarted = t.unstarted;
+    w->age_ms = age;
+    if (!t.unstarted)
+        set_note(w, err);
+    return 0;
 }
 
 static int by_pid(const void *a, const void *b)
@@ -394,7 +407,7 @@ int poolstat_list(void)
     for (int i = 0; i < np; i++)
         stale += scan_place(&l, &places[i]);
     poolstat_abstract_each(abstract_row, &l);
-    scan_proc(&l);
+    poolstat_proc_each(POOLSTAT_RUID_EUID, " for one that has not started", proc_row, &l);
     free(l.r);
     struct row *rows = l.rows;
     size_t nrows = l.n;

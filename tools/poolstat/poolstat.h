@@ -119,6 +119,26 @@ int poolstat_open_dir(const char *dir, const char *name, uid_t *uid, char *why, 
  * Returns what the last fn returned, or 0. */
 int poolstat_abstract_each(int (*fn)(unsigned long uid, long pid, void *arg), void *arg);
 
+/* /proc entries one poolstat_proc_each looks at, at most. */
+#define POOLSTAT_PROC_MAX 65536
+
+/* Whose processes poolstat_proc_each hands on when the caller is not root
+ * (root: every process whose uids can be read). */
+enum poolstat_whose {
+    POOLSTAT_EUID,          /* effective uid the caller's (`--prom --all`, export) */
+    POOLSTAT_RUID_EUID,     /* real and effective uid the caller's (`poolstat` alone) */
+};
+
+/* Walks /proc (list.c): calls fn(pid, arg) for every process but poolstat
+ * itself whose uids, read from /proc/PID/status, pass `whose`. A pid is only
+ * a number here: fn checks what it reads of the process (trust.c), and the
+ * process may end or be replaced meanwhile. Past POOLSTAT_PROC_MAX entries
+ * one line on stderr ("looked at the first N processes<what>, not at the
+ * rest") ends the walk. Stops early if fn returns nonzero. Returns what the
+ * last fn returned, or 0. */
+int poolstat_proc_each(enum poolstat_whose whose, const char *what,
+                       int (*fn)(long pid, void *arg), void *arg);
+
 /* `poolstat` alone: the table of live processes (abstract names, socket
  * files in the default folders, processes that map libpoolalloc); removes
  * the stale socket files of the caller's own uid (never another user's). */
