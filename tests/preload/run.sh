@@ -16,6 +16,9 @@
 #                       once on plain glibc as NAME[glibc] (proves the test is right),
 #                       once preloaded as NAME, and for some once more per setting in
 #                       variants_of() below as NAME[LABEL].
+#   threads_fork_random_torture  a few seconds of the stress tier's torture
+#                       (tests/stress/torture*.c), compiled and run as the C tests are,
+#                       with the arguments of args_of() below.
 #   tests/preload/*.sh  (not this file) run as `bash NAME.sh LIB BUILDDIR`; they compare
 #                       plain against preloaded runs themselves.  In the glibc-only mode,
 #                       those marked "preload-test: glibc-variant" run with an empty LIB
@@ -98,6 +101,17 @@ variants_of() {
     esac
 }
 
+# Arguments of a C test's program (every variant). The torture: rounds of 2..16 threads
+# with storms of 1-2 fork children (the first of each runs two threads and forks a
+# grandchild) for 3 s; -w 25: no progress for 25 s, or a fork child hung for 25 s, fails
+# it well before timeout_of; -v: a line per round and per fork child, the count of each
+# call.
+args_of() {
+    case $1 in
+    threads_fork_random_torture) echo "-t 3 -r 500 -T 2-16 -f 2 -w 25 -v" ;;
+    esac
+}
+
 # Build extra pieces a C test needs; prints the extra link arguments.
 prepare() { # prepare NAME
     case $1 in
@@ -109,6 +123,7 @@ prepare() { # prepare NAME
         done
         printf '%s\n' "-L$out" -lctor_alloc_linked "-Wl,-rpath,\$ORIGIN"
         ;;
+    threads_fork_random_torture) echo -lm ;;
     esac
 }
 
@@ -131,34 +146,44 @@ run_c() { # run_c NAME EXE VARIANT(glibc|preload|LABEL) [VAR=VALUE...]
             tag=$name.$variant
         fi
     fi
-    runner_test "$display" "$tag" "$(timeout_of "$name")" env ${envs[@]+"${envs[@]}"} "$exe"
+    local -a args
+    read -r -a args <<<"$(args_of "$name")"
+    runner_test "$display" "$tag" "$(timeout_of "$name")" env ${envs[@]+"${envs[@]}"} "$exe" \
+        ${args[@]+"${args[@]}"}
 }
 
-for src in "$here"/*.c; do
-    [ -e "$src" ] || continue
-    name=$(basename "$src" .c)
-    [ -n "$filter" ] && [[ $name != *"$filter"* ]] && continue
-    exe=$out/$name
+c_test() { # c_test NAME SOURCE...: build it, run it on glibc, preloaded, in its variants
+    local name=$1 exe=$out/$1 extra label settings
+    shift
+    [ -n "$filter" ] && [[ $name != *"$filter"* ]] && return
     if ! extra=$(prepare "$name" 2>"$logs/$name.build"); then
         report_fail "$name" "support pieces do not build" "$logs/$name.build"
-        continue
+        return
     fi
+    local -a extra_args vars
     mapfile -t extra_args <<<"$extra"
     [ -z "$extra" ] && extra_args=()
-    if ! "$cc" "${cflags[@]}" -o "$exe" "$src" ${extra_args[@]+"${extra_args[@]}"} -ldl \
+    if ! "$cc" "${cflags[@]}" -o "$exe" "$@" ${extra_args[@]+"${extra_args[@]}"} -ldl \
         >>"$logs/$name.build" 2>&1; then
         report_fail "$name" "does not compile with $cc" "$logs/$name.build"
-        continue
+        return
     fi
     [ "$c_only" = 1 ] || run_c "$name" "$exe" glibc
-    [ "$lib" = none ] && continue
+    [ "$lib" = none ] && return
     run_c "$name" "$exe" preload
     while read -r label settings; do
         [ -n "$label" ] || continue
         read -r -a vars <<<"$settings"
         run_c "$name" "$exe" "$label" "${vars[@]}"
     done < <(variants_of "$name")
+}
+
+for src in "$here"/*.c; do
+    [ -e "$src" ] || continue
+    c_test "$(basename "$src" .c)" "$src"
 done
+# C tests whose program lives in another tier.
+c_test threads_fork_random_torture "$here"/../stress/torture*.c
 
 # ---- scripts (real programs, environment) -------------------------------------------------
 

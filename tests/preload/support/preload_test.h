@@ -31,11 +31,26 @@
 
 #include "../../../include/poolalloc.h"
 
+/*
+ * A program of one file gets the two objects below as statics. A program of several
+ * files defines PT_SHARED before it includes this header, in every file, and defines
+ * both objects once (PT_SHARED_DEFINE, in the file with main): one failure count and
+ * one ownership query for the whole program, not one per file.
+ */
+#ifdef PT_SHARED
+#define PT_STORAGE extern
+#define PT_SHARED_DEFINE                                                                   \
+    atomic_int pt_failures;                                                                \
+    int (*pt_owns_fn)(const void *)
+#else
+#define PT_STORAGE static
+#endif
+
 /* Failure count for the whole program; atomic because torture threads report too. */
-static atomic_int pt_failures __attribute__((unused));
+PT_STORAGE atomic_int pt_failures __attribute__((unused));
 
 /* Set by pt_init(): the allocator's ownership query, or NULL on plain glibc. */
-static int (*pt_owns_fn)(const void *) __attribute__((unused));
+PT_STORAGE int (*pt_owns_fn)(const void *) __attribute__((unused));
 
 /* Report one broken rule with its location; stops printing (not counting) after 30. */
 __attribute__((format(printf, 3, 4), unused)) static void pt_fail(const char *file, int line,

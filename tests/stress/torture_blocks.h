@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * torture_blocks.h - the live blocks of the two torture programs
- * (tests/preload/threads_fork_random_torture.c, tests/stress/torture.c): a slot, the
- * pattern a block carries, the checks every fresh allocation passes, and the random
+ * torture_blocks.h - the live blocks of the torture (tests/stress/torture*.c): a slot,
+ * the pattern a block carries, the checks every fresh allocation passes, and the random
  * sizes. Built on tests/preload/support/preload_test.h (pt_rand, pt_addr, pt_errno,
- * FAILF); everything is static, each program gets its own copy.
+ * FAILF); everything is static inline.
  *
  * The pattern depends only on a block's id, never on its address: bytes [0,8) hold the
  * id, [8,16) the block's size (when it has 16 bytes), every other byte i is byte i of
