@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* sample.c - allocation sampling: the countdown's slow half, the stack table
- * and the table of live sampled objects (see sample.h). No malloc, no lock. */
+/* sample.c - allocation sampling: the countdown's slow half, the table of
+ * live sampled objects and the figures of each site, and the start (see
+ * sample.h; the stack table is stack.c's). No malloc, no lock. */
 #define _GNU_SOURCE
 #include "sample.h"
-#include "unwind_fds.h"
+#include "stack.h"
 
-#include <dlfcn.h>
-#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -14,16 +13,11 @@
 
 #include "../core/log.h"
 
-#define SITE_INDEX   (2 * SAMPLE_SITES)  /* hash index of the stacks: at most half full */
-#define SITE_BUSY    UINT32_MAX          /* index slot claimed, its stack being written */
-#define SKIP_MAX     8                   /* the allocator's own frames above the caller, at most */
-#define SPIN_MAX     4096                /* waits for another thread's stack, then gives up */
 #define LIVE_WAYS    8
 #define LIVE_BITS    14
 #define LIVE_BUCKETS (1u << LIVE_BITS)   /* 131072 slots: ~32k live samples before drops matter */
 #define META_SITE    0xffffffu           /* meta = size << 24 | site */
 #define SIZE_MAX40   ((UINT64_C(1) << 40) - 1)
-#define FIRST_STEPPED 1                  /* a thread's first stacks walked by unw_step (below) */
 
 enum { SMP_NOT_STARTED, SMP_ON, SMP_OFF };
 
@@ -56,23 +50,15 @@ static struct {
     int state;
     const char *why;                 /* sample_state() */
     uint64_t mean;
-    int (*backtrace)(void **, int);  /* libunwind's unw_backtrace */
-    struct unw_calls *unw;           /* for a thread's first stacks, or NULL */
-    uintptr_t own_lo, own_hi;        /* this library's code */
-    uint32_t *index;                 /* SITE_INDEX slots: 0 free, SITE_BUSY, or a site id */
-    struct sample_stack *stacks;     /* by site id, dense */
     struct site_figures *counts;     /* by site id, dense */
     struct live_bucket *live;
     size_t mapped;
 } smp = {.why = "not started"};
 
-static uint32_t smp_nsites = 1;      /* next site id; 0 is the unknown-stack site */
 static uint64_t smp_dropped;
 static uint64_t smp_taken;           /* samples recorded (sample_record that returned 1) */
 static uint64_t smp_due_early;       /* sample_due() calls while not started (sample_exit) */
 static int smp_verbose;              /* the exit line (sample_exit) */
-static uint32_t smp_unwinding;       /* threads inside libunwind for a sample */
-static int smp_forking;              /* a fork is being prepared: no new unwinding */
 
 /* ---- arithmetic without libm --------------------------------------------------------- */
 
@@ -84,13 +70,6 @@ static inline uint64_t rng_next(uint64_t *s)
     x ^= x >> 27;
     *s = x;
     return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
 }
 
 union dbits {
@@ -169,8 +148,8 @@ static void seed(struct sample_tls *t)
     static uint64_t seq;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t s = mix((uintptr_t)t ^ ((uint64_t)ts.tv_nsec << 24) ^ (uint64_t)ts.tv_sec ^
-                     __atomic_add_fetch(&seq, UINT64_C(0x9E3779B97F4A7C15), __ATOMIC_RELAXED));
+    uint64_t s = stack_mix((uintptr_t)t ^ ((uint64_t)ts.tv_nsec << 24) ^ (uint64_t)ts.tv_sec ^
+                           __atomic_add_fetch(&seq, UINT64_C(0x9E3779B97F4A7C15), __ATOMIC_RELAXED));
     t->rng = s ? s : 1;
 }
 
@@ -205,198 +184,6 @@ int sample_due(size_t n)
      * exponential distance from its end (memoryless, so no bias). */
     t->left = draw(t);
     return n != 0;
-}
-
-/* ---- stacks ---------------------------------------------------------------------------- */
-
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static inline int own_code(uintptr_t ip)
-{
-    return ip >= smp.own_lo && ip < smp.own_hi;
-}
-
-static uint64_t stack_hash(const uintptr_t *f, uint32_t depth)
-{
-    uint64_t h = depth;
-    for (uint32_t i = 0; i < depth; i++)
-        h = (h ^ f[i]) * UINT64_C(0x9E3779B97F4A7C15) + (h >> 29);
-    h = mix(h);
-    return h ? h : 1;
-}
-
-/* A stack as unwound: frames in the caller's buffer, not yet a table entry. */
-struct stack_key {
-    const uintptr_t *frame;
-    uint32_t depth;
-    uint64_t hash;
-};
-
-static int same_stack(const struct sample_stack *a, const struct stack_key *b)
-{
-    if (a->hash != b->hash || a->depth != b->depth)
-        return 0;
-    for (uint32_t i = 0; i < a->depth; i++)
-        if (a->frame[i] != b->frame[i])
-            return 0;
-    return 1;
-}
-
-/* The id of stack s, inserted if new. 0 when the table is full, or when the
- * slot it needs stays claimed by a thread that does not finish writing (it
- * may be stopped, or be the thread a signal handler interrupted). */
-static uint32_t site_find(const struct stack_key *s)
-{
-    const uint32_t mask = SITE_INDEX - 1;
-    for (uint32_t i = 0; i < SITE_INDEX; i++) {
-        uint32_t *slot = &smp.index[(s->hash + i) & mask];
-        uint32_t id = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-        if (id == 0) {
-            if (__atomic_load_n(&smp_nsites, __ATOMIC_RELAXED) >= SAMPLE_SITES)
-                return 0;
-            if (__atomic_compare_exchange_n(slot, &id, SITE_BUSY, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE)) {
-                uint32_t nid = __atomic_fetch_add(&smp_nsites, 1, __ATOMIC_RELAXED);
-                if (nid >= SAMPLE_SITES) {
-                    __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
-                    return 0;
-                }
-                /* Written once, into zeroed (fresh mmap) memory: the frames
-                 * past depth stay 0. */
-                struct sample_stack *r = &smp.stacks[nid];
-                r->hash = s->hash;
-                r->depth = s->depth;
-                for (uint32_t k = 0; k < s->depth; k++)
-                    r->frame[k] = s->frame[k];
-                __atomic_store_n(&r->ready, 1, __ATOMIC_RELEASE);
-                __atomic_store_n(slot, nid, __ATOMIC_RELEASE);
-                return nid;
-            }
-            /* Lost the race: id is what the winner stored. */
-        }
-        for (int spin = 0; id == SITE_BUSY && spin < SPIN_MAX; spin++) {
-            spin_pause();
-            id = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-        }
-        if (id == SITE_BUSY)
-            return 0;
-        if (id != 0 && same_stack(&smp.stacks[id], s))
-            return id;
-    }
-    return 0;
-}
-
-/*
- * A thread's first stack, walked frame by frame with unw_step rather than
- * with unw_backtrace. unw_backtrace keeps a cache of frame layouts per thread,
- * made at the thread's first call: 16384 slots (256 KiB mmap'ed and written:
- * ~76k instructions and 64 page faults, ~30 us) and unmapped at its exit. A
- * thread that is sampled once or twice in its life (short-lived threads: at
- * POOLALLOC_SAMPLE=2m, 122 of 2500 in `micro threads`) paid that for one
- * stack. unw_step reads libunwind's global cache of unwind rules instead (a
- * locked lookup per frame, ~0.3 us), so the first stack costs a few us, and
- * only a thread that comes back for more builds its own cache. Both return
- * the same return addresses (libunwind's backtrace() falls back to this very
- * loop when its fast path gives up), so a site is the same site either way.
- *
- * x86_64 only: the names are libunwind's for that target, and the context and
- * cursor are opaque blocks of its x86_64 sizes (968 and 1016 bytes in 1.6).
- */
-#if defined(__x86_64__)
-#define UNW_STEP_NAMES "_Ux86_64_getcontext", "_ULx86_64_init_local", "_ULx86_64_step", \
-                       "_ULx86_64_get_reg"
-#define UNW_REG_IP_NO  16                /* UNW_X86_64_RIP */
-#define UNW_CONTEXT_BYTES 1024
-#define UNW_CURSOR_BYTES  1088
-#endif
-
-struct unw_calls {
-    int (*getcontext)(void *ctx);
-    int (*init_local)(void *cursor, void *ctx);
-    int (*step)(void *cursor);
-    int (*get_reg)(void *cursor, int reg, uintptr_t *val);
-};
-
-#ifdef UNW_STEP_NAMES
-static struct unw_calls unw_calls;
-
-static int step_backtrace(uintptr_t *out, int max)
-{
-    _Alignas(64) char ctx[UNW_CONTEXT_BYTES];
-    _Alignas(64) char cursor[UNW_CURSOR_BYTES];
-    const struct unw_calls *u = smp.unw;
-    if (u->getcontext(ctx) != 0 || u->init_local(cursor, ctx) < 0)
-        return 0;
-    int n = 0;
-    while (n < max && u->step(cursor) > 0) {
-        uintptr_t ip;
-        if (u->get_reg(cursor, UNW_REG_IP_NO, &ip) < 0)
-            break;
-        out[n++] = ip;
-    }
-    return n;
-}
-#endif
-
-/* libunwind's calls for step_backtrace, or none: then every stack is
- * unw_backtrace's. */
-static void unw_step_calls(void *h)
-{
-#ifdef UNW_STEP_NAMES
-    static const char *const name[] = {UNW_STEP_NAMES};
-    void *f[4];
-    for (int i = 0; i < 4; i++)
-        if (!(f[i] = dlsym(h, name[i])))
-            return;
-    *(void **)&unw_calls.getcontext = f[0];
-    *(void **)&unw_calls.init_local = f[1];
-    *(void **)&unw_calls.step = f[2];
-    *(void **)&unw_calls.get_reg = f[3];
-    smp.unw = &unw_calls;
-#else
-    (void)h;
-#endif
-}
-
-/* The site of the caller of malloc: libunwind's return addresses, the
- * allocator's own frames (the sampler, malloc's slow half) left out. */
-static uint32_t site_of_caller(void)
-{
-    /* Written by libunwind as void *: uintptr_t here, as the table keeps them
-     * (the stores are in another object, and have the same representation). */
-    uintptr_t raw[SAMPLE_DEPTH + SKIP_MAX];
-    /* Seen by sample_fork_prepare() (seq_cst on both sides, Dekker style):
-     * either it waits for this unwinding, or this one sees the fork. */
-    __atomic_fetch_add(&smp_unwinding, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&smp_forking, __ATOMIC_SEQ_CST)) {
-        __atomic_fetch_sub(&smp_unwinding, 1, __ATOMIC_RELEASE);
-        return 0;
-    }
-    int n;
-#ifdef UNW_STEP_NAMES
-    if (smp.unw && sample_tls.walked < FIRST_STEPPED)
-        n = step_backtrace(raw, SAMPLE_DEPTH + SKIP_MAX);
-    else
-#endif
-        n = smp.backtrace((void **)raw, SAMPLE_DEPTH + SKIP_MAX);
-    sample_tls.walked++;
-    __atomic_fetch_sub(&smp_unwinding, 1, __ATOMIC_RELEASE);
-    int i = 0;
-    while (i < n && own_code(raw[i]))
-        i++;
-    if (i >= n)
-        return 0;
-    /* Looked up in place: a stack is copied only when it is new. */
-    struct stack_key k;
-    k.frame = raw + i;
-    k.depth = (uint32_t)(n - i < SAMPLE_DEPTH ? n - i : SAMPLE_DEPTH);
-    k.hash = stack_hash(k.frame, k.depth);
-    return site_find(&k);
 }
 
 /* ---- figures per site --------------------------------------------------------------------- */
@@ -467,7 +254,7 @@ int sample_record(void *p, size_t n)
     struct sample_tls *t = &sample_tls;
     t->busy++;
     uint64_t x = n < SIZE_MAX40 ? n : SIZE_MAX40;
-    uint64_t meta = x << 24 | site_of_caller();
+    uint64_t meta = x << 24 | stack_site_of_caller(&t->walked);
     int ok = live_put(p, meta);
     if (ok) {
         count(meta, COUNT_SAMPLED);
@@ -509,86 +296,40 @@ int sample_restore(void *p, const struct sample_obj *o)
 
 /* ---- start ------------------------------------------------------------------------------ */
 
-/* Linker-made: this library's own ELF header, at its load address. */
-extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
-
-/* [own_lo, own_hi): the executable segments of this library. */
-static void own_range(void)
-{
-    const ElfW(Ehdr) *eh = &__ehdr_start;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
-    uintptr_t base = 0, lo = UINTPTR_MAX, hi = 0;
-    int first = 1;
-    for (unsigned i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != PT_LOAD)
-            continue;
-        if (first)   /* the first segment maps the header: offset 0 */
-            base = (uintptr_t)eh - ph[i].p_vaddr, first = 0;
-        if (!(ph[i].p_flags & PF_X))
-            continue;
-        uintptr_t a = base + ph[i].p_vaddr, z = a + ph[i].p_memsz;
-        lo = a < lo ? a : lo;
-        hi = z > hi ? z : hi;
-    }
-    smp.own_lo = lo;
-    smp.own_hi = hi;
-}
-
-static size_t page_round(size_t n)
-{
-    return PA_ROUNDUP(n, PA_PAGE);
-}
-
-/* fork() while another thread unwinds would leave libunwind's mutexes held
- * in the child, whose first sample would then wait forever. The prepare
- * handler (run before the core's: an unwinding thread may still malloc;
- * preload/init.c, the fork handlers) stops new unwinding and waits for the
- * unwinding under way, at most a second (a signal handler that forks from
- * inside the sampler would wait for itself). Samples taken meanwhile go to
- * site 0. The program's own use of libunwind is not covered. */
+/* The sampler's fork handlers around the stack table's (stack.h). */
 void sample_fork_prepare(void)
 {
     sample_tls.busy++;   /* until fork returns: glibc's arena locks are held meanwhile */
-    __atomic_store_n(&smp_forking, 1, __ATOMIC_SEQ_CST);
-    struct timespec t0, now, nap = {0, 100000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (__atomic_load_n(&smp_unwinding, __ATOMIC_SEQ_CST)) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= 2 || (now.tv_sec - t0.tv_sec == 1 && now.tv_nsec >= t0.tv_nsec))
-            break;
-        nanosleep(&nap, NULL);
-    }
+    stack_fork_prepare();
 }
 
 void sample_fork_parent(void)
 {
-    __atomic_store_n(&smp_forking, 0, __ATOMIC_SEQ_CST);
+    stack_fork_parent();
     sample_tls.busy--;
 }
 
 void sample_fork_child(void)
 {
     sample_tls.busy--;
-    __atomic_store_n(&smp_unwinding, 0, __ATOMIC_RELAXED);   /* those threads are not here */
-    __atomic_store_n(&smp_forking, 0, __ATOMIC_SEQ_CST);
+    stack_fork_child();
 }
 
-/* One reservation for every table; pages are touched as samples arrive. */
+/* One reservation for every table (the stack table's first); pages are
+ * touched as samples arrive. */
 static int map_tables(void)
 {
-    size_t a = page_round(SITE_INDEX * sizeof(uint32_t));
-    size_t b = page_round(SAMPLE_SITES * sizeof(struct sample_stack));
-    size_t c = page_round(SAMPLE_SITES * sizeof(struct site_figures));
-    size_t d = page_round(LIVE_BUCKETS * sizeof(struct live_bucket));
-    char *m = mmap(NULL, a + b + c + d, PROT_READ | PROT_WRITE,
+    size_t s = stack_tables_bytes();
+    size_t c = PA_ROUNDUP(SAMPLE_SITES * sizeof(struct site_figures), PA_PAGE);
+    size_t d = PA_ROUNDUP(LIVE_BUCKETS * sizeof(struct live_bucket), PA_PAGE);
+    char *m = mmap(NULL, s + c + d, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return -1;
-    smp.index = (uint32_t *)m;
-    smp.stacks = (struct sample_stack *)(m + a);
-    smp.counts = (struct site_figures *)(m + a + b);
-    smp.live = (struct live_bucket *)(m + a + b + c);
-    smp.mapped = a + b + c + d;
+    stack_tables_at(m);
+    smp.counts = (struct site_figures *)(m + s);
+    smp.live = (struct live_bucket *)(m + s + c);
+    smp.mapped = s + c + d;
     return 0;
 }
 
@@ -621,27 +362,14 @@ void sample_start(uint64_t mean, int verbose)
     if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
         return;
     smp_verbose = verbose;
-    if (!mean) {
+    if (!mean)
         why = "off (POOLALLOC_SAMPLE=0)";
-    } else {
-        /* RTLD_LOCAL, not a link-time dependency: libunwind.so.8 also
-         * defines _Unwind_RaiseException and the rest of the C++ unwinding
-         * ABI, and in the global scope it would take C++ exceptions away
-         * from libgcc_s in every program we are preloaded into. */
-        void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            why = "off: libunwind.so.8 cannot be loaded (Debian package libunwind8)";
-        else if (!(*(void **)&smp.backtrace = dlsym(h, "unw_backtrace")))
-            why = "off: libunwind.so.8 has no unw_backtrace";
-        else if (map_tables() != 0)
-            why = "off: cannot map the sampling tables";
-        else
-            unw_step_calls(h);
-    }
+    else if (!(why = stack_load()) && map_tables() != 0)
+        why = "off: cannot map the sampling tables";
     /* Before the first sample: libunwind's validation pipe would take the two
      * lowest free descriptors, which a program that closes what it did not
      * open hands to its own files (unwind_fds.h). */
-    int moved = why ? 0 : unwind_fds_move(smp.backtrace);
+    int moved = why ? 0 : stack_move_pipe();
     if (why) {
         smp.why = why;
         if (verbose && mean) {
@@ -654,7 +382,6 @@ void sample_start(uint64_t mean, int verbose)
         __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
         return;
     }
-    own_range();
     smp.mean = mean;
     smp.why = "on";
     __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
@@ -688,16 +415,14 @@ unsigned sample_nsites(void)
 {
     if (!sample_mean())
         return 0;
-    uint32_t n = __atomic_load_n(&smp_nsites, __ATOMIC_RELAXED);
-    return n < SAMPLE_SITES ? n : SAMPLE_SITES;
+    return stack_nsites();
 }
 
 const struct sample_stack *sample_site_stack(unsigned id)
 {
     if (id == 0 || id >= sample_nsites())
         return NULL;
-    const struct sample_stack *s = &smp.stacks[id];
-    return __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE) ? s : NULL;
+    return stack_get(id);
 }
 
 void sample_site_counts(unsigned id, struct sample_counts *c)

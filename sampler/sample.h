@@ -5,11 +5,12 @@
  * and `heap` socket requests (heapprof.c).
  *
  * The face of sampler/: the layers above (server/, preload/) include this
- * header alone; unwind_fds.h is the folder's own. heapprof.c is here, with
- * the tables it reads, not beside the server or the wire format: it reads
- * them through this header alone and writes the `sites` and `heap` bodies
- * to a sink, so the server sees the sampler through one header and the wire
- * format (which poolstat links too) never depends on the sampler.
+ * header alone; stack.h (the stack table and libunwind) and unwind_fds.h
+ * are the folder's own. heapprof.c is here, with the tables it reads, not
+ * beside the server or the wire format: it reads them through this header
+ * alone and writes the `sites` and `heap` bodies to a sink, so the server
+ * sees the sampler through one header and the wire format (which poolstat
+ * links too) never depends on the sampler.
  *
  * Who talks to it: preload/malloc.c counts every request against this
  * thread's countdown (sample_tick, inlined: one TLS subtract, a store and a
@@ -105,7 +106,7 @@ struct sample_tls {
     int64_t left;     /* bytes until the next sampling point; < 0: call sample_due() */
     uint64_t rng;     /* xorshift state; 0: this thread has not drawn yet */
     int busy;         /* > 0: inside the sampler, or inside glibc's allocator */
-    unsigned walked;  /* stacks this thread has unwound (sample.c: site_of_caller) */
+    unsigned walked;  /* stacks this thread has unwound (stack.h: stack_site_of_caller) */
 };
 
 extern __thread struct sample_tls sample_tls __attribute__((tls_model("initial-exec")));

@@ -3,7 +3,7 @@
 # (`poolstat heap`, read by google-pprof) of real preloaded programs.
 # Included by the top-level Makefile; part of `make test`.
 #   make sample-tests    library + poolstat, then tests/sample/run.sh
-# libunwind8 is what the library loads to capture stacks (sampler/sample.c);
+# libunwind8 is what the library loads to capture stacks (sampler/stack.c);
 # libunwind-dev builds the stress program, which unwinds by itself too.
 SAMPLE_PKGS := libunwind-dev google-perftools binutils python3 gcc
 
