@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* server.c - the stats socket server (see server.h). Nothing here calls malloc. */
+/* server.c - the stats socket server's thread: the socket made and made
+ * again, clients accepted and polled, start, fork and exit (see server.h; a
+ * client's request and reply: conn.h). Nothing here calls malloc. */
 #define _GNU_SOURCE
 #include "server.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,49 +14,21 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/core.h"
-#include "../core/cpu.h"
-#include "../core/flush.h"
 #include "../core/log.h"
 #include "../core/options.h"
 #include "../core/orphan.h"
-#include "../include/poolalloc.h"
-#include "../sampler/sample.h"
-#include "../stats/proto.h"
-#include "../stats/sink.h"
-#include "../stats/stats.h"
+#include "conn.h"
+#include "fd.h"
+#include "reply.h"
 #include "sockpath.h"
 
 #define ACCEPT_BATCH 64
-
-/* A descriptor and the file it named when we made it. */
-struct owned_fd {
-    int fd;          /* -1: none */
-    dev_t dev;
-    ino_t ino;
-};
-
-/* A client: first its request is read into buf, then its reply (rendered
- * whole into out, a mapping of out_cap bytes of its own) is sent as it reads
- * it. out == NULL while reading; out_sent <= out_len <= out_cap. */
-struct conn {
-    struct owned_fd o;
-    uint64_t deadline_ms;
-    uint64_t since_ms;
-    size_t len;
-    char buf[PROTO_REQ_MAX];
-    char *out;
-    size_t out_len, out_sent, out_cap;
-};
 
 static const struct opt_values *srv_opts;
 static int srv_wanted;                   /* a server should run in this process */
@@ -70,42 +43,6 @@ static struct owned_fd srv_listen = {-1, 0, 0};
 static int srv_file_lock;                /* 0 free, 1 held (a few syscalls) */
 static int srv_stopping;                 /* server_stop ran: make no file */
 static struct conn srv_conn[SERVER_SLOTS];
-static struct stats_snapshot srv_snap;   /* used by the server thread only */
-
-/* ---- small helpers -------------------------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int own(struct owned_fd *o, int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return -1;
-    o->fd = fd;
-    o->dev = st.st_dev;
-    o->ino = st.st_ino;
-    return 0;
-}
-
-/* 1 if o->fd still names the file we made it for. */
-static int still_ours(const struct owned_fd *o)
-{
-    struct stat st;
-    return o->fd >= 0 && fstat(o->fd, &st) == 0 && st.st_dev == o->dev && st.st_ino == o->ino;
-}
-
-/* Closes o->fd if it is still ours; forgets it either way. */
-static void release(struct owned_fd *o)
-{
-    if (still_ours(o))
-        close(o->fd);
-    o->fd = -1;
-}
 
 /* The one warning line of a refused socket. */
 static void warn(struct logbuf *why)
@@ -117,237 +54,12 @@ static void warn(struct logbuf *why)
     log_flush(&b, 2);
 }
 
-/* ---- requests ---------------------------------------------------------------------------- */
-
-static void write_config(struct sink *o)
+/* What a `config` reply says of this server, as it is now. */
+static const struct reply_server *self(void)
 {
-    const struct opt_values *v = srv_opts;
-    const struct opt_desc *d = opt_table;
-#define X(NAME, field, kind, def, min, max, doc) SRV_CFG_##kind(field); d++;
-#define SRV_CFG_NUM(f)                                                  \
-    do {                                                                \
-        struct logbuf b = {0};                                          \
-        log_u64(&b, v->f);                                              \
-        b.buf[b.len] = '\0';                                            \
-        proto_write_config(o, d->name, b.buf);                          \
-    } while (0)
-#define SRV_CFG_OPT_SIZE(f) SRV_CFG_NUM(f)
-#define SRV_CFG_OPT_UINT(f) SRV_CFG_NUM(f)
-#define SRV_CFG_OPT_BOOL(f) SRV_CFG_NUM(f)
-#define SRV_CFG_OPT_STR(f)  proto_write_config(o, d->name, v->f)
-    OPTIONS(X)
-#undef X
-    proto_write_config(o, "version", POOLALLOC_VERSION);   /* the library's; PROTO_VERSION is the protocol's */
-    proto_write_config(o, "socket_path", srv_place.path);
-    proto_write_config(o, "descriptor_table", srv_private ? "private" : "shared");
-    proto_write_config(o, "mode", cpu_mode_name());
-    proto_write_config(o, "mode_reason", cpu_fallback_reason);
-    proto_write_config(o, "sampling", sample_state());
-}
-
-/* /proc/self/maps as `heap` lines, streamed through the sink (it may be far
- * larger than its buffer). The descriptor is checked like every other one
- * of ours: with a shared table the program may close and reuse its number
- * meanwhile. */
-static void write_maps(struct sink *o)
-{
-    static char chunk[4096];
-    struct owned_fd m = {-1, 0, 0};
-    int fd = sock_high_fd(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
-    if (fd < 0 || own(&m, fd) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    int line_start = 1;
-    while (!o->failed && still_ours(&m)) {
-        ssize_t n = read(m.fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        for (size_t i = 0; i < (size_t)n;) {
-            size_t end = i;
-            while (end < (size_t)n && chunk[end] != '\n')
-                end++;
-            if (line_start)
-                sink_str(o, "heap ");
-            line_start = end < (size_t)n;
-            end += line_start;   /* the newline too */
-            sink_mem(o, chunk + i, end - i);
-            i = end;
-        }
-    }
-    if (!line_start)
-        sink_str(o, "\n");
-    release(&m);
-}
-
-/* Renders the reply to req into o, in memory (a sink of SERVER_REPLY_MAX). */
-static void render_reply(struct sink *o, const char *req, size_t len)
-{
-    char why[PROTO_REQ_MAX];
-    sink_init_mem(o, SERVER_REPLY_MAX);
-    int cmd = proto_parse_request(req, len, why, sizeof why);
-    if (cmd < 0) {
-        proto_reply_error(o, why);
-        sink_flush(o);
-        return;
-    }
-    proto_reply_ok(o, cmd);
-    if (cmd == PROTO_flush) {
-        size_t bytes = flush_run();
-        struct flush_totals t;
-        flush_totals(&t);
-        sink_str(o, "returned_now_bytes ");
-        sink_u64(o, bytes);
-        sink_str(o, "\nflushes ");
-        sink_u64(o, t.generations);
-        sink_str(o, "\n");
-    } else if (cmd == PROTO_help) {
-        proto_write_help(o);
-    } else if (cmd == PROTO_config) {
-        write_config(o);
-    } else if (cmd == PROTO_sites) {
-        heapprof_write_sites(o);
-    } else if (cmd == PROTO_heap) {
-        if (heapprof_write_heap(o))
-            write_maps(o);
-    } else {
-        stats_snapshot(&srv_snap);
-        if (cmd == PROTO_stats || cmd == PROTO_all)
-            proto_write_stats(o, &srv_snap);
-        if (cmd == PROTO_classes || cmd == PROTO_all)
-            proto_write_classes(o, &srv_snap);
-        if (cmd == PROTO_cpus || cmd == PROTO_all)
-            proto_write_cpus(o, &srv_snap);
-        if (cmd == PROTO_all)
-            write_config(o);
-    }
-    proto_reply_end(o);
-    sink_flush(o);
-}
-
-/* Reads and drops what the client sent beyond its request (bounded): a unix
- * socket closed with unread data resets the peer, which may then lose the
- * reply it has not read yet. */
-static void drain(int fd)
-{
-    static char scratch[4096];
-    for (int i = 0; i < 16; i++)
-        if (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
-            break;
-}
-
-/* Ends a connection: closes its descriptor if it is still ours (forgets it
- * if not) and unmaps its reply. What was sent stays readable by the client. */
-static void conn_close(struct conn *c)
-{
-    if (still_ours(&c->o)) {
-        drain(c->o.fd);
-        shutdown(c->o.fd, SHUT_WR);
-    }
-    release(&c->o);
-    c->len = 0;
-    if (c->out)
-        munmap(c->out, c->out_cap);
-    c->out = NULL;
-    c->out_len = c->out_sent = c->out_cap = 0;
-}
-
-/* One error line, sent only if the socket takes it at once, then the end. */
-static void conn_fail(struct conn *c, const char *why)
-{
-    if (still_ours(&c->o) && !c->out_sent) {
-        struct sink o;
-        sink_init(&o, c->o.fd, 1);
-        proto_reply_error(&o, why);
-        /* Never wait for a client that is not reading. */
-        send(c->o.fd, o.buf, o.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    conn_close(c);
-}
-
-/* Sends what the client's socket takes now, never waiting; the connection
- * ends when all is sent, or the client is gone. */
-static void conn_write(struct conn *c)
-{
-    if (!still_ours(&c->o)) {
-        conn_close(c);   /* forgets the descriptor: the program's now */
-        return;
-    }
-    while (c->out_sent < c->out_len) {
-        ssize_t n = send(c->o.fd, c->out + c->out_sent, c->out_len - c->out_sent,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0)
-            break;
-        c->out_sent += (size_t)n;
-    }
-    conn_close(c);
-}
-
-/* The whole request is in: renders the reply into the connection's own
- * memory and starts sending it. The client has SERVER_REQUEST_MS more to
- * read it, as it had to send its request. */
-static void conn_answer(struct conn *c)
-{
-    static struct sink o;   /* 4 KiB: off the thread's small stack */
-    render_reply(&o, c->buf, c->len);
-    if (o.failed) {
-        if (o.mem)
-            munmap(o.mem, o.mem_cap);
-        conn_fail(c, "the reply is larger than the server sends (8 MiB) or memory ran out; "
-                     "ask for less (sites instead of heap)");
-        return;
-    }
-    c->out = o.mem;
-    c->out_len = o.mem_len;
-    c->out_cap = o.mem_cap;
-    c->out_sent = 0;
-    c->deadline_ms = now_ms() + SERVER_REQUEST_MS;
-    conn_write(c);
-}
-
-/* Reads what the client sent so far; answers once a whole line (or the end
- * of its output) is in. */
-static void conn_read(struct conn *c)
-{
-    if (!still_ours(&c->o)) {
-        conn_close(c);   /* forgets the descriptor: the program's now */
-        return;
-    }
-    for (;;) {
-        if (c->len == sizeof c->buf) {
-            conn_fail(c, "request too long (a request is one short line); try help");
-            return;
-        }
-        ssize_t n = recv(c->o.fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n < 0) {
-            conn_close(c);
-            return;
-        }
-        size_t old = c->len;
-        c->len += (size_t)n;
-        int eof = n == 0;
-        for (size_t i = old; i < c->len; i++)
-            if (c->buf[i] == '\n') {
-                c->len = i + 1;
-                eof = 1;
-                break;
-            }
-        if (eof) {
-            conn_answer(c);
-            return;
-        }
-    }
+    static struct reply_server s;
+    s = (struct reply_server){srv_opts, srv_place.path, srv_private};
+    return &s;
 }
 
 /* Our uid or root only. */
@@ -363,7 +75,7 @@ static int peer_allowed(int fd)
 static void accept_some(uint64_t now)
 {
     for (int k = 0; k < ACCEPT_BATCH; k++) {
-        if (!still_ours(&srv_listen))
+        if (!fd_still_ours(&srv_listen))
             return;
         int fd = sock_high_fd(accept4(srv_listen.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (fd < 0)
@@ -383,7 +95,7 @@ static void accept_some(uint64_t now)
             conn_fail(oldest, "too many clients at once; yours waited longest, try again");
             c = oldest;
         }
-        if (own(&c->o, fd) != 0) {
+        if (fd_own(&c->o, fd) != 0) {
             close(fd);
             c->o.fd = -1;
             continue;
@@ -398,7 +110,7 @@ static void accept_some(uint64_t now)
         /* Fewer rounds for a large reply; the socket stays non-blocking. */
         int sndbuf = 256 * 1024;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-        conn_read(c);   /* an honest client has usually sent its line already */
+        conn_read(c, self());   /* an honest client has usually sent its line already */
     }
 }
 
@@ -416,13 +128,13 @@ static void file_unlock(void)
 /* relisten() with the file lock held and the process not ending. */
 static void relisten_locked(void)
 {
-    if (!still_ours(&srv_listen))
+    if (!fd_still_ours(&srv_listen))
         srv_listen.fd = -1;   /* the program's number now: never poll it */
     int fd = sock_relisten(&srv_place);
     if (fd < 0)
         return;
-    release(&srv_listen);
-    if (own(&srv_listen, fd) != 0) {
+    fd_release(&srv_listen);
+    if (fd_own(&srv_listen, fd) != 0) {
         close(fd);
         srv_listen.fd = -1;
     }
@@ -433,7 +145,7 @@ static void relisten_locked(void)
  * thread is silent: it does not know what fd 2 is any more. */
 static void relisten(void)
 {
-    if (still_ours(&srv_listen) && sock_still_ours(&srv_place))
+    if (fd_still_ours(&srv_listen) && sock_still_ours(&srv_place))
         return;
     file_lock();
     if (!srv_stopping)
@@ -446,9 +158,9 @@ static void serve(void)
     static struct pollfd pfd[SERVER_SLOTS + 1];
     uint64_t next_check = 0;
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = conn_now_ms();
         /* Shared table: check the listener every round; the file, every second. */
-        if (!still_ours(&srv_listen) || now >= next_check) {
+        if (!fd_still_ours(&srv_listen) || now >= next_check) {
             relisten();
             next_check = now + 1000;
         }
@@ -466,7 +178,7 @@ static void serve(void)
                 timeout = left;
         }
         int rc = poll(pfd, n, timeout);
-        now = now_ms();
+        now = conn_now_ms();
         if (rc < 0 && errno != EINTR) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
@@ -480,7 +192,7 @@ static void serve(void)
                     if (srv_conn[i].out)
                         conn_write(&srv_conn[i]);
                     else
-                        conn_read(&srv_conn[i]);
+                        conn_read(&srv_conn[i], self());
                     break;
                 }
         }
@@ -548,7 +260,7 @@ static void start_here(void)
     }
     srv_place = pl;
     srv_owner = pid;
-    own(&srv_listen, fd);
+    fd_own(&srv_listen, fd);
     for (int i = 0; i < SERVER_SLOTS; i++)
         srv_conn[i].o.fd = -1;
 
@@ -585,7 +297,7 @@ static void start_here(void)
     if (__atomic_load_n(&srv_handshake, __ATOMIC_ACQUIRE) == 2) {
         srv_private = 1;
         struct owned_fd mine = srv_listen;
-        release(&mine);
+        fd_release(&mine);
     }
     /* Our thread keeps the process alive after the program's last thread
      * ends: the flush thread, which called us, watches for that. */
@@ -622,9 +334,9 @@ void server_fork_child(void)
      * inherited the parent's listener and clients: close them, if they are
      * still what we made. */
     if (!srv_private) {
-        release(&srv_listen);
+        fd_release(&srv_listen);
         for (int i = 0; i < SERVER_SLOTS; i++)
-            release(&srv_conn[i].o);
+            fd_release(&srv_conn[i].o);
     }
     srv_listen.fd = -1;
     srv_private = 0;

@@ -4,7 +4,11 @@
  * per connection (proto.h) on a unix socket, for poolstat or socat.
  *
  * The face of server/: the layers above (preload/) include this header
- * alone; sockpath.h is the folder's own.
+ * alone. The folder's own: server.c (the thread: the socket made and made
+ * again, clients accepted and polled), conn.h (one client: its request
+ * read, its reply sent), reply.h (what each request is answered), fd.h
+ * (our descriptors, checked before each use), sockpath.h (where the socket
+ * lives).
  *
  * Who talks to it: preload/init.c configures it at init, starts it from the
  * flush thread once the process has lived POOLALLOC_START_MS (a fork child
