@@ -25,14 +25,17 @@ VERSION       := $(shell sed -n 's/^\#define POOLALLOC_VERSION "\(.*\)"/\1/p' in
 VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CORE_SRC  := $(wildcard core/*.c)
-# The wire format's client half (reply parser, renderers): poolstat and the
-# fuzzer link it, the library never does (tools/check_exports.sh checks).
-CLIENT_SRC := stats/proto_read.c stats/render.c
-STATS_SRC := $(filter-out $(CLIENT_SRC),$(wildcard stats/*.c))
+STATS_SRC := $(wildcard stats/*.c)
+# The wire format (wire/) in two halves: CLIENT_SRC (reply parser, renderers),
+# which poolstat and the fuzzer link and the library never does
+# (tools/check_exports.sh checks); WIRE_SRC (request parser, reply writer,
+# sink), which the library, poolstat and the fuzzer all link.
+CLIENT_SRC := wire/proto_read.c wire/render.c
+WIRE_SRC  := $(filter-out $(CLIENT_SRC),$(wildcard wire/*.c))
 SAMPLER_SRC := $(wildcard sampler/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 PRE_SRC   := $(wildcard preload/*.c)
-LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(SAMPLER_SRC) $(SERVER_SRC) $(PRE_SRC)
+LIB_SRC   := $(CORE_SRC) $(STATS_SRC) $(WIRE_SRC) $(SAMPLER_SRC) $(SERVER_SRC) $(PRE_SRC)
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 # What a unit test links: the library without its preload layer.
 CORE_OBJ  := $(filter-out $(PRE_SRC:%.c=$(B)/obj/%.o),$(LIB_OBJ))

@@ -3,7 +3,7 @@
  * (see sample.h). Runs in the stats server thread: no malloc, no stdio. */
 #include <unistd.h>
 
-#include "../stats/sink.h"
+#include "../wire/proto.h"
 #include "sample.h"
 
 static void hex(struct sink *o, uint64_t v)

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "../stats/sink.h"
 #include "reply.h"
 #include "server.h"
 

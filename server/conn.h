@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../stats/proto.h"
+#include "../wire/proto.h"
 #include "fd.h"
 
 struct reply_server;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stats.h - what the allocator counts, gathered into one snapshot, and the
- * exit summary of it (summary.c). The socket protocol writes it (proto.h);
- * poolstat reads it back (proto_read.h) and renders it (render.h).
+ * exit summary of it (summary.c). The socket protocol writes it
+ * (wire/proto.h); poolstat reads it back (wire/proto_read.h) and renders it
+ * (wire/render.h).
  *
  * Process-wide counters kept here (pass-through requests) are per-CPU slots
  * of relaxed atomics, summed when read. Everything else is read from core/:
@@ -10,8 +11,9 @@
  * lists' gauges, the flush totals.
  *
  * Every figure is declared once, in the X-macro lists below: they generate
- * the struct, the exit summary (summary.c), the wire format (proto.c writes
- * it, proto_read.c reads it) and every renderer (render.c), so a figure added
+ * the struct, the exit summary (summary.c), the wire format (wire/proto.c
+ * writes it, wire/proto_read.c reads it) and every renderer (wire/render.c),
+ * so a figure added
  * here appears everywhere.
  *
  * Exact: every figure of a class when the program is quiescent; with threads

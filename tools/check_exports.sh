@@ -4,8 +4,8 @@
 # malloc family, glibc's introspection calls and poolalloc_*: hidden
 # visibility must hold. And fails if the library holds, even as a local
 # symbol (nm, not nm -D), a function of the wire format's client half: every
-# function declared in stats/proto_read.h (the reply parser) and
-# stats/render.h (the renderers) is poolstat's alone.
+# function declared in wire/proto_read.h (the reply parser) and
+# wire/render.h (the renderers) is poolstat's alone.
 set -eu
 extra=$(nm -D --defined-only "$1" | awk '{print $3}' | grep -v -E \
   '^(malloc|free|calloc|realloc|reallocarray|memalign|posix_memalign|aligned_alloc|valloc|pvalloc|malloc_usable_size|cfree|malloc_trim|mallinfo|mallinfo2|malloc_stats|malloc_info|poolalloc_[a-z_]+)$' || true)
@@ -19,9 +19,9 @@ echo "check-exports: $(nm -D --defined-only "$1" | wc -l) symbols, all malloc fa
 # starts a line with its type and names the function before its "(".
 top=$(cd "$(dirname "$0")/.." && pwd)
 client=$(sed -n 's/^[a-z][a-z0-9_ ]*[ *]\([a-z_][a-z0-9_]*\)(.*/\1/p' \
-    "$top/stats/proto_read.h" "$top/stats/render.h" | sort -u)
+    "$top/wire/proto_read.h" "$top/wire/render.h" | sort -u)
 if [ -z "$client" ]; then
-    echo "check-exports: no function declared in stats/proto_read.h or stats/render.h" >&2
+    echo "check-exports: no function declared in wire/proto_read.h or wire/render.h" >&2
     exit 1
 fi
 held=$(nm --defined-only "$1" | awk '{print $3}' | grep -x -F "$client" || true)
@@ -29,4 +29,4 @@ if [ -n "$held" ]; then
     echo "check-exports: client-only code (reply parser, renderers) in the library:" $held >&2
     exit 1
 fi
-echo "check-exports: none of the $(echo "$client" | wc -l) client-only functions (stats/proto_read.h, stats/render.h) in the library"
+echo "check-exports: none of the $(echo "$client" | wc -l) client-only functions (wire/proto_read.h, wire/render.h) in the library"

@@ -3,7 +3,8 @@
 """check_layers.py - the house's two rules, checked on the sources (make test runs it).
 
 1. Every `#include "../DIR/..."` goes DOWN: include/ (the public header) is under
-   everything, then core/, stats/, sampler/, server/, preload/, and tools/poolstat/ on top.
+   everything, then core/, stats/, wire/, sampler/, server/, preload/, and
+   tools/poolstat/ on top.
 2. No module calls back into one that calls it: a module is a .c file with the
    header of the same name; A depends on B when A's code (its .c and its .h) names a
    function, a global or a header inline that B alone defines (universal-ctags reads
@@ -17,8 +18,8 @@ import re
 import subprocess
 import sys
 
-FLOORS = {"include": 0, "core": 1, "stats": 2, "sampler": 3, "server": 4, "preload": 5,
-          "tools/poolstat": 6}
+FLOORS = {"include": 0, "core": 1, "stats": 2, "wire": 3, "sampler": 4, "server": 5,
+          "preload": 6, "tools/poolstat": 7}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"((?:\.\./)+[^"]+)"', re.M)
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
 IDENT = re.compile(r"\b[A-Za-z_]\w*\b")

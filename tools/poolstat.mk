@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
 # The live-stats tier: the poolstat CLI and the socket tests.
 # Included by the top-level Makefile.
-#   make poolstat        $(B)/poolstat (links the wire format: stats/proto.c and sink.c as the
-#                        library does, and the client half the library does not: CLIENT_SRC)
+#   make poolstat        $(B)/poolstat (links the wire format: its writer half WIRE_SRC,
+#                        wire/proto.c and sink.c, as the library does, and the client half
+#                        the library does not: CLIENT_SRC)
 #   make socket-tests    library + poolstat, tests/socket/run.sh, then a bounded fuzz run
 #                        (make fuzz: tests/fuzz/fuzz.mk)
 SOCKET_PKGS  := socat python3 util-linux clang libclang-rt-14-dev prometheus prometheus-node-exporter
 POOLSTAT_SRC := $(wildcard tools/poolstat/*.c)
-POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(B)/obj/stats/proto.o $(B)/obj/stats/sink.o \
+POOLSTAT_OBJ := $(POOLSTAT_SRC:%.c=$(B)/obj/%.o) $(WIRE_SRC:%.c=$(B)/obj/%.o) \
                 $(B)/obj/core/log.o \
                 $(CLIENT_SRC:%.c=$(B)/obj/%.o)
 

@@ -31,9 +31,8 @@ fi
 endef
 
 # ---- the stats protocol: the corpus grows in $(B)/fuzz/corpus ----
-PROTO_FUZZ_SRC := tests/fuzz/proto_fuzz.c stats/proto.c stats/sink.c core/log.c $(CLIENT_SRC)
-$(B)/fuzz/proto_fuzz: $(PROTO_FUZZ_SRC) stats/proto.h stats/proto_read.h stats/render.h stats/sink.h \
-                      stats/stats.h core/log.h
+PROTO_FUZZ_SRC := tests/fuzz/proto_fuzz.c $(WIRE_SRC) core/log.c $(CLIENT_SRC)
+$(B)/fuzz/proto_fuzz: $(PROTO_FUZZ_SRC) $(wildcard wire/*.h) stats/stats.h core/log.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(PROTO_FUZZ_SRC)
 

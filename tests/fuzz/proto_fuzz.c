@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proto_fuzz.c - libFuzzer target for both parsers of the stats protocol
- * (stats/proto.c: the server's request parser, which reads bytes from any
- * client; stats/proto_read.c: poolstat's reply parser, which reads whatever a
+ * (wire/proto.c: the server's request parser, which reads bytes from any
+ * client; wire/proto_read.c: poolstat's reply parser, which reads whatever a
  * socket sends).
  *
  * First byte even: the input is a request; its reason must be printable and
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stats/proto_read.h"
-#include "../../stats/render.h"
+#include "../../wire/proto_read.h"
+#include "../../wire/render.h"
 
 static struct proto_reply reply;
 static struct sink out;

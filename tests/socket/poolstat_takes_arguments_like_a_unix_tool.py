@@ -128,11 +128,11 @@ for argv in (["help", "flush"], ["flush", "--help"], ["flush", "-h"]):
            "export" not in out and len(out.splitlines()) < 12 and p.stderr == "",
            "poolstat %s: rc %d, not flush's usage alone: %r" % (" ".join(argv), p.returncode, out))
 
-# --version: the version of include/poolalloc.h and the protocol of stats/proto.h.
+# --version: the version of include/poolalloc.h and the protocol of wire/proto.h.
 version = re.search(r'^#define POOLALLOC_VERSION "([^"]+)"',
                     open(os.path.join(REPO, "include", "poolalloc.h")).read(), re.M).group(1)
 proto = re.search(r"^#define PROTO_VERSION (\d+)",
-                  open(os.path.join(REPO, "stats", "proto.h")).read(), re.M).group(1)
+                  open(os.path.join(REPO, "wire", "proto.h")).read(), re.M).group(1)
 for flag in ("--version", "-V"):
     p = run(flag)
     expect(p.returncode == 0 and p.stdout == "poolstat %s (protocol %s)\n" % (version, proto),

@@ -3,7 +3,7 @@
  * caller in one exposition, and the file node_exporter's textfile collector
  * reads, kept current.
  *
- * Every sample carries pid and comm (stats/render.c), so the figures of many
+ * Every sample carries pid and comm (wire/render.c), so the figures of many
  * processes sit in one exposition without two series alike; Prometheus sums
  * them, not us. A process that cannot be asked is left out with one line on
  * stderr: one stuck server costs a round at most its exchange deadline
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "export.h"
-#include "../../stats/render.h"
+#include "../../wire/proto_read.h"
 
 #define EXPORT_FILE "poolalloc.prom"     /* the name node_exporter's *.prom glob reads */
 #define EXPORT_BYTES_MAX (256u << 20)    /* one exposition, in memory before it is written */

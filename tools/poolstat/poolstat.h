@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * poolstat.h - the poolstat CLI: finds a process's stats socket, asks it one
- * request (stats/proto.h), reads the reply back (stats/proto_read.h) and
- * renders it (stats/render.h): the client half of the wire format, which
+ * request (wire/proto.h), reads the reply back (wire/proto_read.h) and
+ * renders it (wire/render.h): the client half of the wire format, which
  * the library does not link. A normal program: stdio and malloc are fine
  * here, unlike in the library.
  */
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../../stats/proto_read.h"
+#include "../../wire/proto_read.h"
 
 #define POOLSTAT_ERR_MAX 512
 

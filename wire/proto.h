@@ -4,6 +4,12 @@
  * server half: the request parser and the reply writer, linked into the
  * library. The reply parser is poolstat's alone (proto_read.h).
  *
+ * The face of wire/: the library's layers above it (sampler/, server/)
+ * include this header alone, and with it sink.h. The reader half
+ * (proto_read.c, render.c) is linked into poolstat and never into the
+ * library (tools/check_exports.sh checks): poolstat includes proto_read.h,
+ * which includes this header and render.h.
+ *
  * One connection carries one request and one reply, then the server closes:
  *
  *   request   one line of printable ASCII, at most PROTO_REQ_MAX - 1 bytes,
@@ -33,7 +39,7 @@
 #include <stddef.h>
 
 #include "sink.h"
-#include "stats.h"
+#include "../stats/stats.h"
 
 #define PROTO_VERSION 1
 #define PROTO_REQ_MAX 256   /* request buffer: a longer line is refused */

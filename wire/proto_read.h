@@ -13,7 +13,7 @@
 
 #include "proto.h"
 #include "render.h"
-#include "stats.h"
+#include "../stats/stats.h"
 
 /* A reply as poolstat reads it, line by line. */
 enum proto_status {

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "sink.h"
-#include "stats.h"
+#include "../stats/stats.h"
 
 /* Options and facts that are not counters: `config NAME VALUE` lines. */
 #define RENDER_CONFIG_MAX 32
