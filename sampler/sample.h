@@ -90,9 +90,8 @@
 #include <stdint.h>
 
 #include "../core/util.h"
+#include "stack.h"   /* SAMPLE_DEPTH, SAMPLE_SITES, struct sample_stack: a site's shape */
 
-#define SAMPLE_DEPTH     32      /* frames kept per stack */
-#define SAMPLE_SITES     8192    /* stack table: site ids 0 .. SAMPLE_SITES-1 */
 #define SAMPLE_WN_ONE    65536   /* live_wn/total_wn are in 1/65536 objects */
 /* Where a thread's countdown waits while the sampler is not started: far
  * enough that a thread allocating before the start leaves its inline path
@@ -209,14 +208,7 @@ void sample_fork_prepare(void);
 void sample_fork_parent(void);
 void sample_fork_child(void);
 
-/* ---- for the renderers (heapprof.c) ----------------------------------------------------- */
-
-struct sample_stack {
-    uint64_t hash;
-    uint32_t depth;
-    uint32_t ready;                  /* 1 once frame[] is written */
-    uintptr_t frame[SAMPLE_DEPTH];   /* return addresses, innermost first */
-};
+/* ---- for the renderers (heapprof.c; a site's stack is a struct sample_stack, stack.h) ---- */
 
 /* Figures of one site: the sampled counts, as recorded, and the estimates
  * (weighted by 1/p(X)). Objects in the w*n figures are in 1/SAMPLE_WN_ONE. */

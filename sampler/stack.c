@@ -9,6 +9,8 @@
 #include <link.h>
 #include <time.h>
 
+#include "../core/util.h"
+
 #define SITE_INDEX   (2 * SAMPLE_SITES)  /* hash index of the stacks: at most half full */
 #define SITE_BUSY    UINT32_MAX          /* index slot claimed, its stack being written */
 #define SKIP_MAX     8                   /* the allocator's own frames above the caller, at most */

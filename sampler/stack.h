@@ -4,7 +4,9 @@
  * from, unwound with libunwind (loaded at start, RTLD_LOCAL), the
  * allocator's own frames left out, and numbered as a site. Part of sampler/,
  * not its face: sample.c asks it for the site of each sample and passes its
- * sites on to the readers of sample.h.
+ * sites on to the readers of sample.h, which includes this header for a
+ * site's shape (SAMPLE_DEPTH, SAMPLE_SITES, struct sample_stack) and never
+ * the reverse.
  *
  * Rules (sample.h states the sampler's as a whole):
  *   - A site is a unique stack of at most SAMPLE_DEPTH return addresses,
@@ -29,7 +31,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sample.h"
+#define SAMPLE_DEPTH     32      /* frames kept per stack */
+#define SAMPLE_SITES     8192    /* stack table: site ids 0 .. SAMPLE_SITES-1 */
+
+/* A site's stack, as the table keeps it and the readers of sample.h see it
+ * (sample_site_stack). */
+struct sample_stack {
+    uint64_t hash;
+    uint32_t depth;
+    uint32_t ready;                  /* 1 once frame[] is written */
+    uintptr_t frame[SAMPLE_DEPTH];   /* return addresses, innermost first */
+};
 
 /* splitmix64's finalizer: the last step of a stack's hash, and the seed of
  * the countdown's generator (sample.c). */

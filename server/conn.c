@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "reply.h"
-#include "server.h"
 
 uint64_t conn_now_ms(void)
 {

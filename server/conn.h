@@ -21,6 +21,9 @@
 #include "../wire/proto.h"
 #include "fd.h"
 
+#define SERVER_REQUEST_MS 10000   /* time a client has to send its request (a person typing in socat),
+                                     and again to read its reply */
+
 struct reply_server;
 
 struct conn {

@@ -17,7 +17,6 @@
 #include "../stats/stats.h"
 #include "../wire/proto.h"
 #include "fd.h"
-#include "server.h"
 #include "sockpath.h"
 
 static struct stats_snapshot reply_snap;   /* used by the server thread only */

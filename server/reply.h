@@ -15,6 +15,11 @@
 
 #include <stddef.h>
 
+/* The largest reply sent: `heap` with every site of the sampler (8191 stacks
+ * of 32 frames, about 5.4 MB) and room for the maps. A larger one is refused
+ * with an error line. */
+#define SERVER_REPLY_MAX  (8u << 20)
+
 struct opt_values;
 struct sink;
 

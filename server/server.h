@@ -43,13 +43,9 @@
 #ifndef POOLALLOC_SERVER_H
 #define POOLALLOC_SERVER_H
 
+/* The server's limits: SERVER_SLOTS here, SERVER_REQUEST_MS in conn.h and
+ * SERVER_REPLY_MAX in reply.h, beside the code that keeps them. */
 #define SERVER_SLOTS      16      /* clients read at the same time */
-#define SERVER_REQUEST_MS 10000   /* time a client has to send its request (a person typing in socat),
-                                     and again to read its reply */
-/* The largest reply sent: `heap` with every site of the sampler (8191 stacks
- * of 32 frames, about 5.4 MB) and room for the maps. A larger one is refused
- * with an error line. */
-#define SERVER_REPLY_MAX  (8u << 20)
 
 struct opt_values;
 
