@@ -5,6 +5,9 @@
  * (wire/proto.h); poolstat reads it back (wire/proto_read.h) and renders it
  * (wire/render.h).
  *
+ * The face of stats/: the layers above include this header alone; it
+ * declares summary.c's calls too.
+ *
  * Process-wide counters kept here (pass-through requests) are per-CPU slots
  * of relaxed atomics, summed when read. Everything else is read from core/:
  * the per-CPU per-class counters (counters.h) summed over CPUs, the central
