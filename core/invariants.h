@@ -16,6 +16,7 @@
 
 #include "cache_batch.h"
 #include "cpu.h"
+#include "region.h"
 #include "span.h"
 
 /* rseq_x86_64.h: the sequences read a cache_class entry at fixed offsets
@@ -42,6 +43,14 @@ _Static_assert(offsetof(struct rseq_cs, start_ip) == 8 &&
                    offsetof(struct rseq_cs, abort_ip) == 24 && sizeof(struct rseq_cs) == 32,
                "rseq ABI: the descriptor RSEQ_CS_DESCRIPTOR emits");
 #endif
+
+/* Classes and slices (sizeclass.h, region.h): free() decodes any address
+ * of the region to a slice number and reads sc_layout at it, so there is an
+ * entry for every slice, and a slice for every class; the lookup tables hold
+ * a class in a byte. */
+_Static_assert(SC_LAYOUT_ENTRIES >= REGION_SLICES, "sizeclass: a layout entry for every region slice");
+_Static_assert(SC_COUNT <= REGION_SLICES, "region: a slice for every class");
+_Static_assert(SC_COUNT <= 256, "sizeclass: sc_small and sc_large hold a class in a u8");
 
 /* Span sizes (sizeclass.h): the smallest span holds the most objects, and
  * the metadata range reserves SPAN_STRIDE_MAX per smallest span (region.c). */

@@ -3,8 +3,8 @@
  * region.h - the reserved virtual region and the page map.
  *
  * At init one range of address space is reserved (PROT_NONE, so it costs no
- * memory and no commit charge) and cut into 64 equal slices, one per size
- * class (52 are used). A span is carved from its class's slice; pages are made
+ * memory and no commit charge) and cut into equal slices, one per size
+ * class. A span is carved from its class's slice; pages are made
  * writable when a span is first used and given back with madvise when a span
  * is left empty.
  *
@@ -30,11 +30,14 @@
 #ifndef POOLALLOC_REGION_H
 #define POOLALLOC_REGION_H
 
+#include "sizeclass.h"
 #include "util.h"
 
-#define REGION_SLICES         64
-#define REGION_SLICE_SHIFT_MAX 32   /* 4 GiB per class, 256 GiB reserved */
-#define REGION_SLICE_SHIFT_MIN 22   /* 4 MiB per class, 256 MiB reserved */
+/* Only the classes: reserved space counts against an address-space limit
+ * (ulimit -v), under which the region takes a quarter of it at most. */
+#define REGION_SLICES         SC_COUNT
+#define REGION_SLICE_SHIFT_MAX 32   /* 4 GiB per class, 336 GiB reserved */
+#define REGION_SLICE_SHIFT_MIN 22   /* 4 MiB per class, 336 MiB reserved */
 
 struct region {
     uintptr_t base;      /* start of the data region */

@@ -43,9 +43,11 @@ void sc_init(void)
     unsigned n = 0;
     for (uint32_t s = 16; s <= 128; s += 16)
         sc_size[n++] = s;
-    for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2)
-        for (uint32_t j = 1; j <= 4; j++)
-            sc_size[n++] = base + j * (base / 4);
+    for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2) {
+        uint32_t steps = base < SC_SMALL_MAX ? 4 : 8;
+        for (uint32_t j = 1; j <= steps; j++)
+            sc_size[n++] = base + j * (base / steps);
+    }
     PA_ASSERT(n == SC_COUNT && sc_size[0] == SC_MIN_SIZE && sc_size[SC_COUNT - 1] == SC_MAX_SIZE,
               "sizeclass: SC_COUNT classes from SC_MIN_SIZE to SC_MAX_SIZE");
 

@@ -219,7 +219,7 @@ static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
  * past the newest one) handed out to a second owner, or faulting later. */
 static inline uintptr_t owned_class(const char *what, const void *p)
 {
-    _Static_assert(REGION_SLICES == SC_LAYOUT_ENTRIES, "a layout entry per slice");
+    _Static_assert(REGION_SLICES <= SC_LAYOUT_ENTRIES, "a layout entry for every slice");
     uintptr_t off = (uintptr_t)p - region_g.base;
     uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
     /* carved[] is read without the class's lock: a plain load (it only

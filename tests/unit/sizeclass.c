@@ -31,8 +31,8 @@ Test(sizeclass, lookup_is_smallest_fitting_class_for_every_size)
 Test(sizeclass, average_waste_at_most_12_5_percent)
 {
     /* Every request size 1..32 KiB (the default max_size) equally likely. */
-    double sum = 0, worst_above_128 = 0;
-    size_t worst_n = 0;
+    double sum = 0, worst_above_128 = 0, worst_above_1k = 0;
+    size_t worst_n = 0, worst_1k_n = 0;
     for (size_t n = 1; n <= 32768; n++) {
         double w = (double)(sc_size[sc_of(n)] - n) / sc_size[sc_of(n)];
         sum += w;
@@ -40,12 +40,22 @@ Test(sizeclass, average_waste_at_most_12_5_percent)
             worst_above_128 = w;
             worst_n = n;
         }
+        if (n > 1024 && w > worst_above_1k) {
+            worst_above_1k = w;
+            worst_1k_n = n;
+        }
     }
     double avg = sum / 32768;
-    cr_log_info("average waste %.2f %%, worst above 128 B %.1f %% at %zu", avg * 100,
-                worst_above_128 * 100, worst_n);
+    cr_log_info("average waste %.2f %%, worst above 128 B %.1f %% at %zu, above 1 KiB %.1f %% at %zu",
+                avg * 100, worst_above_128 * 100, worst_n, worst_above_1k * 100, worst_1k_n);
     cr_assert_leq(avg, 0.125, "average waste %.3f", avg);
     cr_assert_leq(worst_above_128, 0.20, "worst waste %.3f at %zu", worst_above_128, worst_n);
+    /* Eight classes per power of two above 1 KiB: at most 1/9 of a class. */
+    cr_assert_leq(worst_above_1k, 1.0 / 9 + 1e-9, "worst waste above 1 KiB %.3f at %zu",
+                  worst_above_1k, worst_1k_n);
+    /* A 4 KiB page with a small header (sqlite's page cache asks for 4,368
+     * bytes) lands in the next eighth, not the next quarter. */
+    cr_assert_eq(sc_size[sc_of(4368)], 4608);
 }
 
 Test(sizeclass, spans_hold_at_least_8_objects_and_batches_are_sane)
