@@ -84,6 +84,23 @@ static struct mallinfo2 libc_info2(void)
     return m;
 }
 
+/* The C library's own figures in every snapshot (stats.h): the blocks it
+ * holds for the program, in its heaps and mapped alone, and what its heaps
+ * keep free. */
+static void libc_figures(uint64_t *in_use, uint64_t *free_bytes)
+{
+    struct mallinfo2 m = libc_info2();
+    *in_use = m.uordblks + m.hblkhd;
+    *free_bytes = m.fordblks;
+}
+
+/* At load: it only stores a pointer (the C library's calls are looked up at
+ * the first snapshot that reads them). */
+__attribute__((constructor)) static void libc_figures_register(void)
+{
+    stats_set_libc_reader(libc_figures);
+}
+
 /* glibc's figures plus the pools' (docs/api.md has the table):
  *     arena    += bytes of the pools' live spans = in use + cached + central
  *     uordblks += in use            fordblks += cached + central

@@ -79,6 +79,13 @@ static uint64_t resident(char *p, size_t len)
     return bytes;
 }
 
+static void (*stats_libc_reader)(uint64_t *in_use, uint64_t *free_bytes);
+
+void stats_set_libc_reader(void (*read)(uint64_t *in_use, uint64_t *free_bytes))
+{
+    __atomic_store_n(&stats_libc_reader, read, __ATOMIC_RELEASE);
+}
+
 void stats_snapshot(struct stats_snapshot *s)
 {
     memset(s, 0, sizeof *s);   /* not a compound literal: at -O0 that is a 64 KiB copy on a small stack */
@@ -98,6 +105,9 @@ void stats_snapshot(struct stats_snapshot *s)
     s->returned_bytes = ft.returned_bytes;
     s->reserved_bytes = region_g.size;
     s->metadata_bytes = meta_mapped();
+    void (*libc)(uint64_t *, uint64_t *) = __atomic_load_n(&stats_libc_reader, __ATOMIC_ACQUIRE);
+    if (libc)
+        libc(&s->libc_in_use_bytes, &s->libc_free_bytes);
 
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct central *ce = &central_g[c];

@@ -51,7 +51,9 @@
     X(reserved_bytes, G, "address space reserved for the pools")                           \
     X(committed_bytes, G, "bytes of spans ever made writable in the pool region")          \
     X(resident_bytes, G, "bytes of the pool region resident in memory (mincore)")          \
-    X(metadata_bytes, G, "bytes mapped for the allocator's own bookkeeping")
+    X(metadata_bytes, G, "bytes mapped for the allocator's own bookkeeping")              \
+    X(libc_in_use_bytes, G, "bytes of blocks the C library holds for the program (mallinfo2: uordblks + hblkhd)") \
+    X(libc_free_bytes, G, "bytes free in the C library's heaps, not given back to the OS (mallinfo2: fordblks)")
 
 /* Per-class gauges besides the counters of counters.h. X(name, unit, doc);
  * unit "objects" figures are also rendered in bytes (times the size). */
@@ -111,9 +113,15 @@ void stats_passthrough_free(void);
  * child when its own server starts. */
 void stats_mark_start(void);
 
-/* Fills *s from the live allocator. Takes no lock; costs one mincore() per
- * 4 MiB of committed spans. */
+/* Fills *s from the live allocator. Takes no lock of ours; costs one
+ * mincore() per 4 MiB of committed spans, and the C library's figures cost
+ * its mallinfo2() (which locks each of its arenas in turn). */
 void stats_snapshot(struct stats_snapshot *s);
+
+/* Where the C library's figures (libc_in_use_bytes, libc_free_bytes) come
+ * from: the layer that finds the C library's own calls registers it (none:
+ * both read 0). */
+void stats_set_libc_reader(void (*read)(uint64_t *in_use, uint64_t *free_bytes));
 
 /* 1 if a class has anything to show (objects, spans or traffic). */
 static inline int stats_class_active(const struct stats_class *k)
