@@ -5,10 +5,13 @@
 usage: soak_sample.py PID SOCKET INTERVAL OUT
 
 Every INTERVAL seconds until PID exits, appends one line to OUT:
-    t rss_kib pool_resident_kib pool_metadata_kib pool_in_use_kib
-t in seconds since the start; rss from /proc/PID/status (VmRSS); the pool figures from
-the allocator's own stats socket SOCKET ("stats" request, see docs/poolstat.md),
-"-" when the socket does not answer. Uses nothing but the standard library.
+    t rss_kib pool_resident_kib pool_metadata_kib pool_in_use_kib libc_free_kib held_kib
+t in seconds since the start; rss from /proc/PID/status (VmRSS); the pool figures and
+libc_free (what the C library's heaps keep free: the requests poolalloc passes through
+land there) from the allocator's own stats socket SOCKET ("stats" request, see
+docs/poolstat.md), "-" when the socket does not answer; held: rss - libc_free, the
+memory the process holds less what the C library keeps free for later. Uses nothing
+but the standard library.
 """
 import os
 import sys
@@ -47,8 +50,10 @@ def main():
                     break
                 p = pool_stats(sock)
                 cols = [f"{now:.2f}", str(rss)]
-                for k in ("resident_bytes", "metadata_bytes", "in_use_bytes"):
+                for k in ("resident_bytes", "metadata_bytes", "in_use_bytes", "libc_free_bytes"):
                     cols.append(str(p[k] >> 10) if p and k in p else "-")
+                free = p.get("libc_free_bytes") if p else None
+                cols.append("-" if free is None else str(max(0, rss - (free >> 10))))
                 f.write(" ".join(cols) + "\n")
                 f.flush()
                 nxt += every
