@@ -23,7 +23,7 @@ void log_str(struct logbuf *b, const char *s);
 void log_mem(struct logbuf *b, const char *s, size_t n);
 void log_u64(struct logbuf *b, uint64_t v);
 /* Writes v in decimal to out (at least 20 bytes, not NUL-terminated); returns
- * the length. Shared with stats/sink.c. */
+ * the length. Shared with wire/sink.c. */
 size_t log_u64_digits(uint64_t v, char *out);
 void log_hex(struct logbuf *b, uint64_t v);
 /* Right-aligns v in a field of the given width. */

@@ -393,7 +393,7 @@ void sample_start(uint64_t mean, int verbose)
         log_str(&b, "poolalloc: sampling every ");
         log_u64(&b, mean);
         log_str(&b, " bytes on average (libunwind");
-        log_str(&b, moved > 0 ? "; its pipe moved to the top of the descriptor table)\n"
+        log_str(&b, moved > 0 ? "; its pipe moved out of the program's way, under descriptor 1024)\n"
                               : moved < 0 ? "; its pipe could not be moved)\n" : ")\n");
         log_flush(&b, 2);
     }
