@@ -264,6 +264,106 @@ static inline size_t pt_alloc_filled(unsigned char **v, size_t count, size_t siz
     return count;
 }
 
+/* 1 if p is a multiple of a (a power of two). */
+static inline int pt_is_aligned(const void *p, size_t a)
+{
+    return (pt_addr(p) & (a - 1)) == 0;
+}
+
+/* Byte i of the pattern for a block tagged `seed`: never constant, never zero-only. */
+static inline unsigned char pt_pat(unsigned seed, size_t i)
+{
+    return (unsigned char)(seed * 131u + i * 7u + (i >> 8) + 1u);
+}
+
+/* Fills n bytes at p with the pattern of `seed`; pt_find_bad checks them later. */
+static inline void pt_fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = pt_pat(seed, i);
+}
+
+/* Index of the first byte that differs from the pattern of `seed`, or -1. */
+static inline long pt_find_bad(const void *p, size_t n, unsigned seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != pt_pat(seed, i))
+            return (long)i;
+    return -1;
+}
+
+/* POOLALLOC_MAX_SIZE as the user wrote it: bytes with an optional k/m/g suffix, or
+ * SIZE_MAX if it is not such a number (then the allocator uses its default). Leaves
+ * errno as it found it, so that a test may ask between a call and its errno check. */
+static inline size_t pt_env_size(const char *s)
+{
+    char *end;
+    int saved = errno;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int bad = end == s || errno;
+    errno = saved;
+    if (bad)
+        return SIZE_MAX;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    else if (*end == 'g' || *end == 'G')
+        v <<= 30, end++;
+    return *end ? SIZE_MAX : (size_t)v;
+}
+
+/* Largest pooled request when POOLALLOC_MAX_SIZE is unset (the library's default);
+ * 0 when it is set: the limit is then unknown here and no check relies on it. */
+static inline size_t pt_default_max(void)
+{
+    return getenv("POOLALLOC_MAX_SIZE") ? 0 : 32768;
+}
+
+/* 1 when requests of 32..48 bytes are pooled: POOLALLOC_MAX_SIZE unset, not a number
+ * (the allocator then takes its default), or set to 64 or more. */
+static inline int pt_small_pooled(void)
+{
+    const char *max_env = getenv("POOLALLOC_MAX_SIZE");
+    return !max_env || pt_env_size(max_env) >= 64;
+}
+
+/* Under poolalloc with the default max size: small requests owned, big ones not.
+ * Checks nothing on plain glibc, for NULL, for 0 bytes or under another max size. */
+static inline void pt_expect_owner(const void *p, size_t n, const char *what)
+{
+    size_t max = pt_default_max();
+    if (!pt_preloaded() || !max || p == NULL || n == 0)
+        return;
+    int want = n <= max;
+    CHECK(pt_owns(p) == want, "%s: %zu bytes at %p: poolalloc_owns=%d, expected %d", what, n, p,
+          pt_owns(p), want);
+}
+
+/* One named case of a test program, for pt_run_cases. */
+struct pt_case {
+    const char *name;
+    void (*fn)(void);
+};
+#define PT_CASE(f) {#f, f}
+
+/* Runs every case in order: an "ok" or "FAIL" line each on stdout, and on stderr after a
+ * failing case's own messages the case's name. Failures stay counted for pt_finish. */
+static inline void pt_run_cases(const struct pt_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int before = atomic_load(&pt_failures);
+        cases[i].fn();
+        int after = atomic_load(&pt_failures);
+        printf("%s %s\n", after == before ? "ok  " : "FAIL", cases[i].name);
+        if (after != before)
+            fprintf(stderr, "  in %s\n", cases[i].name);
+    }
+}
+
 /* Print the verdict line and give the exit status for main. */
 static inline int pt_finish(const char *test_name)
 {
