@@ -20,9 +20,8 @@ The same inputs as `make bench` (workloads.py's generators); --quick uses its --
 sizes. Every run's output is compared with the first unsampled run's: a difference,
 a non-zero exit or a signal marks the program FAILED. Ratios, never single timings:
 on a shared machine other load moves a run by more than the 1 % this measures, and
-the paired ratio of one round cancels most of it; the ratio of the two settings'
-fastest runs is shown beside it. Exit status 0 even when a ratio is over 1 %: a
-benchmark, not a test.
+the paired ratio of one round cancels most of it. Exit status 0 even when a ratio
+is over 1 %: a benchmark, not a test.
 """
 import argparse
 import os
@@ -154,7 +153,7 @@ def main():
 
     m = args.mean
     head = ["program", "CPU s, POOLALLOC_SAMPLE=0", "CPU s, POOLALLOC_SAMPLE=%s" % m,
-            "%s / 0: median (range)" % m, "%s / 0: fastest runs" % m, "samples per run (median)",
+            "%s / 0: median (range)" % m, "samples per run (median)",
             "peak RSS MiB, 0 -> %s (medians)" % m]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for name, title, _, _, _ in todo:
@@ -163,7 +162,6 @@ def main():
         ns = [n for n in samples[name] if n is not None]
         cells = [title, "%.3f" % statistics.median(a) if a else "—",
                  "%.3f" % statistics.median(b) if b else "—", fmt_ratio(ratios),
-                 "%.4f" % (min(b) / min(a)) if a and b and min(a) > 0 else "—",
                  "%d" % statistics.median(ns) if ns else "—",
                  "%.1f -> %.1f" % (statistics.median(rss[name]["0"]) / 1024,
                                    statistics.median(rss[name][m]) / 1024) if a and b else "—"]
@@ -172,10 +170,7 @@ def main():
         lines.append("| " + " | ".join(cells) + " |")
     notes = ["", "%s, %d rounds, ABBA order, library %s; CPU time = user + system of the "
              "program and its reaped children (os.wait4). Ratio = the sampled run over the "
-             "unsampled run of the same round; median and range. Fastest runs: the least CPU "
-             "time of each setting over all rounds, one over the other (other load on the "
-             "machine only ever adds CPU time, so the fastest runs are the least disturbed). "
-             "Samples: every process of "
+             "unsampled run of the same round; median and range. Samples: every process of "
              "a sampled run, from the exit line of POOLALLOC_VERBOSE=1." %
              (time.strftime("%Y-%m-%d %H:%M"), args.rounds, lib),
              "Whole run: %.0f s." % (time.time() - t0)]
