@@ -71,8 +71,11 @@ env_of() {
     case $1 in
     memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
     # They check which allocator serves each request; a sampled request is served by
-    # the C library by design (stats/sample.h), so sampling is off for them.
-    malloc_edge_cases | c_api_reports_and_flushes | pool_exhaustion_falls_back)
+    # the C library by design (stats/sample.h), so sampling is off for them (and for
+    # the aligned one, so that every aligned request of a pooled size is a pool's).
+    aligned_requests_answer_as_glibc_does | realloc_keeps_content_and_frees_at_zero | \
+        request_sizes_from_zero_to_huge_answer_as_glibc_does | c_api_reports_and_flushes | \
+        pool_exhaustion_falls_back)
         echo POOLALLOC_SAMPLE=0 ;;
     esac
 }
@@ -93,7 +96,10 @@ variants_of() {
         echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
         echo "late-start POOLALLOC_START_MS=20 POOLALLOC_START_ALLOCS=200"
         ;;
-    malloc_edge_cases) echo "max-256k POOLALLOC_MAX_SIZE=256k" ;;
+    aligned_requests_answer_as_glibc_does | realloc_keeps_content_and_frees_at_zero | \
+        request_sizes_from_zero_to_huge_answer_as_glibc_does)
+        echo "max-256k POOLALLOC_MAX_SIZE=256k"
+        ;;
     thread_exit_and_teardown)
         echo "flush-1ms POOLALLOC_FLUSH_MS=1"
         echo "late-start POOLALLOC_START_MS=20 POOLALLOC_START_ALLOCS=200"
