@@ -41,8 +41,8 @@ struct target {
                                has no socket yet (POOLSTAT_UNSTARTED_WHY) */
 };
 
-/* Resolves "4242" or "/path/to.sock" into t. A pid's socket is looked for
- * where the library makes it: the process's POOLALLOC_SOCKET, else its
+/* Resolves "4242" or "/path/to.sock" into t (resolve.c). A pid's socket is
+ * looked for where the library makes it: the process's POOLALLOC_SOCKET, else its
  * abstract name "@poolalloc-<uid>-<pid>", else a file in a default folder.
  * 0, or -1 with a message a person can act on in err (and t->unstarted set
  * if the process runs poolalloc that has not started). */
@@ -51,6 +51,9 @@ int poolstat_resolve(const char *arg, struct target *t, char *err);
 /* The same for a pid; abstract 0 leaves out the abstract name (for a caller
  * that has already read /proc/net/unix). */
 int poolstat_resolve_pid(pid_t pid, int abstract, struct target *t, char *err);
+
+/* Copies an absolute socket path's folder and name apart; 0, or -1 if one is missing. */
+int poolstat_split_path(const char *path, char *dir, size_t dcap, char *name, size_t ncap);
 
 /* Sends req, reads the whole reply into *r. 0 if the reply is a complete
  * "ok" reply; -1 with a message in err otherwise. */
