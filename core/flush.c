@@ -3,8 +3,6 @@
 #define _GNU_SOURCE
 #include "flush.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -13,6 +11,7 @@
 #include "central.h"
 #include "lock.h"
 #include "orphan.h"
+#include "thread.h"
 
 static pa_lock flush_lock;            /* one generation step at a time */
 static uint64_t flush_generations, flush_returned;
@@ -148,22 +147,9 @@ int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start
     flush_period_ms = period_ms;
     flush_start_at_ms = start_at_ms;
     flush_at_start = at_start;
-    /* The thread is created with every signal blocked, so the program's
-     * signals are never delivered to it; the caller's mask is restored. The
-     * stack is only reserved: at_start may dlopen (sampling loads libunwind),
-     * which wants more than a generation does. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t t;
-    int rc = pthread_create(&t, &attr, flush_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
+    /* 256 KiB: at_start may dlopen (sampling loads libunwind), which wants
+     * more than a generation does. */
+    if (pa_thread_start(flush_main, 256 * 1024) != 0)
         return -1;
     flush_thread_running = 1;
     return 0;

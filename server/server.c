@@ -8,9 +8,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
@@ -23,6 +21,7 @@
 #include "../core/log.h"
 #include "../core/options.h"
 #include "../core/orphan.h"
+#include "../core/thread.h"
 #include "conn.h"
 #include "fd.h"
 #include "reply.h"
@@ -265,18 +264,7 @@ static void start_here(void)
         srv_conn[i].o.fd = -1;
 
     srv_handshake = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_t t;
-    int rc = pthread_create(&t, &attr, server_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (pa_thread_start(server_main, 64 * 1024) != 0) {
         close(fd);
         srv_listen.fd = -1;
         sock_remove(&srv_place);
