@@ -71,7 +71,7 @@ env_of() {
     case $1 in
     memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
     # They check which allocator serves each request; a sampled request is served by
-    # the C library by design (stats/sample.h), so sampling is off for them (and for
+    # the C library by design (sampler/sample.h), so sampling is off for them (and for
     # the aligned one, so that every aligned request of a pooled size is a pool's).
     aligned_requests_answer_as_glibc_does | realloc_keeps_content_and_frees_at_zero | \
         request_sizes_from_zero_to_huge_answer_as_glibc_does | c_api_reports_and_flushes | \
