@@ -62,9 +62,9 @@ $(B)/obj/%.o: %.c
 # not all 83 the stats server and sampler import; that is a fifth of what a
 # preloaded /bin/true runs (docs/performance.md, short-lived processes). The
 # resolver neither allocates nor takes a lock our paths hold.
-$(B)/libpoolalloc.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared -Wl,--no-undefined \
-	    -Wl,-soname,libpoolalloc.so.$(VERSION_MAJOR) -o $@ $^ $(LDLIBS_SO)
+$(B)/libpoolalloc.so: $(LIB_OBJ) core/forkpage.ld
+	$(CC) $(CFLAGS) -shared -Wl,--no-undefined -Wl,-T,core/forkpage.ld \
+	    -Wl,-soname,libpoolalloc.so.$(VERSION_MAJOR) -o $@ $(LIB_OBJ) $(LDLIBS_SO)
 	ln -sf libpoolalloc.so $(@D)/libpoolalloc.so.$(VERSION_MAJOR)
 
 $(B)/optdoc: tools/optdoc.c $(B)/obj/core/options.o $(B)/obj/core/log.o

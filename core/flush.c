@@ -13,12 +13,12 @@
 #include "orphan.h"
 #include "thread.h"
 
-static pa_lock flush_lock;            /* one generation step at a time */
+static pa_lock flush_lock PA_FORKPAGE; /* one generation step at a time */
 static uint64_t flush_generations, flush_returned;
-static uint64_t flush_period_ms;
+static uint64_t flush_period_ms PA_FORKPAGE;
 static uint64_t flush_start_at_ms;    /* CLOCK_MONOTONIC, for flush_at_start */
 static void (*flush_at_start)(void);  /* run once by the thread, then forgotten */
-static int flush_thread_running;
+static int flush_thread_running PA_FORKPAGE;
 
 /* One generation; idle_only: release only the idle empty spans (central.h)
  * instead of every empty one. */

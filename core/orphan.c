@@ -9,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static pid_t orphan_own[ORPHAN_OWN_MAX];
+#include "util.h"
+
+static pid_t orphan_own[ORPHAN_OWN_MAX] PA_FORKPAGE;   /* forgotten by a fork child */
 
 void orphan_own_thread(void)
 {

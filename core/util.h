@@ -29,6 +29,15 @@
 #define PA_ALIGNED   __attribute__((aligned(PA_CACHELINE)))
 
 #define PA_PAGE       4096UL
+
+/* On the data a fork writes, in the parent (prepare, parent handlers) or in
+ * the child (its handlers, its first moments), and on what a process that
+ * has not started its pools writes on every request: all of it lies in one
+ * page-aligned section (core/forkpage.ld), so that a fork costs the program
+ * one copied page of ours in each process, not one per module. After a fork
+ * every page either process writes is a page fault (a copy while the other
+ * still shares it); a shell forks thousands of times. */
+#define PA_FORKPAGE __attribute__((section(".pa_forkpage")))
 #define PA_ROUNDUP(x, a) (((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
 
 #ifdef POOLALLOC_DEBUG

@@ -121,15 +121,16 @@ static void log_start(int ok, uint64_t requests, uint64_t age_ms)
  */
 enum { START_WAIT, START_DONE };
 
-static int start_state;               /* the pools: START_WAIT until start_now() ran here */
-static int start_thread_done;         /* the flush thread was asked for in this process */
-static pa_lock start_lock;            /* start_now(); fork waits for it */
-static uint64_t start_t0_ms;          /* CLOCK_MONOTONIC_COARSE at init or fork */
-static uint64_t start_requests;       /* requests seen while waiting */
+/* Written by fork and by every request before the start: PA_FORKPAGE. */
+static int start_state PA_FORKPAGE;         /* the pools: START_WAIT until start_now() ran here */
+static int start_thread_done PA_FORKPAGE;   /* the flush thread was asked for in this process */
+static pa_lock start_lock PA_FORKPAGE;      /* start_now(); fork waits for it */
+static uint64_t start_t0_ms PA_FORKPAGE;    /* CLOCK_MONOTONIC_COARSE at init or fork */
+static uint64_t start_requests PA_FORKPAGE; /* requests seen while waiting */
 static int start_ctor_done;           /* the constructor has run */
 static int sample_started;            /* sample_start() ran in this address space */
 static int server_wanted;
-static int start_forked;              /* this process is a fork child */
+static int start_forked PA_FORKPAGE;  /* this process is a fork child */
 
 /* A fork child makes its socket no sooner than this after the fork, even with
  * START_MS=0: a child that forks only to exec has done so by then, and exec
@@ -255,7 +256,7 @@ static PA_NOINLINE void start_check(void)
  * The program's own handlers, registered after ours, run their prepare
  * before ours and their parent and child after ours: they meet open pools.
  */
-static int start_lock_forking;        /* init_fork_prepare took start_lock */
+static int start_lock_forking PA_FORKPAGE;   /* init_fork_prepare took start_lock */
 
 static void init_fork_prepare(void)
 {

@@ -26,8 +26,8 @@ static struct {
 } stk;
 
 static uint32_t stk_nsites = 1;      /* next site id; 0 is the unknown-stack site */
-static uint32_t stk_unwinding;       /* threads inside libunwind for a sample */
-static int stk_forking;              /* a fork is being prepared: no new unwinding */
+static uint32_t stk_unwinding PA_FORKPAGE;   /* threads inside libunwind for a sample */
+static int stk_forking PA_FORKPAGE;          /* a fork is being prepared: no new unwinding */
 
 /* ---- stacks ---------------------------------------------------------------------------- */
 

@@ -31,16 +31,18 @@
 
 static const struct opt_values *srv_opts;
 static int srv_wanted;                   /* a server should run in this process */
-static int srv_private;                  /* the thread has its own descriptor table */
 static int srv_handshake;                /* 0, then 1 (shared table) or 2 (private) */
 static pid_t srv_owner;                  /* pid that bound srv_place; 0: none */
 static struct sock_place srv_place;      /* where the socket is, as bound */
-static struct owned_fd srv_listen = {-1, 0, 0};
+/* What a fork child forgets of its parent's server (server_fork_child):
+ * PA_FORKPAGE. The client slots are emptied by the child's own start. */
+static int srv_private PA_FORKPAGE;      /* the thread has its own descriptor table */
+static struct owned_fd srv_listen PA_FORKPAGE = {-1, 0, 0};
 /* relisten() makes the socket file again; server_stop() removes it at exit.
  * The lock orders the two: after server_stop, no file is made again (the
  * thread may run late, after main returned, and would leave one behind). */
-static int srv_file_lock;                /* 0 free, 1 held (a few syscalls) */
-static int srv_stopping;                 /* server_stop ran: make no file */
+static int srv_file_lock PA_FORKPAGE;    /* 0 free, 1 held (a few syscalls) */
+static int srv_stopping PA_FORKPAGE;     /* server_stop ran: make no file */
 static struct conn srv_conn[SERVER_SLOTS];
 
 /* The one warning line of a refused socket. */
@@ -260,8 +262,13 @@ static void start_here(void)
     srv_place = pl;
     srv_owner = pid;
     fd_own(&srv_listen, fd);
-    for (int i = 0; i < SERVER_SLOTS; i++)
+    /* Empty, also in a fork child: its slots were its parent's, and replies
+     * in the making were not copied (MADV_DONTFORK). */
+    for (int i = 0; i < SERVER_SLOTS; i++) {
         srv_conn[i].o.fd = -1;
+        srv_conn[i].out = NULL;
+        srv_conn[i].out_len = srv_conn[i].out_sent = srv_conn[i].out_cap = 0;
+    }
 
     srv_handshake = 0;
     if (pa_thread_start(server_main, 64 * 1024) != 0) {
@@ -330,14 +337,11 @@ void server_fork_child(void)
     srv_private = 0;
     srv_file_lock = 0;   /* the parent's thread may have held it: it is not here */
     srv_stopping = 0;
-    /* Replies in the making were not copied (MADV_DONTFORK): forget them. */
-    for (int i = 0; i < SERVER_SLOTS; i++) {
-        srv_conn[i].o.fd = -1;
-        srv_conn[i].out = NULL;
-        srv_conn[i].out_len = srv_conn[i].out_sent = srv_conn[i].out_cap = 0;
-    }
-    /* The child's own server is started by server_start(), from the child's
-     * own flush thread once it has lived its start time (preload/init.c). */
+    /* The client slots are left as they were (their pages stay shared with
+     * the parent): nothing reads them before the child's own server is
+     * started by server_start(), from the child's own flush thread once it
+     * has lived its start time (preload/init.c), and start_here() empties
+     * them. */
 }
 
 void server_stop(void)

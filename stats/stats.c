@@ -19,7 +19,7 @@
 
 static struct {
     atomic_uint_least64_t allocs, bytes, frees;
-} PA_ALIGNED stats_pass[STATS_SLOTS];
+} PA_ALIGNED stats_pass[STATS_SLOTS] PA_FORKPAGE;   /* written by every pass-through */
 
 static inline unsigned slot(void)
 {
@@ -48,7 +48,7 @@ void stats_passthrough_free(void)
     bump(&stats_pass[slot()].frees, 1);
 }
 
-static uint64_t stats_t0_ns;
+static uint64_t stats_t0_ns PA_FORKPAGE;   /* written again by a fork child */
 
 static uint64_t now_ns(void)
 {
