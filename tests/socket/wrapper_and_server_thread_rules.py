@@ -13,9 +13,19 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from common import *  # noqa: E402,F401,F403
 
-wrapper = os.path.join(REPO, "tools", "poolalloc")
+# The wrapper as it lies in a checkout: tools/poolalloc, the library in
+# ../build. A tree of that shape around the tier's library, whatever folder
+# it was built in (make B=...).
+tree = tmpdir()
+os.makedirs(os.path.join(tree, "tools"))
+os.makedirs(os.path.join(tree, "build"))
+wrapper = os.path.join(tree, "tools", "poolalloc")
+with open(os.path.join(REPO, "tools", "poolalloc"), "rb") as src, open(wrapper, "wb") as dst:
+    dst.write(src.read())
+os.chmod(wrapper, 0o755)
+os.symlink(LIB, os.path.join(tree, "build", "libpoolalloc.so"))
 r = subprocess.run([wrapper, "sh", "-c", "echo $LD_PRELOAD"], capture_output=True, text=True, env=clean_env())
-check(r.returncode == 0 and r.stdout.strip() == os.path.join(REPO, "build", "libpoolalloc.so"),
+check(r.returncode == 0 and r.stdout.strip() == os.path.join(tree, "build", "libpoolalloc.so"),
       "wrapper LD_PRELOAD: %r %r" % (r.stdout, r.stderr))
 r = subprocess.run([wrapper, "--stats", "true"], capture_output=True, text=True, env=clean_env())
 check(r.returncode == 0 and "poolalloc: summary for pid" in r.stderr, "wrapper --stats: %r" % r.stderr[:200])
