@@ -116,7 +116,8 @@ static void log_start(int ok, uint64_t requests, uint64_t age_ms)
  * So a process that ends in its first moments makes no thread, no socket and
  * no large mapping, and its exit has nothing to undo. A fork child starts the
  * same way, its clock and count from the fork (its gate held meanwhile: the
- * pools are its parent's copy). START_MS=0: everything at init, the threads
+ * pools are its parent's copy), or once it has freed a real amount of what
+ * it inherited (init_free_miss). START_MS=0: everything at init, the threads
  * in the constructor.
  */
 enum { START_WAIT, START_DONE };
@@ -131,6 +132,7 @@ static int start_ctor_done;           /* the constructor has run */
 static int sample_started;            /* sample_start() ran in this address space */
 static int server_wanted;
 static int start_forked PA_FORKPAGE;  /* this process is a fork child */
+static int start_child_misses PA_FORKPAGE;  /* a child's frees that missed, before its thread */
 
 /* A fork child makes its socket no sooner than this after the fork, even with
  * START_MS=0: a child that forks only to exec has done so by then, and exec
@@ -251,8 +253,9 @@ static PA_NOINLINE void start_check(void)
  *     (reentry.h).
  *   - The child: the core first (its locks reset), so that what follows may
  *     allocate; the server forgets its parent's listener and clients before
- *     this child's start (start_now) can make its own; the sampler last, so
- *     that the forking thread takes no sample in any of our handlers.
+ *     this child's start can make its own; the sampler last, so that the
+ *     forking thread takes no sample in any of our handlers. The child
+ *     starts no thread here (init_fork_child).
  * The program's own handlers, registered after ours, run their prepare
  * before ours and their parent and child after ours: they meet open pools.
  */
@@ -280,6 +283,15 @@ static void init_fork_parent(void)
 /* A fork child starts like a new process, its clock and count from now: its
  * gate is held (its pools are its parent's copy), so a child that forks only
  * to exec makes nothing, no thread and no socket it could not remove. */
+/* A child that inherited pools gets its flush thread like a new process, at
+ * an allocation (start_check), or, since it may only free what it
+ * inherited, once its frees have missed the cache CHILD_FREE_MISSES times
+ * (init_free_miss): about that many batches, a few MiB, stay unflushed in a
+ * child that frees less and then only sleeps. Not at the fork: a thread made
+ * there is made in every child, and most children exec at once, which ends
+ * the thread again (a fifth of what a fork of a warm program cost). */
+#define CHILD_FREE_MISSES 64
+
 static void init_fork_child(void)
 {
     core_fork_child();
@@ -294,12 +306,7 @@ static void init_fork_child(void)
     if (start_state == START_DONE || core_pools_ready()) {
         core_hold();
         __atomic_store_n(&start_state, START_WAIT, __ATOMIC_RELAXED);
-        /* Its flush thread now: it may only free what it inherited and
-         * never allocate, and a free starts nothing (init_run). glibc has
-         * reset its own locks in the child before its handlers run. Its
-         * socket still waits (start_thread), so a child that only execs
-         * leaves none. */
-        start_now(0, start_late);
+        start_child_misses = 1;   /* counting, from 1 (0: not a child with pools) */
     }
     sample_fork_child();
 }
@@ -358,6 +365,42 @@ void init_slow(void)
 void init_slow_no_start(void)
 {
     init_run(0);
+}
+
+/* 1 unless `caller` is known to lie outside the C library and the dynamic
+ * loader: they free while holding the lock that starting a thread takes (the
+ * stack cache's, as a thread's TLS is freed at its exit or join), so a
+ * thread started from such a free would wait for its own caller. An address
+ * in this library means free() was not left by a tail call (malloc.c,
+ * free_miss_owned): its caller is unknown. */
+static int caller_may_hold_libc_locks(const void *caller)
+{
+    Dl_info at, other;
+    if (!caller)
+        return 1;
+    if (!dladdr(caller, &at))
+        return 0;   /* code no object claims (generated code): not theirs */
+    if (at.dli_fbase == (void *)getauxval(AT_BASE))
+        return 1;   /* the dynamic loader */
+    if (dladdr((void *)init_free_miss, &other) && at.dli_fbase == other.dli_fbase)
+        return 1;   /* ours */
+    return dladdr((void *)__libc_free, &other) && at.dli_fbase == other.dli_fbase;
+}
+
+void init_free_miss(const void *caller)
+{
+    init_run(0);
+    if (likely(!start_child_misses) || start_thread_done)
+        return;
+    if (start_child_misses < CHILD_FREE_MISSES) {
+        start_child_misses++;
+        return;
+    }
+    /* Not nested in our own calls (reentry.h, R2), and not from code that
+     * may hold the stack cache lock; the next miss asks again. */
+    if (reentry_nested() || !start_ctor_done || caller_may_hold_libc_locks(caller))
+        return;
+    start_now(0, start_late);
 }
 
 /* With POOLALLOC_STATS=1 only: keep a close-on-exec copy of stderr at a high

@@ -230,14 +230,15 @@ static inline uintptr_t owned_class(const char *what, const void *p)
     return c;
 }
 
-/* The cache's fast path did not take it (or LOCKED mode). */
-static PA_NOINLINE void free_miss(unsigned cls, void *p)
+/* The cache's fast path did not take it (or LOCKED mode). caller: free's
+ * return address (NULL: unknown). */
+static PA_NOINLINE void free_miss(unsigned cls, void *p, const void *caller)
 {
     /* A program (a fork child, say) may only free for a long while: its
-     * slow path reopens the gate too, but never starts anything
-     * (preload/init.c, init_run). */
+     * slow path reopens the gate too, and in a fork child may start its
+     * flush thread (preload/init.c, init_free_miss). */
     if (unlikely(core_gate == 0)) {
-        init_slow_no_start();
+        init_free_miss(caller);
         core_attend();
     }
     cache_free_miss(cls, p);
@@ -245,10 +246,19 @@ static PA_NOINLINE void free_miss(unsigned cls, void *p)
 
 /* free_miss() for a pointer already checked by owned_class(): the class is
  * found again here, so that no register holds it across the fast path and
- * free() needs no prologue. */
-static PA_NOINLINE void free_miss_owned(void *p)
+ * free() needs no prologue. The caller of free(): optimised, free() jumps
+ * here (a tail call), so this function's return address is free()'s; were
+ * it called instead, that address is in this library, which
+ * init_free_miss() takes for unknown. Unoptimised, pa_free() passes it:
+ * there, a frame costs nothing anyone measures. */
+#ifdef __OPTIMIZE__
+#define FREE_CALLER() NULL
+#else
+#define FREE_CALLER() __builtin_return_address(0)
+#endif
+static PA_NOINLINE void free_miss_owned(void *p, const void *caller)
 {
-    free_miss(pagemap_class(p), p);
+    free_miss(pagemap_class(p), p, caller ? caller : __builtin_return_address(0));
 }
 
 /* Not ours: glibc's (a pass-through or a sampled block), or NULL. Out of
@@ -278,13 +288,13 @@ static inline __attribute__((always_inline)) void pa_free(void *p)
         if (likely(cache_rseq_offset)) {
             if (likely(cache_free_fast(cls, p)))
                 return;
-            free_miss_owned(p);
+            free_miss_owned(p, FREE_CALLER());
             return;
         }
 #endif
         if (likely(cache_free_locked_try(cls, p)))
             return;
-        free_miss_owned(p);
+        free_miss_owned(p, FREE_CALLER());
         return;
     }
     free_foreign(p);

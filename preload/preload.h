@@ -31,6 +31,13 @@ void init_slow(void);
  * (init.c: a free never starts a thread). */
 void init_slow_no_start(void);
 
+/* For a free that missed the cache while the gate is closed, called by
+ * `caller` (free's return address; NULL: unknown): init_slow_no_start(),
+ * and in a fork child that inherited pools and has freed a real amount, its
+ * flush thread, unless the free comes from the C library or the dynamic
+ * loader (init.c, the fork). */
+void init_free_miss(const void *caller);
+
 /* Usable size of a block glibc allocated. */
 size_t init_libc_usable(void *p);
 
