@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """What a short-lived process pays for its allocator: CPU time (user + system, from
-wait4, so waiting for a busy CPU does not count) of `/bin/true` alone, and of a shell
-loop that starts 300 x (`/bin/true`; `echo x | cat`) with LD_PRELOAD exported so that
-every child is preloaded, under glibc, poolalloc, tcmalloc, jemalloc and mimalloc.
+wait4, so waiting for a busy CPU does not count) and minor page faults of `/bin/true`
+alone, of a shell loop that starts 300 x (`/bin/true`; `echo x | cat`) with LD_PRELOAD
+exported so that every child is preloaded, and of 300 forks of a program whose
+allocator is warm (tools/bench/forker.c: each child makes and frees 40 objects and
+exits), under glibc, poolalloc, tcmalloc, jemalloc and mimalloc.
 
 Rounds are interleaved (each round runs every allocator, the order rotated by one each
 round); a round's figure for an allocator is divided by glibc's in the same round, and
@@ -58,8 +60,8 @@ def base_env():
 
 
 def cpu_of(argv, env):
-    """Runs argv to the end; returns user + system seconds of it and its waited-for
-    children. Fails on a non-zero exit."""
+    """Runs argv to the end; returns (user + system seconds, minor faults) of it and
+    its waited-for children. Fails on a non-zero exit."""
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         pid = os.posix_spawn(argv[0], argv, env,
@@ -70,7 +72,16 @@ def cpu_of(argv, env):
     _, status, ru = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("startup.py: %s exited with %d" % (" ".join(argv), status))
-    return ru.ru_utime + ru.ru_stime
+    return ru.ru_utime + ru.ru_stime, ru.ru_minflt
+
+
+def build_forker(work):
+    """tools/bench/forker.c compiled into work (cc -O2): a program of ours, not the
+    library's flags."""
+    exe = os.path.join(work, "forker")
+    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "tools", "bench", "forker.c")],
+                   check=True)
+    return exe
 
 
 def check_preload(lib):
@@ -89,6 +100,7 @@ def main():
     ap.add_argument("--true-runs", type=int, default=100,
                     help="/bin/true runs per allocator per round (default 100)")
     ap.add_argument("--loop", type=int, default=300, help="shell loop iterations (default 300)")
+    ap.add_argument("--forks", type=int, default=300, help="forks of the warm program (default 300)")
     ap.add_argument("--alloc", default="glibc,poolalloc,tcmalloc,jemalloc,mimalloc",
                     help="comma-separated allocators (glibc is always run: the reference)")
     ap.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
@@ -130,36 +142,45 @@ def main():
         libs[name] = path
     order = list(libs)
 
+    forker = build_forker(work)
     cases = [
-        ("/bin/true", "per process", args.true_runs, lambda env: cpu_of(["/bin/true"], env)),
-        ("shell loop %d x (true; echo x \\| cat)" % args.loop, "per loop", 1,
+        ("/bin/true", "per process", args.true_runs, 1, lambda env: cpu_of(["/bin/true"], env)),
+        ("shell loop %d x (true; echo x \\| cat)" % args.loop, "per loop", 1, 1,
          lambda env: cpu_of(["/bin/sh", "-c", LOOP % args.loop], env)),
+        ("%d forks of a warm program" % args.forks, "per fork", 1, args.forks,
+         lambda env: cpu_of([forker, str(args.forks)], env)),
     ]
     cpu = {(c[0], a): [] for c in cases for a in order}
+    faults = {(c[0], a): [] for c in cases for a in order}
     for r in range(args.rounds):
         rot = order[r % len(order):] + order[:r % len(order)]
-        for case, _, reps, fn in cases:
+        for case, _, reps, per, fn in cases:
             for name in rot:
                 env = base_env()
                 if libs[name]:
                     env["LD_PRELOAD"] = libs[name]
-                cpu[(case, name)].append(sum(fn(env) for _ in range(reps)) / reps)
+                runs = [fn(env) for _ in range(reps)]
+                cpu[(case, name)].append(sum(c for c, _ in runs) / reps / per)
+                faults[(case, name)].append(sum(f for _, f in runs) / reps / per)
         print("round %d/%d done" % (r + 1, args.rounds), file=sys.stderr, flush=True)
 
-    lines = ["| case | allocator | CPU ms (median) | ratio to glibc (median) | range |",
-             "|---|---|---:|---:|---|"]
-    for case, unit, _, _ in cases:
+    lines = ["| case | allocator | CPU ms (median) | ratio to glibc (median) | range "
+             "| minor faults (median) |",
+             "|---|---|---:|---:|---|---:|"]
+    for case, unit, _, _, _ in cases:
         base = cpu[(case, "glibc")]
         for name in order:
             mine = cpu[(case, name)]
             ratios = [m / b for m, b in zip(mine, base) if b > 0]
-            lines.append("| %s | %s | %.3f %s | %.2fx | %.2f-%.2f |" % (
+            lines.append("| %s | %s | %.3f %s | %.2fx | %.2f-%.2f | %.0f |" % (
                 case, name, statistics.median(mine) * 1000, unit, statistics.median(ratios),
-                min(ratios), max(ratios)))
+                min(ratios), max(ratios), statistics.median(faults[(case, name)])))
     lines.append("")
     lines.append("%d interleaved rounds; /bin/true: %d runs per allocator per round; CPU = "
-                 "user + system of the process and its children (wait4); ratio = the "
-                 "round's CPU / glibc's in the same round." % (args.rounds, args.true_runs))
+                 "user + system of the process and its children (wait4), faults likewise "
+                 "(the warm program's fixed start, the same under every allocator, is "
+                 "included, spread over its forks); ratio = the round's CPU / glibc's in "
+                 "the same round." % (args.rounds, args.true_runs))
     for s in skipped:
         lines.append("left out: " + s)
     table = "\n".join(lines)
