@@ -19,6 +19,7 @@ static uint64_t flush_period_ms PA_FORKPAGE;
 static uint64_t flush_start_at_ms;    /* CLOCK_MONOTONIC, for flush_at_start */
 static void (*flush_at_start)(void);  /* run once by the thread, then forgotten */
 static int flush_thread_running PA_FORKPAGE;
+static void (*flush_tick)(void);      /* run at every wake (flush_set_tick) */
 
 /* One generation; idle_only: release only the idle empty spans (central.h)
  * instead of every empty one. */
@@ -124,6 +125,9 @@ static void *flush_main(void *arg)
             ;
         if (orphan_alone())
             exit(0);   /* what glibc does when the last thread ends */
+        void (*tick)(void) = __atomic_load_n(&flush_tick, __ATOMIC_ACQUIRE);
+        if (tick)
+            tick();
         if (!period || before(&wake, &next_flush))
             continue;
         add_ms(&next_flush, period);
@@ -160,6 +164,11 @@ int flush_start(uint64_t period_ms)
     if (period_ms == 0)
         return 0;
     return flush_thread_start(period_ms, 0, NULL);
+}
+
+void flush_set_tick(void (*tick)(void))
+{
+    __atomic_store_n(&flush_tick, tick, __ATOMIC_RELEASE);
 }
 
 int flush_thread_runs(void)

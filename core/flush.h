@@ -57,6 +57,11 @@ int flush_start(uint64_t period_ms);
 /* 1 while the thread runs in this process (not after a fork, in the child). */
 int flush_thread_runs(void);
 
+/* A call the thread makes at every wake (at most ORPHAN_CHECK_MS apart), on
+ * its clean context: for the layers above (the sampler's unwinder, loaded
+ * when first wanted). NULL: none. */
+void flush_set_tick(void (*tick)(void));
+
 /* For fork: the flush lock, and forgetting the thread in the child. */
 void flush_lock_for_fork(void);
 void flush_unlock_after_fork(int child);

@@ -160,13 +160,21 @@ static int thread_wanted(void)
 /* On the flush thread, once the process has lived START_MS: a clean context
  * (no allocator lock, every signal blocked, not inside malloc), as server_start
  * and sample_start want. */
-static void start_late(void)
+static void start_late_now(int lazy)
 {
     if (!sample_started) {
         sample_started = 1;
-        sample_start(opt_g.sample, (int)opt_g.verbose);   /* loads libunwind */
+        sample_start(opt_g.sample, (int)opt_g.verbose, lazy);
     }
     server_start();
+}
+
+/* On the flush thread: libunwind when a first sample is due (sample_tend, at
+ * the thread's next wake). */
+static void start_late(void)
+{
+    flush_set_tick(sample_tend);
+    start_late_now(1);
 }
 
 /* The flush thread, with `late` (start_late, or nothing) to run once the
@@ -462,13 +470,13 @@ __attribute__((constructor)) static void init_ctor(void)
      * context), as it must not inside malloc. */
     if (!thread_wanted() && opt_g.sample) {
         sample_started = 1;
-        sample_start(opt_g.sample, (int)opt_g.verbose);
+        sample_start(opt_g.sample, (int)opt_g.verbose, 0);
     }
     if (!opt_g.start_ms) {
-        /* Everything at start: the socket and sampling here, before main,
-         * then the flush thread. */
+        /* Everything at start: the socket and sampling (libunwind too) here,
+         * before main, then the flush thread. */
         if (thread_wanted())
-            start_late();
+            start_late_now(0);
         start_now(1, NULL);
     }
 }

@@ -54,6 +54,7 @@ static struct {
     struct live_bucket *live;
     size_t mapped;
 } smp = {.why = "not started"};
+static int smp_lazy;   /* started without libunwind: sample_tend() loads it when wanted */
 
 static uint64_t smp_dropped;
 static uint64_t smp_taken;           /* samples recorded (sample_record that returned 1) */
@@ -354,22 +355,49 @@ __attribute__((destructor)) static void sample_exit(void)
     log_flush(&b, 2);
 }
 
-void sample_start(uint64_t mean, int verbose)
+/* libunwind loaded, its pipe moved, then stacks published; or sampling off
+ * with why. */
+static void load_unwinder(void)
 {
-    const char *why = NULL;
+    const char *why = stack_load();
+    if (why) {
+        smp.why = why;
+        if (smp_verbose) {
+            struct logbuf b = {0};
+            log_str(&b, "poolalloc: sampling ");
+            log_str(&b, why);
+            log_str(&b, "\n");
+            log_flush(&b, 2);
+        }
+        __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
+        return;
+    }
+    /* Before the first stack: libunwind's validation pipe would take the two
+     * lowest free descriptors, which a program that closes what it did not
+     * open hands to its own files (unwind_fds.h). */
+    int moved = stack_move_pipe();
+    stack_publish();
+    if (smp_verbose) {
+        struct logbuf b = {0};
+        log_str(&b, "poolalloc: sampling: libunwind loaded");
+        log_str(&b, moved > 0 ? "; its pipe moved out of the program's way, under descriptor 1024\n"
+                              : moved < 0 ? "; its pipe could not be moved\n" : "\n");
+        log_flush(&b, 2);
+    }
+}
+
+void sample_start(uint64_t mean, int verbose, int lazy)
+{
     /* Once per process: a fork child keeps its parent's state and tables. */
     static int started;
     if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
         return;
     smp_verbose = verbose;
+    const char *why = NULL;
     if (!mean)
         why = "off (POOLALLOC_SAMPLE=0)";
-    else if (!(why = stack_load()) && map_tables() != 0)
+    else if (map_tables() != 0)
         why = "off: cannot map the sampling tables";
-    /* Before the first sample: libunwind's validation pipe would take the two
-     * lowest free descriptors, which a program that closes what it did not
-     * open hands to its own files (unwind_fds.h). */
-    int moved = why ? 0 : stack_move_pipe();
     if (why) {
         smp.why = why;
         if (verbose && mean) {
@@ -384,19 +412,32 @@ void sample_start(uint64_t mean, int verbose)
     }
     smp.mean = mean;
     smp.why = "on";
-    __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
-    /* The thread that starts it (the constructor's, with an immediate start)
-     * draws at its next request instead of waiting out its park. */
-    sample_tls.left = 0;
     if (verbose) {
         struct logbuf b = {0};
         log_str(&b, "poolalloc: sampling every ");
         log_u64(&b, mean);
-        log_str(&b, " bytes on average (libunwind");
-        log_str(&b, moved > 0 ? "; its pipe moved out of the program's way, under descriptor 1024)\n"
-                              : moved < 0 ? "; its pipe could not be moved)\n" : ")\n");
+        log_str(&b, lazy ? " bytes on average (libunwind when the first sample is due)\n"
+                         : " bytes on average\n");
         log_flush(&b, 2);
     }
+    if (!lazy)
+        load_unwinder();
+    else
+        smp_lazy = 1;
+    if (!lazy && __atomic_load_n(&smp.state, __ATOMIC_ACQUIRE) == SMP_OFF)
+        return;
+    __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
+    /* The thread that starts it (the constructor's, with an immediate start)
+     * draws at its next request instead of waiting out its park. */
+    sample_tls.left = 0;
+}
+
+void sample_tend(void)
+{
+    if (!smp_lazy || !stack_wanted())
+        return;
+    smp_lazy = 0;
+    load_unwinder();
 }
 
 /* ---- for the renderers -------------------------------------------------------------------- */

@@ -191,13 +191,22 @@ int sample_restore(void *p, const struct sample_obj *o);
 
 /* In a clean context (dlopen allowed: the constructor or a thread of ours,
  * never inside malloc), once per process (later calls, and a fork child's,
- * do nothing): loads libunwind, maps the tables and starts sampling with mean
- * distance `mean` bytes (0: off). The calling thread draws at its next
- * request; the others pick it up at their next visit (within SAMPLE_PARK
- * bytes). On failure sampling stays off; verbose says why
- * on stderr, and at exit one line of what the sampler did (samples, drops,
- * sites, countdown calls before the start). */
-void sample_start(uint64_t mean, int verbose);
+ * do nothing): maps the tables and starts sampling with mean distance `mean`
+ * bytes (0: off), and loads libunwind, or with `lazy` leaves that to
+ * sample_tend() once a first sample is due: a process that allocates less
+ * than a sampling distance in its life (a shell, most commands) never maps
+ * libunwind, its libraries and its pipe. Samples taken before it is loaded
+ * have no stack (site 0). The calling thread draws at its next request; the
+ * others pick it up at their next visit (within SAMPLE_PARK bytes). On
+ * failure sampling stays off; verbose says why on stderr, and at exit one
+ * line of what the sampler did (samples, drops, sites, countdown calls
+ * before the start). */
+void sample_start(uint64_t mean, int verbose, int lazy);
+
+/* On a thread of ours, now and then (the flush thread's every wake, at most
+ * ORPHAN_CHECK_MS apart): after a lazy start, loads libunwind once a sample
+ * has wanted a stack. */
+void sample_tend(void);
 
 /* Fork handlers, called by preload/init.c's (the order, and why: there) on
  * every fork, sampling started or not: prepare stops new unwinding and waits

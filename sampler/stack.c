@@ -26,6 +26,9 @@ static struct {
 } stk;
 
 static uint32_t stk_nsites = 1;      /* next site id; 0 is the unknown-stack site */
+/* stk's calls may be used (release/acquire: stack_publish); until then a
+ * sample goes to site 0 and asks for them (stk_wanted). */
+static int stk_ready, stk_wanted;
 static uint32_t stk_unwinding PA_FORKPAGE;   /* threads inside libunwind for a sample */
 static int stk_forking PA_FORKPAGE;          /* a fork is being prepared: no new unwinding */
 
@@ -187,6 +190,11 @@ static void unw_step_calls(void *h)
 
 uint32_t stack_site_of_caller(unsigned *walked)
 {
+    if (unlikely(!__atomic_load_n(&stk_ready, __ATOMIC_ACQUIRE))) {
+        if (!__atomic_load_n(&stk_wanted, __ATOMIC_RELAXED))
+            __atomic_store_n(&stk_wanted, 1, __ATOMIC_RELAXED);
+        return 0;   /* libunwind not loaded yet (sample_tend) */
+    }
     /* Written by libunwind as void *: uintptr_t here, as the table keeps them
      * (the stores are in another object, and have the same representation). */
     uintptr_t raw[SAMPLE_DEPTH + SKIP_MAX];
@@ -310,6 +318,16 @@ void stack_tables_at(char *m)
 int stack_move_pipe(void)
 {
     return unwind_fds_move(stk.backtrace);
+}
+
+void stack_publish(void)
+{
+    __atomic_store_n(&stk_ready, 1, __ATOMIC_RELEASE);
+}
+
+int stack_wanted(void)
+{
+    return __atomic_load_n(&stk_wanted, __ATOMIC_RELAXED);
 }
 
 /* ---- for the readers ---------------------------------------------------------------------- */

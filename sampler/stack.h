@@ -52,9 +52,10 @@ static inline uint64_t stack_mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* At start, once (sample_start): loads libunwind.so.8 and finds its calls,
- * and notes this library's code, whose frames a stack leaves out. NULL, or
- * why sampling must stay off (the words sample_state() shows). */
+/* Once (sample_start, or sample_tend when the first sample is due): loads
+ * libunwind.so.8 and finds its calls, and notes this library's code, whose
+ * frames a stack leaves out. NULL, or why sampling must stay off (the words
+ * sample_state() shows). Nothing unwinds until stack_publish(). */
 const char *stack_load(void);
 
 /* The bytes the stack tables take (page multiples), and where they go: m,
@@ -67,6 +68,12 @@ void stack_tables_at(char *m);
  * program's way (unwind_fds.h): 1 moved, 0 nothing to move, -1 failed.
  * Before the first sample. */
 int stack_move_pipe(void);
+
+/* After stack_load() and stack_move_pipe(): stacks may be unwound. Before,
+ * stack_site_of_caller() gives site 0 and notes that a stack was wanted
+ * (stack_wanted()). */
+void stack_publish(void);
+int stack_wanted(void);
 
 /* The site of the caller of malloc: libunwind's return addresses, the
  * allocator's own frames (the sampler, malloc's slow half) left out. 0 when
