@@ -495,9 +495,5 @@ size_t init_libc_usable(void *p)
 {
     if (libc_usable)
         return libc_usable(p);
-    /* Before the constructor: glibc's chunk header, size in the word before
-     * the block; bit 1 marks an mmapped chunk (two header words, not one). */
-    size_t head = ((size_t *)p)[-1];
-    size_t chunk = head & ~(size_t)7;
-    return chunk - ((head & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+    return libc_chunk_usable(p);   /* before the constructor */
 }

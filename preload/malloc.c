@@ -383,33 +383,51 @@ PA_EXPORT void *calloc(size_t n, size_t m)
  * allocated: a resize is not another allocation. A sampled block leaves the
  * live table (its result is sampled only if the countdown says so); growth
  * counts against the countdown, and a result it samples is recorded with
- * this call's stack. */
-static PA_NOINLINE void *realloc_libc(void *p, size_t n)
+ * this call's stack. The growth is measured with glibc's chunk header
+ * (libc_chunk_usable): malloc_usable_size through a pointer was a fifth of
+ * what this path added to glibc's realloc. */
+static PA_NOINLINE void *realloc_libc_sampled(void *p, size_t n, const struct sample_obj *was)
 {
-    struct sample_obj was;
-    int sampled = sample_forget(p, &was);
-    size_t have = init_libc_usable(p);
+    size_t have = libc_chunk_usable(p);
     sigset_t old;
-    if (sampled)
-        sample_libc_enter_quiet(&old);
-    else
-        reentry_libc_enter();
+    sample_libc_enter_quiet(&old);
     void *q = __libc_realloc(p, n);
-    if (sampled)
-        sample_libc_leave_quiet(&old);
-    else
-        reentry_libc_leave();
+    sample_libc_leave_quiet(&old);
     if (!q) {
-        if (sampled && !sample_restore(p, &was))
+        if (!sample_restore(p, was))
             stats_passthrough_alloc(have);
         errno = ENOMEM;
         return NULL;
     }
-    int now = n > have && unlikely(sample_tick(n - have)) && sample_due(n) && sample_record(q, n);
-    if (sampled && !now)
+    if (!(n > have && unlikely(sample_tick(n - have)) && sample_due(n) && sample_record(q, n)))
         stats_passthrough_alloc(n);   /* a plain glibc block from here on */
-    else if (!sampled && now)
+    return q;
+}
+
+/* The countdown ran out on a resize: q is sampled if sample_due() says so. */
+static PA_NOINLINE void realloc_libc_due(void *q, size_t n)
+{
+    if (sample_due(n) && sample_record(q, n))
         stats_passthrough_free();     /* left the pass-through figures for the samples */
+}
+
+static PA_NOINLINE void *realloc_libc(void *p, size_t n)
+{
+    struct sample_obj was;
+    if (unlikely(sample_forget(p, &was)))
+        return realloc_libc_sampled(p, n, &was);
+    /* The growth counts before the call: less to keep across it. */
+    size_t have = libc_chunk_usable(p);
+    int due = n > have && unlikely(sample_tick(n - have));
+    reentry_libc_enter();
+    void *q = __libc_realloc(p, n);
+    reentry_libc_leave();
+    if (unlikely(!q)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (unlikely(due))
+        realloc_libc_due(q, n);
     return q;
 }
 

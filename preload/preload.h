@@ -38,7 +38,17 @@ void init_slow_no_start(void);
  * loader (init.c, the fork). */
 void init_free_miss(const void *caller);
 
-/* Usable size of a block glibc allocated. */
+/* Usable size of a block glibc allocated (its malloc_usable_size). */
 size_t init_libc_usable(void *p);
+
+/* The same read from glibc's chunk header: the size word before the block,
+ * whose bit 1 marks an mmapped chunk (two header words, not one). What
+ * glibc's own malloc_usable_size computes on x86-64, without the call. */
+static inline size_t libc_chunk_usable(const void *p)
+{
+    size_t head = ((const size_t *)p)[-1];
+    size_t chunk = head & ~(size_t)7;
+    return chunk - ((head & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+}
 
 #endif
