@@ -13,13 +13,15 @@
 #                            timing, so other load does not move it); $(B)/bench/sample-cost.md
 #   make bench-machinery     what poolalloc's own machinery costs ($(B)/bench/machinery.md):
 #                            flush-thread CPU per GiB given back against one madvise (release.py),
-#                            short-lived processes under all five allocators as CPU ratios to
-#                            glibc (startup.py), default sampling on python3/sqlite3/gcc,
-#                            sampled / unsampled in CPU time (sampling.py) and in callgrind
-#                            instructions (bench.py --sample-cost); part of `make bench`
+#                            short-lived processes and the forks of a warm program under all
+#                            five allocators as CPU ratios to glibc, with minor faults
+#                            (startup.py), default sampling on python3/sqlite3/gcc, sampled /
+#                            unsampled in CPU time (sampling.py), in callgrind
+#                            instructions (bench.py --sample-cost) and in the kernel's
+#                            system calls and faults (samplekernel.py); part of `make bench`
 # One case: python3 tools/bench/bench.py --case pingpong --reps 3   (see --help)
 BENCH_PKGS   := libtcmalloc-minimal4 libjemalloc2 libmimalloc2.0 redis-server valgrind \
-                python3 sqlite3 gcc libunwind8
+                python3 sqlite3 gcc libunwind8 linux-perf
 BENCH_PY     := /usr/bin/python3
 # Our own flags, not the library's: no -fvisibility/-fPIC/sanitizers, and the malloc
 # family is not a builtin so GCC cannot delete allocations it sees paired.
@@ -73,7 +75,9 @@ bench-machinery: bench-deps
 	      $(if $(MACH_QUICK),--rounds 5 --quick,--rounds 15) && \
 	  echo && echo "The same three in callgrind instructions (repeatable, user space only):" && \
 	  echo && $(BENCH_PY) tools/bench/bench.py --sample-cost --case python3,sqlite3,gcc \
-	      --build $(B) --quick | sed -n '/^|/,$$p'; \
+	      --build $(B) --quick | sed -n '/^|/,$$p' && \
+	  echo && echo "And in the kernel, by counts (system calls and page faults):" && \
+	  echo && $(BENCH_PY) tools/bench/samplekernel.py --build $(B) $(if $(MACH_QUICK),--quick,); \
 	} | tee $(B)/bench/machinery.md
 
 bench-fastpath: bench-deps
