@@ -290,10 +290,10 @@ static void init_fork_parent(void)
 
 /* A fork child starts like a new process, its clock and count from now: its
  * gate is held (its pools are its parent's copy), so a child that forks only
- * to exec makes nothing, no thread and no socket it could not remove. */
-/* A child that inherited pools gets its flush thread like a new process, at
- * an allocation (start_check), or, since it may only free what it
- * inherited, once its frees have missed the cache CHILD_FREE_MISSES times
+ * to exec makes nothing, no thread and no socket it could not remove. One
+ * that inherited pools gets its flush thread as a new process does, at an
+ * allocation (start_check), or, since it may only free what it inherited,
+ * once its frees have missed the cache CHILD_FREE_MISSES times
  * (init_free_miss): about that many batches, a few MiB, stay unflushed in a
  * child that frees less and then only sleeps. Not at the fork: a thread made
  * there is made in every child, and most children exec at once, which ends
