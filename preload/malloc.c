@@ -431,38 +431,59 @@ static PA_NOINLINE void *realloc_libc(void *p, size_t n)
     return q;
 }
 
-PA_EXPORT void *realloc(void *p, size_t n)
+/* realloc of one of our objects (n == 0 frees it). */
+static PA_NOINLINE void *realloc_owned(void *p, size_t n)
 {
-    if (!p)
-        return pa_malloc(n);
     if (n == 0) {
         pa_free(p);
         return NULL;
     }
-    if (region_owns(p)) {
-        unsigned c = owned_class("realloc", p);
-        size_t have = sc_size[c];
-        /* Same class: stay in place (shrinking below the class is a move, so
-         * a big block shrunk to a few bytes does not pin its whole object). */
-        if (n <= have && n - 1 < core_gate && sc_of(n) == c)
-            return p;
-        void *q = pa_malloc(n);
-        if (!q)
-            return NULL;
-        memcpy(q, p, n < have ? n : have);
-        cache_free(c, p);
-        return q;
-    }
-    /* glibc's block: into the pools if it now fits, else glibc's realloc. */
-    if (n - 1 < core_gate) {
-        void *q = pa_malloc(n);
-        if (!q)
-            return NULL;
-        size_t have = init_libc_usable(p);
-        memcpy(q, p, n < have ? n : have);
+    unsigned c = owned_class("realloc", p);
+    size_t have = sc_size[c];
+    /* Same class: stay in place (shrinking below the class is a move, so
+     * a big block shrunk to a few bytes does not pin its whole object). */
+    if (n <= have && n - 1 < core_gate && sc_of(n) == c)
+        return p;
+    void *q = pa_malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, n < have ? n : have);
+    cache_free(c, p);
+    return q;
+}
+
+/* realloc(NULL, n). */
+static PA_NOINLINE void *realloc_null(size_t n)
+{
+    return pa_malloc(n);
+}
+
+/* glibc's block, resized to a size the pools serve: it moves in. */
+static PA_NOINLINE void *realloc_into_pools(void *p, size_t n)
+{
+    void *q = pa_malloc(n);
+    if (!q)
+        return NULL;
+    size_t have = init_libc_usable(p);
+    memcpy(q, p, n < have ? n : have);
+    free_foreign(p);
+    return q;
+}
+
+/* Only tests and jumps: every case has a function of its own, so that the
+ * commonest, a glibc block that stays glibc's, pays no prologue here. */
+PA_EXPORT void *realloc(void *p, size_t n)
+{
+    if (region_owns(p))
+        return realloc_owned(p, n);
+    if (!p)
+        return realloc_null(n);
+    if (n == 0) {
         free_foreign(p);
-        return q;
+        return NULL;
     }
+    if (n - 1 < core_gate)
+        return realloc_into_pools(p, n);
     return realloc_libc(p, n);
 }
 
