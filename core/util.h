@@ -29,6 +29,7 @@
 #define PA_ALIGNED   __attribute__((aligned(PA_CACHELINE)))
 
 #define PA_PAGE       4096UL
+#define PA_ROUNDUP(x, a) (((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
 
 /* On the data a fork writes, in the parent (prepare, parent handlers) or in
  * the child (its handlers, its first moments), and on what a process that
@@ -38,7 +39,6 @@
  * every page either process writes is a page fault (a copy while the other
  * still shares it); a shell forks thousands of times. */
 #define PA_FORKPAGE __attribute__((section(".pa_forkpage")))
-#define PA_ROUNDUP(x, a) (((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
 
 #ifdef POOLALLOC_DEBUG
 static const int config_debug = 1;
