@@ -4,7 +4,6 @@
 #include "flush.h"
 
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include "cache.h"
@@ -96,7 +95,6 @@ static void ms_to_ts(struct timespec *t, uint64_t ms)
 static void *flush_main(void *arg)
 {
     (void)arg;
-    prctl(PR_SET_NAME, "poolalloc-flush", 0, 0, 0);
     orphan_own_thread();
     void (*at_start)(void) = flush_at_start;
     struct timespec start_at, next_flush = {0, 0};
@@ -153,7 +151,7 @@ int flush_thread_start(uint64_t period_ms, uint64_t start_at_ms, void (*at_start
     flush_at_start = at_start;
     /* 256 KiB: at_start may dlopen (sampling loads libunwind), which wants
      * more than a generation does. */
-    if (pa_thread_start(flush_main, 256 * 1024) != 0)
+    if (pa_thread_start(flush_main, 256 * 1024, "poolalloc-flush") != 0)
         return -1;
     flush_thread_running = 1;
     return 0;

@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -232,7 +231,6 @@ static void close_others(int keep)
 static void *server_main(void *arg)
 {
     (void)arg;
-    prctl(PR_SET_NAME, "poolalloc-stats", 0, 0, 0);
     orphan_own_thread();
     int state = 1;
     if (unshare(CLONE_FILES) == 0) {
@@ -271,7 +269,7 @@ static void start_here(void)
     }
 
     srv_handshake = 0;
-    if (pa_thread_start(server_main, 64 * 1024) != 0) {
+    if (pa_thread_start(server_main, 64 * 1024, "poolalloc-stats") != 0) {
         close(fd);
         srv_listen.fd = -1;
         sock_remove(&srv_place);
