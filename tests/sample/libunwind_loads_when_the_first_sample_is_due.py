@@ -5,7 +5,9 @@ commands) never maps it, its libraries or its pipe, however many times the
 flush thread wakes; one that goes on allocating has it loaded by the flush
 thread after its first due sample (that sample and those before the load
 have no stack), and its later sites have stacks. Judged by flushes counted
-by the library, not by time."""
+by the library, not by time. (On a busy machine python3 may still be
+starting when sampling starts, and take a sample then: the idle check is
+then that libunwind did load.)"""
 import os
 import subprocess
 import sys
@@ -26,7 +28,7 @@ for line in sys.stdin:
 '''
 
 d = tmpdir()
-env = clean_env(POOLALLOC_START_MS=None, POOLALLOC_SAMPLE="1m", POOLALLOC_FLUSH_MS=50,
+env = clean_env(POOLALLOC_START_MS=None, POOLALLOC_SAMPLE="4m", POOLALLOC_FLUSH_MS=50,
                 POOLALLOC_SOCKET=d + "/%p.sock", PYTHONMALLOC="malloc", LD_PRELOAD=LIB)
 p = subprocess.Popen([sys.executable, "-c", PROG], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                      text=True, env=env)
@@ -53,14 +55,18 @@ try:
     # Idle after the start: the flush thread wakes (and looks) many times.
     wait_flushes(6, "six flushes of an idle process")
     j = sites_json(str(pid))
-    check(j["samples_total"] == 0,
-          "an idle process took %d samples (mean 1 MiB): the test proves nothing" % j["samples_total"])
-    check(not unwind_mapped(), "libunwind was loaded in a process that never took a sample")
+    if j["samples_total"] == 0:
+        check(not unwind_mapped(), "libunwind was loaded in a process that never took a sample")
+        idle = "idle: no sample, no libunwind"
+    else:
+        check(unwind_mapped(), "%d samples in the start-up, and six flushes later libunwind is "
+              "still not loaded" % j["samples_total"])
+        idle = "%d samples in the start-up (a busy machine): libunwind loaded" % j["samples_total"]
 
     # Samples due: libunwind comes within a few wakes; stacks after it.
     stacked = []
     for round_ in range(40):
-        p.stdin.write("100000 100\n")   # ~10 MiB: about 10 samples
+        p.stdin.write("100000 100\n")   # ~10 MiB: about 2.5 samples
         p.stdin.flush()
         check(p.stdout.readline().strip() == "ok", "the program stopped answering")
         if unwind_mapped():
@@ -75,5 +81,5 @@ try:
 finally:
     p.stdin.close()
     p.wait(timeout=30)
-print("PASS: idle: no sample, no libunwind; after %d samples: libunwind loaded, %d sites with stacks"
-      % (j["samples_total"], len(stacked)))
+print("PASS: %s; after %d samples: libunwind loaded, %d sites with stacks"
+      % (idle, j["samples_total"], len(stacked)))
