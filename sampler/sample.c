@@ -355,11 +355,12 @@ __attribute__((destructor)) static void sample_exit(void)
     log_flush(&b, 2);
 }
 
-/* libunwind loaded, its pipe moved, then stacks published; or sampling off
- * with why. */
-static void load_unwinder(void)
+/* libunwind loaded, its pipe moved, then stacks published (1); or sampling
+ * off with why (1); or 0: a fork is being prepared, ask again. */
+static int load_unwinder(void)
 {
-    const char *why = stack_load();
+    static int loaded;
+    const char *why = loaded ? NULL : stack_load();
     if (why) {
         smp.why = why;
         if (smp_verbose) {
@@ -370,12 +371,15 @@ static void load_unwinder(void)
             log_flush(&b, 2);
         }
         __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
-        return;
+        return 1;
     }
+    loaded = 1;
     /* Before the first stack: libunwind's validation pipe would take the two
      * lowest free descriptors, which a program that closes what it did not
      * open hands to its own files (unwind_fds.h). */
     int moved = stack_move_pipe();
+    if (moved == STACK_PIPE_LATER)
+        return 0;
     stack_publish();
     if (smp_verbose) {
         struct logbuf b = {0};
@@ -384,6 +388,7 @@ static void load_unwinder(void)
                               : moved < 0 ? "; its pipe could not be moved\n" : "\n");
         log_flush(&b, 2);
     }
+    return 1;
 }
 
 void sample_start(uint64_t mean, int verbose, int lazy)
@@ -420,10 +425,12 @@ void sample_start(uint64_t mean, int verbose, int lazy)
                          : " bytes on average\n");
         log_flush(&b, 2);
     }
-    if (!lazy)
-        load_unwinder();
-    else
+    if (!lazy) {
+        while (!load_unwinder())
+            ;   /* in a clean context at start: no fork is prepared for long */
+    } else {
         smp_lazy = 1;
+    }
     if (!lazy && __atomic_load_n(&smp.state, __ATOMIC_ACQUIRE) == SMP_OFF)
         return;
     __atomic_store_n(&smp.state, SMP_ON, __ATOMIC_RELEASE);
@@ -436,8 +443,8 @@ void sample_tend(void)
 {
     if (!smp_lazy || !stack_wanted())
         return;
-    smp_lazy = 0;
-    load_unwinder();
+    if (load_unwinder())
+        smp_lazy = 0;   /* else a fork was being prepared: the next wake tries again */
 }
 
 /* ---- for the renderers -------------------------------------------------------------------- */

@@ -317,7 +317,17 @@ void stack_tables_at(char *m)
 
 int stack_move_pipe(void)
 {
-    return unwind_fds_move(stk.backtrace);
+    /* It unwinds (libunwind opens its pipe at its first unwind), so under
+     * the fork protocol of every unwinding (stack_fork_prepare): a fork
+     * must not copy libunwind's locks held by this thread. */
+    __atomic_fetch_add(&stk_unwinding, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&stk_forking, __ATOMIC_SEQ_CST)) {
+        __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+        return STACK_PIPE_LATER;
+    }
+    int moved = unwind_fds_move(stk.backtrace);
+    __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+    return moved;
 }
 
 void stack_publish(void)

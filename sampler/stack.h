@@ -65,8 +65,10 @@ size_t stack_tables_bytes(void);
 void stack_tables_at(char *m);
 
 /* Makes libunwind open its validation pipe and moves it out of the
- * program's way (unwind_fds.h): 1 moved, 0 nothing to move, -1 failed.
+ * program's way (unwind_fds.h): 1 moved, 0 nothing to move, -1 failed,
+ * STACK_PIPE_LATER a fork is being prepared (nothing done: ask again).
  * Before the first sample. */
+#define STACK_PIPE_LATER (-2)
 int stack_move_pipe(void);
 
 /* After stack_load() and stack_move_pipe(): stacks may be unwound. Before,
