@@ -355,6 +355,20 @@ __attribute__((destructor)) static void sample_exit(void)
     log_flush(&b, 2);
 }
 
+/* Sampling off for good, `why` for sample_state(); said on stderr if say. */
+static void sampling_off(const char *why, int say)
+{
+    smp.why = why;
+    if (say) {
+        struct logbuf b = {0};
+        log_str(&b, "poolalloc: sampling ");
+        log_str(&b, why);
+        log_str(&b, "\n");
+        log_flush(&b, 2);
+    }
+    __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
+}
+
 /* libunwind loaded, its pipe moved, then stacks published (1); or sampling
  * off with why (1); or 0: a fork is being prepared, ask again. */
 static int load_unwinder(void)
@@ -362,15 +376,7 @@ static int load_unwinder(void)
     static int loaded;
     const char *why = loaded ? NULL : stack_load();
     if (why) {
-        smp.why = why;
-        if (smp_verbose) {
-            struct logbuf b = {0};
-            log_str(&b, "poolalloc: sampling ");
-            log_str(&b, why);
-            log_str(&b, "\n");
-            log_flush(&b, 2);
-        }
-        __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
+        sampling_off(why, smp_verbose);
         return 1;
     }
     loaded = 1;
@@ -404,15 +410,7 @@ void sample_start(uint64_t mean, int verbose, int lazy)
     else if (map_tables() != 0)
         why = "off: cannot map the sampling tables";
     if (why) {
-        smp.why = why;
-        if (verbose && mean) {
-            struct logbuf b = {0};
-            log_str(&b, "poolalloc: sampling ");
-            log_str(&b, why);
-            log_str(&b, "\n");
-            log_flush(&b, 2);
-        }
-        __atomic_store_n(&smp.state, SMP_OFF, __ATOMIC_RELEASE);
+        sampling_off(why, verbose && mean);
         return;
     }
     smp.mean = mean;

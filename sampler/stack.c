@@ -188,6 +188,23 @@ static void unw_step_calls(void *h)
 #endif
 }
 
+/* Every unwinding is bracketed so: seen by stack_fork_prepare() (seq_cst on
+ * both sides, Dekker style), either the fork waits for it, or it sees the
+ * fork and does not start (0). */
+static int unwind_enter(void)
+{
+    __atomic_fetch_add(&stk_unwinding, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&stk_forking, __ATOMIC_SEQ_CST))
+        return 1;
+    __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void unwind_leave(void)
+{
+    __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+}
+
 uint32_t stack_site_of_caller(unsigned *walked)
 {
     if (unlikely(!__atomic_load_n(&stk_ready, __ATOMIC_ACQUIRE))) {
@@ -198,13 +215,8 @@ uint32_t stack_site_of_caller(unsigned *walked)
     /* Written by libunwind as void *: uintptr_t here, as the table keeps them
      * (the stores are in another object, and have the same representation). */
     uintptr_t raw[SAMPLE_DEPTH + SKIP_MAX];
-    /* Seen by stack_fork_prepare() (seq_cst on both sides, Dekker style):
-     * either it waits for this unwinding, or this one sees the fork. */
-    __atomic_fetch_add(&stk_unwinding, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&stk_forking, __ATOMIC_SEQ_CST)) {
-        __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+    if (!unwind_enter())
         return 0;
-    }
     int n;
 #ifdef UNW_STEP_NAMES
     if (stk.unw && *walked < FIRST_STEPPED)
@@ -213,7 +225,7 @@ uint32_t stack_site_of_caller(unsigned *walked)
 #endif
         n = stk.backtrace((void **)raw, SAMPLE_DEPTH + SKIP_MAX);
     (*walked)++;
-    __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+    unwind_leave();
     int i = 0;
     while (i < n && own_code(raw[i]))
         i++;
@@ -318,15 +330,12 @@ void stack_tables_at(char *m)
 int stack_move_pipe(void)
 {
     /* It unwinds (libunwind opens its pipe at its first unwind), so under
-     * the fork protocol of every unwinding (stack_fork_prepare): a fork
-     * must not copy libunwind's locks held by this thread. */
-    __atomic_fetch_add(&stk_unwinding, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&stk_forking, __ATOMIC_SEQ_CST)) {
-        __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+     * the fork protocol of every unwinding: a fork must not copy libunwind's
+     * locks held by this thread. */
+    if (!unwind_enter())
         return STACK_PIPE_LATER;
-    }
     int moved = unwind_fds_move(stk.backtrace);
-    __atomic_fetch_sub(&stk_unwinding, 1, __ATOMIC_RELEASE);
+    unwind_leave();
     return moved;
 }
 
