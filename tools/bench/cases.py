@@ -44,12 +44,17 @@ class Ctx:
 class Result:
     """One run of one case under one allocator."""
 
-    def __init__(self, metrics=None, check=None, peak_kib=None, fail=None, cpu=None):
+    def __init__(self, metrics=None, check=None, peak_kib=None, fail=None, cpu=None, proc=None):
         self.metrics = metrics or {}  # row key -> value (lower is better)
         self.check = check            # must equal glibc's
         self.peak_kib = peak_kib
         self.fail = fail              # None or a one-line reason
         self.cpu = cpu                # CPU seconds of the process under test, or None
+        # What the kernel did for the whole process under test (rusage; for gcc with
+        # cc1, for redis the server): minor faults and system seconds, or None.
+        self.faults = proc.ru.ru_minflt if proc else None
+        self.sys = proc.ru.ru_stime if proc else None
+        self.proc_cpu = proc.cpu if proc else None
 
 
 def digest(*parts):
@@ -98,7 +103,7 @@ class MicroCase(Case):
         # The case's own CPU time: the process's would count start-up, and with sampling
         # on that includes loading libunwind, which is no part of the case.
         cpu = float(kv["cpu_s"]) if "cpu_s" in kv else p.cpu
-        return Result(metrics, check=kv["check"], peak_kib=int(kv["peak_kib"]), cpu=cpu)
+        return Result(metrics, check=kv["check"], peak_kib=int(kv["peak_kib"]), cpu=cpu, proc=p)
 
 
 class ProgramCase(Case):
@@ -127,7 +132,7 @@ class ProgramCase(Case):
                 extra = f.read()
         check = digest(p.out, p.err, extra)
         ctx.outputs[(self.name, check)] = p.out[-400:] + p.err[-400:]
-        return Result({self.name: p.wall}, check=check, peak_kib=p.peak_kib, cpu=p.cpu)
+        return Result({self.name: p.wall}, check=check, peak_kib=p.peak_kib, cpu=p.cpu, proc=p)
 
 
 # ---- redis ---------------------------------------------------------------------------
@@ -243,7 +248,7 @@ class RedisCase(Case):
             metrics["redis-" + t.lower()] = 1e6 / float(m.group(1))
         check = digest(cli.out, cli.err)
         ctx.outputs[("redis", check)] = cli.out[-400:]
-        return Result(metrics, check=check, peak_kib=peak, cpu=server.cpu)
+        return Result(metrics, check=check, peak_kib=peak, cpu=server.cpu, proc=server)
 
 
 
@@ -260,6 +265,8 @@ def make_cases(ctx):
         MicroCase("batch10000", "batch of 10 000: alloc all, free all (32 B)", 40000000, 12000000),
         MicroCase("rand-small", "random 8..1024 B, live set 10 000", 16000000, 5000000),
         MicroCase("rand-large", "random 8..32 KiB, live set 1 000", 5000000, 1500000),
+        MicroCase("mixed", "small objects beside 32 KiB..1 MiB blocks, live set 4 000", 4000000,
+                  1000000),
         MicroCase("prodcons", "producer/consumer threads (free on other thread)", 16000000, 5000000),
         MicroCase("threads", "short-lived threads (8 at a time, ~300 ops each)", 8000, 2500),
         MicroCase("realloc", "realloc growth 16 B -> 4 MiB in 128 B steps", 200, 60),

@@ -118,6 +118,42 @@ def sample_table(cases, allocs, results):
     return lines
 
 
+def kernel_table(cases, allocs, results):
+    """Markdown lines: per case (one process each), the CPU time of the whole process,
+    its minor page faults and the share of its CPU time spent in the kernel, medians
+    per allocator, with poolalloc's CPU time and faults over the best peer's."""
+    base = [a for a in allocs if a not in VARIANTS]
+    peers = [a for a in base if a in PEERS]
+    head = ["case"] + base
+    if "poolalloc" in base and peers:
+        head += ["CPU: poolalloc / best peer", "faults: poolalloc / best peer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for case in cases:
+        cpu, flt, share = {}, {}, {}
+        for a in base:
+            good = [r for r in results.get((case.name, a), [])
+                    if not r.fail and r.faults is not None and r.proc_cpu]
+            cpu[a] = median([r.proc_cpu for r in good])
+            flt[a] = median([r.faults for r in good])
+            share[a] = median([100.0 * r.sys / r.proc_cpu for r in good])
+        if all(v is None for v in cpu.values()):
+            continue
+        cells = [case.rows[0][1] if len(case.rows) == 1 else case.name]
+        for a in base:
+            cells.append("—" if cpu[a] is None else "%s s, %.1fk, %.0f %%" % (
+                fmt(cpu[a]), flt[a] / 1000.0, share[a]))
+        if "poolalloc" in base and peers:
+            for d in (cpu, flt):
+                ok = {a: d[a] for a in peers if d[a]}
+                if d["poolalloc"] is not None and ok:
+                    best = min(ok, key=ok.get)
+                    cells.append("%.2f (%s)" % (d["poolalloc"] / ok[best], best))
+                else:
+                    cells.append("—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def run_all(args, ctx, libs, allocs, sample_note=None):
     """make bench: runs the cases (--case) under allocs, prints the two tables with
     their notes and writes them to BUILD/bench/results.md (results-partial.md with
@@ -137,6 +173,14 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
         run_case(case, allocs, libs, reps, ctx, results)
     elapsed = time.time() - t0
     lines, failures = table(cases, allocs, results)
+    klines = kernel_table(cases, allocs, results)
+    if klines:
+        klines = ["", "## What the kernel does", ""] + klines + [
+            "",
+            "Each cell: CPU seconds of the whole process under test (user + system, start-up "
+            "included; gcc with cc1, redis the server), its minor page faults (thousands) and "
+            "the share of its CPU time spent in the kernel (system time: page faults, madvise, "
+            "mmap, brk and the rest); medians over the same repetitions as above."]
     slines = sample_table(cases, allocs, results)
     if slines:
         slines = ["", "## Sampling (POOLALLOC_SAMPLE) against plain poolalloc", ""] + slines + [
@@ -173,13 +217,14 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
         notes += ["", "## FAILED", ""] + failures
     header = machine_header("poolalloc benchmarks" + (" (BENCH_QUICK=1)" if ctx.quick else ""),
                             args.build, ctx.lib_note)
-    text = "\n".join(header + lines + notes + slines) + "\n"
-    print("\n".join(lines + notes + slines))
+    text = "\n".join(header + lines + notes + klines + slines) + "\n"
+    print("\n".join(lines + notes + klines + slines))
     out = os.path.join(ctx.outdir, "results.md" if not args.case else "results-partial.md")
     with open(out, "w") as f:
         f.write(text)
     raw = {"%s/%s" % k: [dict(rep=r.rep, metrics=r.metrics, check=r.check, peak_kib=r.peak_kib,
-                             cpu=r.cpu, fail=r.fail) for r in v] for k, v in results.items()}
+                             cpu=r.cpu, faults=r.faults, sys=r.sys, fail=r.fail) for r in v]
+           for k, v in results.items()}
     with open(out[:-3] + ".json", "w") as f:
         json.dump(raw, f, indent=1)
     log("bench: wrote %s (%.0f s)" % (out, elapsed))

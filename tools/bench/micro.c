@@ -220,14 +220,14 @@ static inline uint64_t tag_check(const unsigned char *p, size_t size, uint64_t t
 }
 
 /* A live set of `live` objects; each op frees one at random and puts a new one of
- * a random size in [lo, hi] in its place. */
-static void random_sizes(long ops, long live, size_t lo, size_t hi, struct result *r)
+ * a size pick() chooses in its place. */
+static void random_sizes(long ops, long live, size_t (*pick)(uint64_t *rng), struct result *r)
 {
     unsigned char **slot = raw_alloc((size_t)live * sizeof *slot);
     size_t *size = raw_alloc((size_t)live * sizeof *size);
     uint64_t rng = 0x9E3779B97F4A7C15ULL, sum = 0;
     for (long i = 0; i < live; i++) {
-        size[i] = rng_range(&rng, lo, hi);
+        size[i] = pick(&rng);
         slot[i] = xmalloc(size[i]);
         tag_write(slot[i], size[i], (uint64_t)i);
     }
@@ -239,7 +239,7 @@ static void random_sizes(long ops, long live, size_t lo, size_t hi, struct resul
         long i = (long)(rng_next(&rng) % (uint64_t)live);
         sum += tag_check(slot[i], size[i], tags[i]);
         free(slot[i]);
-        size[i] = rng_range(&rng, lo, hi);
+        size[i] = pick(&rng);
         slot[i] = xmalloc(size[i]);
         tags[i] = (uint64_t)k * 2654435761u;
         tag_write(slot[i], size[i], tags[i]);
@@ -253,7 +253,26 @@ static void random_sizes(long ops, long live, size_t lo, size_t hi, struct resul
     r->check = sum;
 }
 
-static void case_rand_small(long n, struct result *r) { random_sizes(n, 10000, 8, 1024, r); }
+static size_t pick_small(uint64_t *rng) { return rng_range(rng, 8, 1024); }
+static size_t pick_large(uint64_t *rng) { return rng_range(rng, 8192, 32768); }
+
+/* Small objects with mid-size and large blocks among them, as programs that
+ * read files, grow buffers and build strings have: one request in 64 is of
+ * 256 KiB..1 MiB, seven in 64 of 32..256 KiB, the rest 16..512 B. Only the ends
+ * of a block are written (tag_write), so the figure is the allocator's cost
+ * and the pages it faults in, not a memset. */
+static size_t pick_mixed(uint64_t *rng)
+{
+    uint64_t x = rng_next(rng);
+    if (x % 64 == 0)
+        return rng_range(rng, 256 << 10, 1 << 20);
+    if (x % 8 == 0)
+        return rng_range(rng, 32 << 10, 256 << 10);
+    return rng_range(rng, 16, 512);
+}
+
+static void case_rand_small(long n, struct result *r) { random_sizes(n, 10000, pick_small, r); }
+static void case_mixed(long n, struct result *r) { random_sizes(n, 4000, pick_mixed, r); }
 
 /* A skewed size mix, as real programs have: nine bursts in ten are of one
  * of three sizes (48, 256, 640 B), 200..1000 objects allocated and then freed
@@ -314,7 +333,7 @@ static void case_uniform(long ops, struct result *r)
     r->unit = "ns/op";
     r->check = sum;
 }
-static void case_rand_large(long n, struct result *r) { random_sizes(n, 1000, 8192, 32768, r); }
+static void case_rand_large(long n, struct result *r) { random_sizes(n, 1000, pick_large, r); }
 
 /* ---- producer / consumer -------------------------------------------------------- */
 
@@ -613,6 +632,7 @@ static const struct bench_case cases[] = {
     {"batch10000", case_batch10000, 40000000, "alloc 10000 objects of 32 B, then free them"},
     {"rand-small", case_rand_small, 16000000, "random sizes 8..1024 B, live set 10000"},
     {"rand-large", case_rand_large, 5000000, "random sizes 8..32 KiB, live set 1000"},
+    {"mixed", case_mixed, 4000000, "live set 4000: 16..512 B, 7/64 32..256 KiB, 1/64 to 1 MiB"},
     {"skewed", case_skewed, 60000000, "bursts of 200..1200 objects, 90% of 3 sizes"},
     {"uniform", case_uniform, 60000000, "bursts of 200..1200 objects, sizes 8 B..4 KiB"},
     {"prodcons", case_prodcons, 16000000, "malloc on one thread, free on another (ring)"},
