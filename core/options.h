@@ -17,7 +17,7 @@ enum opt_kind { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_STR };
 
 /* X(NAME, field, kind, default, min, max, doc) */
 #define OPTIONS(X)                                                                             \
-    X(MAX_SIZE, max_size, OPT_SIZE, 32768, 0, 262144,                                          \
+    X(MAX_SIZE, max_size, OPT_SIZE, 262144, 0, 262144,                                         \
       "largest request served from the pools, in bytes (`k`/`m` suffixes allowed); larger "    \
       "requests go to the C library; `0` sends every request there")                          \
     X(FLUSH_MS, flush_ms, OPT_UINT, 1000, 0, 86400000,                                         \

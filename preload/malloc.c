@@ -431,6 +431,26 @@ static PA_NOINLINE void *realloc_libc(void *p, size_t n)
     return q;
 }
 
+/*
+ * A block realloc makes above REALLOC_POOL_MAX is glibc's, even where the
+ * pools would serve its size (POOLALLOC_MAX_SIZE goes to 256 KiB): a block
+ * that grows by realloc is likely to grow again, and glibc extends a block
+ * in place (into the free chunk after it, or the top of its heap) or moves
+ * a mapped one by mremap, where a pool object must move to the next class
+ * at every step and leave the one it left in a cache. Measured on python3
+ * (PYTHONMALLOC=malloc), whose lists grow by realloc: with every realloc in
+ * pools to 256 KiB its peak RSS was 7 % above glibc's; docs/performance.md.
+ */
+#define REALLOC_POOL_MAX (32u * 1024)
+
+/* realloc's new block above REALLOC_POOL_MAX: glibc's, sampled as malloc's. */
+static PA_NOINLINE void *realloc_libc_new(size_t n)
+{
+    if (unlikely(sample_tick(n)) && sample_due(n))
+        return sample_alloc(n, 0, 0);
+    return libc_pass(n, 0, 0);
+}
+
 /* realloc of one of our objects (n == 0 frees it). */
 static PA_NOINLINE void *realloc_owned(void *p, size_t n)
 {
@@ -444,7 +464,7 @@ static PA_NOINLINE void *realloc_owned(void *p, size_t n)
      * a big block shrunk to a few bytes does not pin its whole object). */
     if (n <= have && n - 1 < core_gate && sc_of(n) == c)
         return p;
-    void *q = pa_malloc(n);
+    void *q = n > REALLOC_POOL_MAX ? realloc_libc_new(n) : pa_malloc(n);
     if (!q)
         return NULL;
     memcpy(q, p, n < have ? n : have);
@@ -458,7 +478,8 @@ static PA_NOINLINE void *realloc_null(size_t n)
     return pa_malloc(n);
 }
 
-/* glibc's block, resized to a size the pools serve: it moves in. */
+/* glibc's block, resized to a size the pools serve (at most
+ * REALLOC_POOL_MAX): it moves in. */
 static PA_NOINLINE void *realloc_into_pools(void *p, size_t n)
 {
     void *q = pa_malloc(n);
@@ -482,7 +503,7 @@ PA_EXPORT void *realloc(void *p, size_t n)
         free_foreign(p);
         return NULL;
     }
-    if (n - 1 < core_gate)
+    if (n - 1 < core_gate && n <= REALLOC_POOL_MAX)
         return realloc_into_pools(p, n);
     return realloc_libc(p, n);
 }

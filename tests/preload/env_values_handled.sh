@@ -60,18 +60,18 @@ run_case() {
     fi
 }
 
-run_case max_size_banana 32768 POOLALLOC_MAX_SIZE POOLALLOC_MAX_SIZE=banana
-run_case max_size_trailing_junk 32768 POOLALLOC_MAX_SIZE POOLALLOC_MAX_SIZE=12q
-run_case flush_negative 32768 POOLALLOC_FLUSH_MS POOLALLOC_FLUSH_MS=-5
-run_case cpu_cache_overflow 32768 POOLALLOC_CPU_CACHE POOLALLOC_CPU_CACHE=99999999999999999999
-run_case three_bad_values 32768 "POOLALLOC_MAX_SIZE POOLALLOC_FLUSH_MS POOLALLOC_CPU_CACHE" \
+run_case max_size_banana 262144 POOLALLOC_MAX_SIZE POOLALLOC_MAX_SIZE=banana
+run_case max_size_trailing_junk 262144 POOLALLOC_MAX_SIZE POOLALLOC_MAX_SIZE=12q
+run_case flush_negative 262144 POOLALLOC_FLUSH_MS POOLALLOC_FLUSH_MS=-5
+run_case cpu_cache_overflow 262144 POOLALLOC_CPU_CACHE POOLALLOC_CPU_CACHE=99999999999999999999
+run_case three_bad_values 262144 "POOLALLOC_MAX_SIZE POOLALLOC_FLUSH_MS POOLALLOC_CPU_CACHE" \
     POOLALLOC_MAX_SIZE=banana POOLALLOC_FLUSH_MS=-5 POOLALLOC_CPU_CACHE=99999999999999999999
-run_case defaults 32768 "" POOLALLOC_FLUSH_MS=200
+run_case defaults 262144 "" POOLALLOC_FLUSH_MS=200
 run_case max_size_4k 4096 "" POOLALLOC_MAX_SIZE=4k
 run_case max_size_plain_bytes 16384 "" POOLALLOC_MAX_SIZE=16384
 
 # Unknown names: one line each, the value in force unchanged.
-run_case unknown_maxsize 32768 POOLALLOC_MAXSIZE POOLALLOC_MAXSIZE=1k
+run_case unknown_maxsize 262144 POOLALLOC_MAXSIZE POOLALLOC_MAXSIZE=1k
 grep -qx 'poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?' \
     "$PT_WORK/unknown_maxsize.err" ||
     fail "POOLALLOC_MAXSIZE=1k: want the line 'poolalloc: POOLALLOC_MAXSIZE: unknown, did you mean POOLALLOC_MAX_SIZE?', got: $(head -c 300 "$PT_WORK/unknown_maxsize.err")"
@@ -81,9 +81,9 @@ grep -q 'POOLALLOC_FLUSHMS: unknown, did you mean POOLALLOC_FLUSH_MS?' \
     "$PT_WORK/unknown_beside_good.err" || fail "POOLALLOC_FLUSHMS: no suggestion of POOLALLOC_FLUSH_MS"
 grep 'POOLALLOC_FOO' "$PT_WORK/unknown_beside_good.err" | grep -q 'did you mean' &&
     fail "POOLALLOC_FOO: a suggestion, though no known name is close"
-run_case unknown_and_bad_value 32768 "POOLALLOC_MAX_SIZE POOLALLOC_SAMPEL" \
+run_case unknown_and_bad_value 262144 "POOLALLOC_MAX_SIZE POOLALLOC_SAMPEL" \
     POOLALLOC_MAX_SIZE=banana POOLALLOC_SAMPEL=0
-run_case wrapper_variable_is_known 32768 "" POOLALLOC_LIB="$LIB"
+run_case wrapper_variable_is_known 262144 "" POOLALLOC_LIB="$LIB"
 # Many: capped at 8 names and one line saying there are more.
 many=()
 for i in $(seq 1 12); do many+=("POOLALLOC_ZZ$i=1"); done

@@ -111,6 +111,19 @@ static void test_huge_requests_fail_with_enomem(void)
     expect_enomem(pvalloc(pt_size(SIZE_MAX - 10)), "pvalloc(SIZE_MAX-10)");
 }
 
+/* The walk of test_usable_size_is_writable: every size to 2100, then every 13th
+ * to 70000 (the classes up to 64 KiB), then every 13th from 258000 to 270000
+ * (the largest classes and the default POOLALLOC_MAX_SIZE, 256 KiB, where
+ * requests start to go to glibc). */
+static size_t next_request(size_t n)
+{
+    if (n < 2100)
+        return n + 1;
+    if (n >= 70000 && n < 258000)
+        return 258000;
+    return n + 13;
+}
+
 static void test_usable_size_is_writable(void)
 {
     enum { RING = 8 };
@@ -118,7 +131,7 @@ static void test_usable_size_is_writable(void)
     size_t used[RING] = {0};
     unsigned tag[RING] = {0};
     unsigned k = 0;
-    for (size_t n = 0; n <= 70000; n += (n < 2100 ? 1 : 13), k++) {
+    for (size_t n = 0; n <= 270000; n = next_request(n), k++) {
         unsigned slot = k % RING;
         if (ring[slot]) {
             long bad = pt_find_bad(ring[slot], used[slot], tag[slot]);

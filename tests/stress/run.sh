@@ -24,7 +24,7 @@
 #                     checks themselves
 #   torture[...]      the torture preloaded, 2..64 threads, churn, fork storms, cross-thread
 #                     frees; variants: no-rseq (GLIBC_TUNABLES=glibc.pthread.rseq=0, and the
-#                     allocator must say "mode locked"), flush-1ms + 4 KiB caches, max 256k
+#                     allocator must say "mode locked"), flush-1ms + 4 KiB caches, max 32k (requests of 32..256 KiB pass through)
 #   soak              the torture preloaded for 600 s (short: 40 s), VmRSS and the stats sampled every
 #                     5 s (short: 0.5 s); the memory rule is in soak_verdict below
 #   soak[no-rseq]     the same soak under GLIBC_TUNABLES=glibc.pthread.rseq=0 (mode locked)
@@ -530,7 +530,7 @@ else
     torture "torture[glibc]" 20
     torture "torture" 60
     torture "torture[flush-1ms,cache-4k]" 40 POOLALLOC_FLUSH_MS=1 POOLALLOC_CPU_CACHE=4096
-    torture "torture[max-256k]" 30 POOLALLOC_MAX_SIZE=256k
+    torture "torture[max-32k]" 30 POOLALLOC_MAX_SIZE=32k
     torture "torture[no-rseq]" 90 GLIBC_TUNABLES=glibc.pthread.rseq=0
     torture "torture[no-rseq,flush-1ms]" 30 GLIBC_TUNABLES=glibc.pthread.rseq=0 POOLALLOC_FLUSH_MS=1
     last_thread_exit

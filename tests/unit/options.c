@@ -80,7 +80,7 @@ Test(options, load_uses_defaults_and_warns_once_per_bad_value)
     cr_assert_eq(warnings, 1);
     cr_assert(strstr(last_warning, "POOLALLOC_MAX_SIZE"), "%s", last_warning);
     cr_assert(!strchr(last_warning, '\n'), "one line");
-    cr_assert_eq(v.max_size, 32768, "default kept");
+    cr_assert_eq(v.max_size, 262144, "default kept");
     cr_assert_eq(v.flush_ms, 250);
     cr_assert_eq(v.cpu_cache, 1048576);
     cr_assert_str_eq(v.socket, "/tmp/x-%p.sock");

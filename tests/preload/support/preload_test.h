@@ -320,7 +320,20 @@ static inline size_t pt_env_size(const char *s)
  * 0 when it is set: the limit is then unknown here and no check relies on it. */
 static inline size_t pt_default_max(void)
 {
-    return getenv("POOLALLOC_MAX_SIZE") ? 0 : 32768;
+    return getenv("POOLALLOC_MAX_SIZE") ? 0 : 262144;
+}
+
+/* The same for a block realloc() made from another one: above 32 KiB it is
+ * glibc's whatever the max size (a growing block stays where glibc can grow
+ * it in place), at or below it the pools' as malloc's would be. */
+static inline void pt_expect_realloc_owner(const void *p, size_t n, const char *what)
+{
+    size_t max = pt_default_max();
+    if (!pt_preloaded() || !max || p == NULL || n == 0)
+        return;
+    int want = n <= 32768;
+    CHECK(pt_owns(p) == want, "%s: %zu bytes at %p: poolalloc_owns=%d, expected %d", what, n, p,
+          pt_owns(p), want);
 }
 
 /* 1 when requests of 32..48 bytes are pooled: POOLALLOC_MAX_SIZE unset, not a number
