@@ -13,6 +13,16 @@
 
 struct central central_g[SC_COUNT];
 
+/* Index of class c's first span: its colour (region.h), c x
+ * REGION_COLOUR_STEP into the slice rounded up to a span, or 0 where that
+ * would take more than a quarter of a small fallback slice. */
+static uint32_t first_span(unsigned c, uint32_t spans_max)
+{
+    unsigned shift = sc_span_shift[c];
+    uint32_t first = (uint32_t)((c * REGION_COLOUR_STEP + ((size_t)1 << shift) - 1) >> shift);
+    return first <= spans_max / 4 ? first : 0;
+}
+
 void central_init(size_t max_size, int no_xfer)
 {
     size_t slice = region_slice_size();
@@ -23,13 +33,16 @@ void central_init(size_t max_size, int no_xfer)
         ce->nobjs = (uint32_t)(((size_t)1 << sc_span_shift[c]) / sc_size[c]);
         ce->words = (ce->nobjs + 63) / 64;
         ce->stride = (uint32_t)span_stride(ce->nobjs);
-        ce->meta = region_g.meta + c * region_g.meta_slice;
+        ce->meta = region_g.meta + c * region_g.meta_slice + (c % REGION_META_COLOURS) * PA_PAGE;
         /* A class above max_size, or whose span does not fit the slice (a
          * tiny fallback region), gets no spans: its requests pass through. */
         if (region_g.size == 0 || sc_size[c] > max_size || ((size_t)1 << sc_span_shift[c]) > slice)
             ce->spans_max = 0;
         else
             ce->spans_max = (uint32_t)(slice >> sc_span_shift[c]);
+        ce->first = first_span(c, ce->spans_max);
+        sc_layout.start[c] = ((uint64_t)c << region_g.slice_shift) +
+                             ((uint64_t)ce->first << sc_span_shift[c]);
         uint32_t cap = no_xfer ? 0 : XFER_BYTES / ce->size;
         if (cap > XFER_MAX)
             cap = XFER_MAX;
@@ -37,7 +50,8 @@ void central_init(size_t max_size, int no_xfer)
         ce->xfer = ce->spans_max && cap ? meta_alloc(cap * sizeof(void *)) : NULL;
         ce->xfer_cap = ce->xfer ? cap : 0;
         PA_ASSERT(ce->stride <= SPAN_STRIDE_MAX &&
-                      (size_t)ce->spans_max * ce->stride <= region_g.meta_slice,
+                      (c % REGION_META_COLOURS) * PA_PAGE + (size_t)ce->spans_max * ce->stride <=
+                          region_g.meta_slice,
                   "central: span metadata fits its reservation");
     }
 }
@@ -72,16 +86,17 @@ static char *span_base(const struct central *ce, const struct span *s)
 /* A span never used before: commit its metadata record and its pages. */
 static struct span *span_new(struct central *ce)
 {
-    if (ce->spans_made >= ce->spans_max)
+    uint32_t index = ce->first + ce->spans_made;
+    if (index >= ce->spans_max)
         return NULL;
-    size_t need = PA_ROUNDUP((size_t)(ce->spans_made + 1) * ce->stride, PA_PAGE);
+    size_t need = PA_ROUNDUP((size_t)(index + 1) * ce->stride, PA_PAGE);
     if (need > ce->meta_committed) {
         if (region_commit(ce->meta + ce->meta_committed, need - ce->meta_committed))
             return NULL;
         ce->meta_committed = (uint32_t)need;
     }
-    struct span *s = central_span(ce, ce->spans_made);
-    s->index = ce->spans_made;
+    struct span *s = central_span(ce, index);
+    s->index = index;
     if (region_commit(span_base(ce, s), (size_t)1 << sc_span_shift[ce->cls]))
         return NULL;
     for (uint32_t w = 0; w < ce->words; w++)
@@ -150,7 +165,8 @@ static unsigned span_take(struct central *ce, struct span *s, void **out, unsign
     s->scan = (uint16_t)i;
     if (hw != s->hw) {
         /* Fresh objects: raise the class's carving frontier (sizeclass.h). */
-        uint64_t end = (uint64_t)(base - (char *)region_g.base) + (uint64_t)hw * ce->size;
+        uint64_t end = (uint64_t)(base - (char *)region_g.base) + (uint64_t)hw * ce->size -
+                       sc_layout.start[ce->cls];
         if (end > sc_layout.carved[ce->cls])
             __atomic_store_n(&sc_layout.carved[ce->cls], end, __ATOMIC_RELAXED);
         s->hw = hw;
@@ -222,7 +238,7 @@ static struct span *span_of_out(const struct central *ce, const void *p, uint64_
 {
     size_t sidx = span_slice_offset(p) >> sc_span_shift[ce->cls];
     *idx = sc_object_index(ce->cls, (uintptr_t)p - region_g.base);   /* as free() checks */
-    if (unlikely(sidx >= ce->spans_made || *idx >= ce->nobjs))
+    if (unlikely(sidx - ce->first >= ce->spans_made || *idx >= ce->nobjs))
         central_bad_free(p, "invalid pointer (not an object of a span in use)");
     struct span *s = central_span(ce, sidx);
     PA_ASSERT(s->index == sidx && s->used <= ce->nobjs, "span: index and 0 <= used <= nobjs");

@@ -92,7 +92,8 @@ struct central {
     uint32_t size;           /* object size */
     uint32_t nobjs;          /* objects per span */
     uint32_t spans_made;     /* spans ever taken from the slice */
-    uint32_t spans_max;      /* spans the slice can hold */
+    uint32_t first;          /* index of the first of them: the class's colour (region.h) */
+    uint32_t spans_max;      /* spans the slice can hold (indices below it) */
     uint32_t meta_committed; /* bytes of span metadata made writable */
     uint32_t stride;         /* bytes per span record */
     uint32_t words;          /* bitmap words per span */

@@ -40,7 +40,8 @@ int region_init(void)
     for (unsigned shift = REGION_SLICE_SHIFT_MAX; shift >= REGION_SLICE_SHIFT_MIN; shift--) {
         size_t slice = (size_t)1 << shift;
         /* Metadata per class: the largest span record per smallest span. */
-        size_t meta_slice = PA_ROUNDUP((slice >> SC_SPAN_SHIFT_MIN) * SPAN_STRIDE_MAX, PA_PAGE);
+        size_t meta_slice = PA_ROUNDUP((slice >> SC_SPAN_SHIFT_MIN) * SPAN_STRIDE_MAX, PA_PAGE) +
+                            REGION_META_COLOURS * PA_PAGE;
         if ((slice + meta_slice) * REGION_SLICES > cap)
             continue;
         void *meta = reserve(meta_slice * REGION_SLICES, PA_PAGE);

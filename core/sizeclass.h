@@ -62,19 +62,23 @@ extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1] PA_HIDDEN;
  * checks every offset of every class). */
 /* An entry for every slice of the region (REGION_SLICES, one per class), so
  * free() needs no range check of its own beyond the region's; the entries
- * past the last class have no objects (nobjs 0). Five arrays in one object
+ * past the last class have no objects (nobjs 0). Six arrays in one object
  * rather than an array of structs: one base address, and each field is
  * base + 8 * class + a constant, with no multiply by an entry size.
  *
- * `carved` is the one field that changes: the offset from the region's base
- * just past the highest object the class has ever handed out (central.c
- * raises it under the class's lock when a span carves a fresh object; it
- * never falls). Every object a program may free lies below it, so free()
- * refuses anything at or above it with one compare: a span never made, or a
- * slot beyond the carving frontier, is a bad free at once, not an object a
- * cache would hand out again (two owners) or a page that faults later. It is
- * an upper bound, not the span's state: a slot below it that is free in its
- * span is caught when the object reaches central (central.c), or at once
+ * `start` is the offset from the region's base of the class's first span
+ * (its colour: region.h), set once by central_init(). `carved` is the one
+ * field that changes: the bytes from `start` just past the highest object
+ * the class has ever handed out (central.c raises it under the class's lock
+ * when a span carves a fresh object; it never falls). Every object a
+ * program may free lies in [start, start + carved), so free() refuses
+ * anything else with one subtraction and one compare (off - start >= carved,
+ * unsigned: below start wraps to a huge number): a span never made, before
+ * the first or past the newest, or a slot beyond the carving frontier, is a
+ * bad free at once, not an object a cache would hand out again (two owners)
+ * or a page that faults later. It is a bound, not the span's state: a slot
+ * inside it that is free in its span is caught when the object reaches
+ * central (central.c), or at once
  * under POOLALLOC_CHECK=1. The store and the racy load are relaxed: a free
  * of an object another thread carved is ordered after the carving by the
  * program's own hand-over of the pointer. */
@@ -84,7 +88,8 @@ struct sc_layout {
     uint64_t inv[SC_LAYOUT_ENTRIES];         /* inverse of the odd part of the size, mod 2^64 */
     uint64_t nobjs[SC_LAYOUT_ENTRIES];       /* objects per span: the tail past them is no object */
     uint64_t shift[SC_LAYOUT_ENTRIES];       /* k: the size's trailing zero bits */
-    uint64_t carved[SC_LAYOUT_ENTRIES];      /* past the highest object ever handed out */
+    uint64_t start[SC_LAYOUT_ENTRIES];       /* the class's first span (region.h, colours) */
+    uint64_t carved[SC_LAYOUT_ENTRIES];      /* from start, past the highest object handed out */
 };
 extern struct sc_layout sc_layout PA_HIDDEN;
 

@@ -124,13 +124,14 @@ void stats_snapshot(struct stats_snapshot *s)
         k->central += xfer;
         k->in_use = k->in_use > xfer ? k->in_use - xfer : 0;
         s->released_spans += __atomic_load_n(&ce->releases, __ATOMIC_RELAXED);
-        /* Spans are taken from the start of the slice in order: the first
-         * spans_made of them have been made writable. */
+        /* Spans are taken in order from the class's first (its colour,
+         * region.h): spans_made of them have been made writable. */
         uint64_t made = __atomic_load_n(&ce->spans_made, __ATOMIC_RELAXED);
         size_t span = (size_t)1 << sc_span_shift[c];
         if (made && region_g.size) {
             s->committed_bytes += made * span;
-            s->resident_bytes += resident(region_slice(c), made * span);
+            s->resident_bytes +=
+                resident(region_slice(c) + (size_t)central_g[c].first * span, made * span);
         }
         s->metadata_bytes += __atomic_load_n(&ce->meta_committed, __ATOMIC_RELAXED);
     }

@@ -54,6 +54,10 @@ int main(int argc, char **argv)
      * further on (never made), and p + 700 * 64 a slot of p's own span far
      * beyond what the class has carved. */
     if (!strcmp(mode, "unmade-span")) free(p + 16 * 65536);
+    /* p lies in its class's first span (the first 64-byte objects come from
+     * it), which starts a few spans into the slice (its colour, region.h):
+     * p - 64 KiB is an object's start in a span before it, never made. */
+    if (!strcmp(mode, "before-first")) free(p - 65536);
     if (!strcmp(mode, "far-slot")) free(p + 700 * 64);
     if (!strcmp(mode, "far-slot-realloc")) p = realloc(p + 700 * 64, 10);
     if (!strcmp(mode, "next-slot")) free(p + 64);
@@ -106,6 +110,8 @@ for tun in "" glibc.pthread.rseq=0; do
     # Never handed out: refused by free() itself, before any cache sees them.
     expect_stop "$label" unmade-span 'free(): invalid pointer' GLIBC_TUNABLES=$tun
     expect_stop "$label" far-slot 'never handed out' GLIBC_TUNABLES=$tun
+    expect_stop "$label" before-first 'never handed out: before the first 64-byte object' \
+        GLIBC_TUNABLES=$tun
     expect_stop "$label" far-slot-realloc 'realloc(): invalid pointer' GLIBC_TUNABLES=$tun
     # Free in its span (gone back there already): caught when the flushes
     # bring it to central, not handed out to a second owner first.
@@ -123,6 +129,7 @@ expect_stop check write-after 'write after free' POOLALLOC_CHECK=1
 # without touching memory that was never made.
 expect_stop check unmade-span 'free(): invalid pointer' POOLALLOC_CHECK=1
 expect_stop check far-slot 'never handed out' POOLALLOC_CHECK=1
+expect_stop check before-first 'never handed out: before the first 64-byte object' POOLALLOC_CHECK=1
 expect_stop check next-slot 'never handed out' POOLALLOC_CHECK=1
 expect_stop check free-in-span 'free(): double free or invalid pointer (free in its span)' \
     POOLALLOC_CHECK=1 POOLALLOC_FLUSH_MS=0

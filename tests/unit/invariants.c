@@ -72,7 +72,7 @@ Test(invariants, corrupted_span_count_aborts, .signal = SIGABRT)
     unsigned cls = sc_of(48), fresh;
     void *objs[2];
     cr_assert_eq(central_alloc(cls, 1, objs, CENTRAL_GROW, &fresh), 1);
-    central_span(&central_g[cls], 0)->used++;
+    central_span(&central_g[cls], central_g[cls].first)->used++;
     central_alloc(cls, 1, objs + 1, CENTRAL_GROW, &fresh);
 }
 #else
