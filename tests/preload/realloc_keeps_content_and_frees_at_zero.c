@@ -8,8 +8,9 @@
  *
  * Every check holds on plain glibc too (the runner proves it with the [glibc] run),
  * except poolalloc's own contract, checked only when poolalloc_owns() exists: a block
- * that realloc makes or grows lands where malloc of its new size would (the pools up to
- * their largest size, glibc above), and realloc inside one size class keeps the pointer.
+ * that realloc moves lands in the pools at or below 32 KiB and in glibc's heap above
+ * (where glibc can grow it in place), realloc(NULL, n) where malloc(n) would, and
+ * realloc inside one size class keeps the pointer.
  */
 #define _GNU_SOURCE
 #include "support/preload_test.h"

@@ -75,7 +75,7 @@ env_of() {
     # the aligned one, so that every aligned request of a pooled size is a pool's).
     aligned_requests_answer_as_glibc_does | realloc_keeps_content_and_frees_at_zero | \
         request_sizes_from_zero_to_huge_answer_as_glibc_does | c_api_reports_and_flushes | \
-        pool_exhaustion_falls_back)
+        pool_exhaustion_falls_back | consecutive_objects_lie_in_address_order)
         echo POOLALLOC_SAMPLE=0 ;;
     esac
 }
