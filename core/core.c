@@ -54,6 +54,7 @@ int core_start_pools(void)
         log_line("cannot reserve address space for the pools; every request goes to the C library");
         return -1;
     }
+    sc_init_large();
     central_init(core_cfg.max_size, core_cfg.check);
     /* Checking: caches of capacity 0 and no transfer stacks, so every free
      * goes to its span's bitmap, where a second free is seen. */

@@ -49,8 +49,8 @@
 /* Only the classes: reserved space counts against an address-space limit
  * (ulimit -v), under which the region takes a quarter of it at most. */
 #define REGION_SLICES         SC_COUNT
-#define REGION_SLICE_SHIFT_MAX 32   /* 4 GiB per class, 336 GiB reserved */
-#define REGION_SLICE_SHIFT_MIN 22   /* 4 MiB per class, 336 MiB reserved */
+#define REGION_SLICE_SHIFT_MAX 32   /* 4 GiB per class, 352 GiB reserved */
+#define REGION_SLICE_SHIFT_MIN 22   /* 4 MiB per class, 352 MiB reserved */
 #define REGION_COLOUR_STEP ((size_t)64 * 1024)  /* class c's spans start c x this into its slice */
 #define REGION_META_COLOURS 16      /* class c's span records start c % this pages in */
 

@@ -9,7 +9,7 @@ uint8_t sc_span_shift[SC_COUNT];
 uint16_t sc_batch[SC_COUNT];
 struct sc_layout sc_layout;
 uint8_t sc_small[SC_SMALL_MAX / 16 + 1];
-uint8_t sc_large[SC_MAX_SIZE / 128 + 1];
+uint8_t sc_large[SC_MAX_SIZE / 16 + 1];
 
 static unsigned log2_ceil(uint64_t v)
 {
@@ -21,7 +21,8 @@ static unsigned log2_ceil(uint64_t v)
 
 /* table[i] = the first class of at least i * step bytes, for i = 0..last,
  * written one class's run at a time (a memset each): every preloaded
- * process builds its 2,114 entries at start, however short it lives. */
+ * process builds sc_small's 65 entries at start, however short it lives,
+ * and sc_large's 16,385 (16 KiB, four pages) when its pools start. */
 static void fill_lookup(uint8_t *table, size_t last, size_t step)
 {
     size_t i = 0;
@@ -44,8 +45,12 @@ void sc_init(void)
         sc_size[n++] = s;
     for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2) {
         uint32_t steps = base < SC_SMALL_MAX ? 4 : 8;
-        for (uint32_t j = 1; j <= steps; j++)
+        for (uint32_t j = 1; j <= steps; j++) {
+            /* A power of two and a small header: 1040, 2064, 4112, 8208. */
+            if (j == 1 && base >= 1024 && base <= 8192)
+                sc_size[n++] = base + 16;
             sc_size[n++] = base + j * (base / steps);
+        }
     }
     PA_ASSERT(n == SC_COUNT && sc_size[0] == SC_MIN_SIZE && sc_size[SC_COUNT - 1] == SC_MAX_SIZE,
               "sizeclass: SC_COUNT classes from SC_MIN_SIZE to SC_MAX_SIZE");
@@ -76,7 +81,11 @@ void sc_init(void)
     }
 
     fill_lookup(sc_small, SC_SMALL_MAX / 16, 16);
-    fill_lookup(sc_large, SC_MAX_SIZE / 128, 128);
+}
+
+void sc_init_large(void)
+{
+    fill_lookup(sc_large, SC_MAX_SIZE / 16, 16);
 }
 
 int sc_for_alignment(size_t n, size_t align, size_t max)

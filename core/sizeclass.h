@@ -5,12 +5,16 @@
  * Classes are multiples of 16 (every object is 16-byte aligned): 16..128 in
  * steps of 16, then four classes per power of two up to 1 KiB (160, 192,
  * 224, 256, 320, ... 1024) and eight per power of two above it, up to
- * 256 KiB (1152, 1280, ... 2048, 2304, ...). 84 classes in all. Eight above
- * 1 KiB because programs ask for a page and a header there (a 4 KiB database
- * page with its 272-byte header is 4,368 bytes: 4,608 here, not 5,120).
+ * 256 KiB (1152, 1280, ... 2048, 2304, ...), and one more just above 1, 2, 4
+ * and 8 KiB (1040, 2064, 4112, 8208). 88 classes in all. Eight above 1 KiB
+ * because programs ask for a page and a header there (a 4 KiB database page
+ * with its 272-byte header is 4,368 bytes: 4,608 here, not 5,120); the four
+ * for a power of two and a small header (sqlite3 asks for 1,032 bytes 111k
+ * times in make bench's workload and 4,104 bytes 17k times: 1,040 and 4,112
+ * here, not 1,152 and 4,608).
  *
  * Waste (class - request) / class, over every request size 1..32 KiB taken
- * equally often: 4.28 % on average. The worst single request is 1 byte in
+ * equally often: 4.26 % on average. The worst single request is 1 byte in
  * the 16-byte class; between 128 bytes and 1 KiB the worst is 19.8 % (513
  * bytes get 640), above 1 KiB 11.1 % (16385 bytes get 18432).
  * tests/unit/sizeclass.c recomputes these figures.
@@ -28,9 +32,9 @@
 
 #include "util.h"
 
-#define SC_COUNT     84
+#define SC_COUNT     88
 #define SC_MAX_SIZE  (256u * 1024)   /* largest class: POOLALLOC_MAX_SIZE may not exceed it */
-#define SC_SMALL_MAX 1024u           /* sizes <= this are looked up in 16-byte steps */
+#define SC_SMALL_MAX 1024u           /* sizes <= this are looked up in sc_small, the rest in sc_large */
 #define SC_MIN_SIZE  16u             /* smallest class, and every object's alignment */
 
 /* Spans and batches (sc_init; the bounds other files size buffers and
@@ -109,10 +113,16 @@ static inline int sc_object_start(uintptr_t cls, uintptr_t off)
 {
     return sc_object_index(cls, off) < sc_layout.nobjs[cls];
 }
-extern uint8_t sc_large[SC_MAX_SIZE / 128 + 1] PA_HIDDEN;
+extern uint8_t sc_large[SC_MAX_SIZE / 16 + 1] PA_HIDDEN;
 
-/* Fills the tables. Idempotent; called by core_init before any lookup. */
+/* Fills the tables but sc_large. Idempotent; called at every preloaded
+ * process's start, before any lookup. */
 void sc_init(void);
+
+/* Fills sc_large. Idempotent; called when the pools start (core.c): no
+ * request above SC_SMALL_MAX is looked up before the gate opens, and a
+ * short-lived process that never starts them does not write its 16 KiB. */
+void sc_init_large(void);
 
 /* Class of a request of n bytes; n must be 1..SC_MAX_SIZE. Two table loads,
  * no loop: tcmalloc's two-table scheme. */
@@ -120,7 +130,7 @@ static inline unsigned sc_of(size_t n)
 {
     if (likely(n <= SC_SMALL_MAX))
         return sc_small[(n + 15) >> 4];
-    return sc_large[(n + 127) >> 7];
+    return sc_large[(n + 15) >> 4];
 }
 
 /* Smallest class holding n bytes whose objects are all aligned to `align`

@@ -169,7 +169,7 @@ static inline __attribute__((always_inline)) void *pa_malloc(size_t n)
     if (likely(n - 1 < core_gate_small))
         cls = sc_small[(n + 15) >> 4];
     else if (n - 1 < core_gate)
-        cls = sc_large[(n + 127) >> 7];
+        cls = sc_large[(n + 15) >> 4];
     else
         return malloc_slow(n);
     /* Either mode's common case has no call in it, so malloc saves no

@@ -4,7 +4,12 @@
 
 #include "../../core/sizeclass.h"
 
-TestSuite(sizeclass, .init = sc_init);
+static void init_tables(void)
+{
+    sc_init();
+    sc_init_large();
+}
+TestSuite(sizeclass, .init = init_tables);
 
 Test(sizeclass, classes_are_16_aligned_and_increasing)
 {
@@ -56,6 +61,9 @@ Test(sizeclass, average_waste_at_most_12_5_percent)
     /* A 4 KiB page with a small header (sqlite's page cache asks for 4,368
      * bytes) lands in the next eighth, not the next quarter. */
     cr_assert_eq(sc_size[sc_of(4368)], 4608);
+    /* A power of two and a small header (sqlite3's 1,032 and 4,104 bytes). */
+    cr_assert_eq(sc_size[sc_of(1032)], 1040);
+    cr_assert_eq(sc_size[sc_of(4104)], 4112);
 }
 
 Test(sizeclass, spans_hold_at_least_8_objects_and_batches_are_sane)
