@@ -82,10 +82,9 @@ extern uint8_t sc_small[SC_SMALL_MAX / 16 + 1] PA_HIDDEN;
  * bad free at once, not an object a cache would hand out again (two owners)
  * or a page that faults later. It is a bound, not the span's state: a slot
  * inside it that is free in its span is caught when the object reaches
- * central (central.c), or at once
- * under POOLALLOC_CHECK=1. The store and the racy load are relaxed: a free
- * of an object another thread carved is ordered after the carving by the
- * program's own hand-over of the pointer. */
+ * central (central.c), or at once under POOLALLOC_CHECK=1. The store and the
+ * racy load are relaxed: a free of an object another thread carved is
+ * ordered after the carving by the program's own hand-over of the pointer. */
 #define SC_LAYOUT_ENTRIES 128
 struct sc_layout {
     uint64_t span_mask[SC_LAYOUT_ENTRIES];   /* 2^sc_span_shift - 1 */

@@ -201,7 +201,8 @@ static PA_COLD void bad_start(const char *what, const void *p, unsigned cls)
         log_str(&b, " (inside the pool region but not in a class in use)\n");
     } else if (sc_object_start(cls, (uintptr_t)p - region_g.base)) {
         int before = (uintptr_t)p - region_g.base < sc_layout.start[cls];
-        log_str(&b, before ? " (never handed out: before the first " : " (never handed out: beyond every ");
+        log_str(&b, before ? " (never handed out: before the first "
+                           : " (never handed out: beyond every ");
         log_u64(&b, sc_size[cls]);
         log_str(&b, before ? "-byte object)\n" : "-byte object so far)\n");
     } else {
@@ -224,8 +225,8 @@ static inline uintptr_t owned_class(const char *what, const void *p)
     uintptr_t off = (uintptr_t)p - region_g.base;
     uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
     /* From the class's first span (below it wraps to a huge number). start
-     * is a multiple of every span size, so the object-start check reads the
-     * same offset in the span from it as from off. carved[] is read without
+     * is a multiple of the class's span size, so the object-start check
+     * reads the same offset in the span from it as from off. carved[] is read without
      * the class's lock: a plain load (it only rises, a word at a time; see
      * sizeclass.h), so that it folds into one compare with a memory operand. */
     uintptr_t rel = off - sc_layout.start[c];
