@@ -286,6 +286,10 @@ def make_cases(ctx):
         ProgramCase("python3", "python3 allocation-heavy script (PYTHONMALLOC=malloc)",
                     ["/usr/bin/python3", py, str(scale)],
                     env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}),
+        # Python's default: its own arenas for objects up to 512 bytes, malloc for the rest.
+        ProgramCase("python3-pymalloc", "python3 allocation-heavy script (default pymalloc)",
+                    ["/usr/bin/python3", py, str(scale)],
+                    env={"PYTHONMALLOC": "pymalloc", "PYTHONHASHSEED": "0"}),
         ProgramCase("sqlite3", "sqlite3 :memory: generated SQL workload",
                     ["/usr/bin/sqlite3", ":memory:"], stdin=sql),
         ProgramCase("gcc", "gcc -O2 -c generated C file",
