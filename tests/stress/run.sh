@@ -24,7 +24,8 @@
 #                     checks themselves
 #   torture[...]      the torture preloaded, 2..64 threads, churn, fork storms, cross-thread
 #                     frees; variants: no-rseq (GLIBC_TUNABLES=glibc.pthread.rseq=0, and the
-#                     allocator must say "mode locked"), flush-1ms + 4 KiB caches, max 32k (requests of 32..256 KiB pass through)
+#                     allocator must say "mode locked"), flush-1ms + 4 KiB caches, max 32k
+#                     (requests of 32..256 KiB pass through)
 #   soak              the torture preloaded for 600 s (short: 40 s), VmRSS and the stats sampled every
 #                     5 s (short: 0.5 s); the memory rule is in soak_verdict below
 #   soak[no-rseq]     the same soak under GLIBC_TUNABLES=glibc.pthread.rseq=0 (mode locked)
