@@ -20,6 +20,16 @@ def row_unit(case, key, unit):
     return getattr(case, "unit", None) or ""
 
 
+def best_peer_cell(values, peers):
+    """poolalloc's value over the lowest of the peers' ("1.23 (tcmalloc)"), or "—"
+    when poolalloc or every peer has none."""
+    ok = {a: values[a] for a in peers if values.get(a)}
+    if values.get("poolalloc") is None or not ok:
+        return "—"
+    best = min(ok, key=ok.get)
+    return "%.2f (%s)" % (values["poolalloc"] / ok[best], best)
+
+
 def table(cases, allocs, results):
     """Markdown table lines, and the list of failures."""
     head = ["case", "unit"] + allocs
@@ -51,12 +61,7 @@ def table(cases, allocs, results):
             cells += [("FAILED" if any(r.fail for r in results.get((case.name, a), [])) else fmt(med[a]))
                       for a in allocs]
             if has_pa and peers:
-                ok = {a: med[a] for a in peers if med[a] is not None}
-                if med["poolalloc"] is not None and ok:
-                    best = min(ok, key=ok.get)
-                    cells.append("%.2f (%s)" % (med["poolalloc"] / ok[best], best))
-                else:
-                    cells.append("—")
+                cells.append(best_peer_cell(med, peers))
             if has_pa and "glibc" in allocs:
                 if med["poolalloc"] is not None and med["glibc"]:
                     cells.append("%.2f" % (med["poolalloc"] / med["glibc"]))
@@ -143,15 +148,14 @@ def kernel_table(cases, allocs, results):
             cells.append("—" if cpu[a] is None else "%s s, %.1fk, %.0f %%" % (
                 fmt(cpu[a]), flt[a] / 1000.0, share[a]))
         if "poolalloc" in base and peers:
-            for d in (cpu, flt):
-                ok = {a: d[a] for a in peers if d[a]}
-                if d["poolalloc"] is not None and ok:
-                    best = min(ok, key=ok.get)
-                    cells.append("%.2f (%s)" % (d["poolalloc"] / ok[best], best))
-                else:
-                    cells.append("—")
+            cells += [best_peer_cell(cpu, peers), best_peer_cell(flt, peers)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else []
+
+
+def section(title, lines, note):
+    """A table under its heading with its note after it; nothing for no table."""
+    return ["", "## " + title, ""] + lines + ["", note] if lines else []
 
 
 def run_all(args, ctx, libs, allocs, sample_note=None):
@@ -173,19 +177,14 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
         run_case(case, allocs, libs, reps, ctx, results)
     elapsed = time.time() - t0
     lines, failures = table(cases, allocs, results)
-    klines = kernel_table(cases, allocs, results)
-    if klines:
-        klines = ["", "## What the kernel does", ""] + klines + [
-            "",
-            "Each cell: CPU seconds of the whole process under test (user + system, start-up "
+    klines = section("What the kernel does", kernel_table(cases, allocs, results),
+                     "Each cell: CPU seconds of the whole process under test (user + system, start-up "
             "included; gcc with cc1, redis the server), its minor page faults (thousands) and "
             "the share of its CPU time spent in the kernel (system time: page faults, madvise, "
-            "mmap, brk and the rest); medians over the same repetitions as above."]
-    slines = sample_table(cases, allocs, results)
-    if slines:
-        slines = ["", "## Sampling (POOLALLOC_SAMPLE) against plain poolalloc", ""] + slines + [
-            "",
-            "Each ratio is the median over repetitions of (sampled run / plain poolalloc run "
+            "mmap, brk and the rest); medians over the same repetitions as above.")
+    slines = section("Sampling (POOLALLOC_SAMPLE) against plain poolalloc",
+                     sample_table(cases, allocs, results),
+                     "Each ratio is the median over repetitions of (sampled run / plain poolalloc run "
             "of the same repetition), with the smallest and largest in brackets: above 1 is "
             "what sampling costs (1.010 = 1 %%). The first ratio is the row's own figure (wall "
             "time, us per request, MiB of RSS for the memory rows), the second the CPU time "
@@ -195,7 +194,7 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
             "A sample is served by glibc, unwound with libunwind and tracked until freed; "
             "POOLALLOC_SAMPLE is the mean number of bytes between samples. Timings on a shared "
             "machine move by more than 1 %%: `make bench-sample` gives the same ratios in "
-            "instructions (callgrind), which do not depend on other load." % ()]
+            "instructions (callgrind), which do not depend on other load." % ())
     if sample_note:
         slines += ["", sample_note]
     reps_note = sorted({"%s %d" % (c.kind, args.reps or (c.quick_reps if ctx.quick else c.reps))
