@@ -127,10 +127,12 @@ unsigned cache_refill(struct cpu_cache *cc, unsigned cls, void **buf)
      * would come highest first. Reversed, they come in address order:
      * objects a program makes one after another lie one after another in
      * memory, read forwards (the hardware prefetchers' direction). */
-    for (unsigned i = 1, j = got ? got - 1 : 0; i < j; i++, j--) {
-        void *t = buf[i];
-        buf[i] = buf[j];
-        buf[j] = t;
+    if (got > 2) {
+        for (unsigned i = 1, j = got - 1; i < j; i++, j--) {
+            void *t = buf[i];
+            buf[i] = buf[j];
+            buf[j] = t;
+        }
     }
     return got;
 }
