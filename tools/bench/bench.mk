@@ -35,9 +35,10 @@ BENCH_ARGS   := --build $(B) $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 bench-deps:
 	@sh tools/deps.sh $(BENCH_PKGS)
 
-$(B)/bench/micro: tools/bench/micro.c tools/bench/bench.mk
+MICRO_SRCS := tools/bench/micro.c tools/bench/micro_threads.c tools/bench/micro_memory.c
+$(B)/bench/micro: $(MICRO_SRCS) tools/bench/micro.h tools/bench/bench.mk
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
+	$(CC) $(BENCH_CFLAGS) -o $@ $(MICRO_SRCS) -ldl
 
 # The lower bound of a per-CPU rseq fast path, timed like micro's pingpong (same flags):
 # floor with pop and push inlined, floor-called with the two as calls through the GOT

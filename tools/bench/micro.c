@@ -19,7 +19,10 @@
  * that `malloc` came from, so a preload that did not take is seen.
  * Memory cases add rss_kib and related keys.
  *
- * Keeping the allocations alive: this file is compiled with -fno-builtin-malloc
+ * The cases with threads are in micro_threads.c, those that measure memory in
+ * micro_memory.c; what they share in micro.h.
+ *
+ * Keeping the allocations alive: these files are compiled with -fno-builtin-malloc
  * -fno-builtin-free -fno-builtin-realloc, so GCC does not know what malloc does and
  * cannot pair and delete a malloc with its free; on top of that every pointer passes
  * through KEEP(), an empty asm that claims to change it, and every object is written
@@ -27,97 +30,7 @@
  * prints one line on stderr and exits 3: bench.py reports it as FAILED.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-
-/* Hides p from the optimiser: after this it may be any pointer. */
-#define KEEP(p) __asm__ volatile("" : "+r"(p))
-
-#define CACHE_LINE 128
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (every thread), user and system. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* xorshift64*: deterministic, the same stream under every allocator. */
-static inline uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform in [lo, hi]. */
-static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi)
-{
-    return lo + (size_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "micro: %s\n", what);
-    exit(3);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p)
-        die("malloc returned NULL");
-    KEEP(p);
-    return p;
-}
-
-/* Memory outside the allocator under test, for pointer arrays. */
-static void *raw_alloc(size_t n)
-{
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        die("mmap failed");
-    return p;
-}
-
-/* One field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1. */
-static long status_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(field);
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
+#include "micro.h"
 
 /* The basename of the object `malloc` resolves to. */
 static const char *malloc_lib(void)
@@ -130,14 +43,6 @@ static const char *malloc_lib(void)
     }
     return "unknown";
 }
-
-struct result {
-    double value;
-    const char *unit;
-    uint64_t check;
-    long extra[4];
-    const char *extra_name[4];
-};
 
 /* ---- single thread, same size ---------------------------------------------- */
 
@@ -202,23 +107,6 @@ static void case_batch10000(long n, struct result *r) { batch(n, 10000, r); }
 
 /* ---- random sizes with a live set --------------------------------------------- */
 
-/* Writes a tag at both ends of an object and checks it before the free: two
- * objects that overlap, or a realloc that lost data, show up as a mismatch. */
-static inline void tag_write(unsigned char *p, size_t size, uint64_t tag)
-{
-    memcpy(p, &tag, size < sizeof tag ? size : sizeof tag);
-    if (size > sizeof tag)
-        p[size - 1] = (unsigned char)tag;
-}
-
-static inline uint64_t tag_check(const unsigned char *p, size_t size, uint64_t tag)
-{
-    if (memcmp(p, &tag, size < sizeof tag ? size : sizeof tag) != 0 ||
-        (size > sizeof tag && p[size - 1] != (unsigned char)tag))
-        die("object contents changed between malloc and free (overlap?)");
-    return tag;
-}
-
 /* A live set of `live` objects; each op frees one at random and puts a new one of
  * a size pick() chooses in its place. */
 static void random_sizes(long ops, long live, size_t (*pick)(uint64_t *rng), struct result *r)
@@ -236,7 +124,7 @@ static void random_sizes(long ops, long live, size_t (*pick)(uint64_t *rng), str
         tags[i] = (uint64_t)i;
     double t0 = now_s();
     for (long k = 0; k < ops; k++) {
-        long i = (long)(rng_next(&rng) % (uint64_t)live);
+        long i = (long)(rand_next(&rng) % (uint64_t)live);
         sum += tag_check(slot[i], size[i], tags[i]);
         free(slot[i]);
         size[i] = pick(&rng);
@@ -253,8 +141,8 @@ static void random_sizes(long ops, long live, size_t (*pick)(uint64_t *rng), str
     r->check = sum;
 }
 
-static size_t pick_small(uint64_t *rng) { return rng_range(rng, 8, 1024); }
-static size_t pick_large(uint64_t *rng) { return rng_range(rng, 8192, 32768); }
+static size_t pick_small(uint64_t *rng) { return rand_range(rng, 8, 1024); }
+static size_t pick_large(uint64_t *rng) { return rand_range(rng, 8192, 32768); }
 
 /* Small objects with mid-size and large blocks among them, as programs that
  * read files, grow buffers and build strings have: one request in 64 is of
@@ -263,12 +151,12 @@ static size_t pick_large(uint64_t *rng) { return rng_range(rng, 8192, 32768); }
  * and the pages it faults in, not a memset. */
 static size_t pick_mixed(uint64_t *rng)
 {
-    uint64_t x = rng_next(rng);
+    uint64_t x = rand_next(rng);
     if (x % 64 == 0)
-        return rng_range(rng, 256 << 10, 1 << 20);
+        return rand_range(rng, 256 << 10, 1 << 20);
     if (x % 8 == 0)
-        return rng_range(rng, 32 << 10, 256 << 10);
-    return rng_range(rng, 16, 512);
+        return rand_range(rng, 32 << 10, 256 << 10);
+    return rand_range(rng, 16, 512);
 }
 
 static void case_rand_small(long n, struct result *r) { random_sizes(n, 10000, pick_small, r); }
@@ -288,8 +176,8 @@ static void case_skewed(long ops, struct result *r)
     long done = 0;
     double t0 = now_s();
     while (done < ops) {
-        uint64_t pick = rng_next(&rng);
-        size_t size = pick % 10 ? hot[(pick >> 8) % 3] : rng_range(&rng, 8, 4096);
+        uint64_t pick = rand_next(&rng);
+        size_t size = pick % 10 ? hot[(pick >> 8) % 3] : rand_range(&rng, 8, 4096);
         long burst = 200 + (long)((pick >> 16) % (BURST_MAX - 200));
         for (long i = 0; i < burst; i++) {
             slot[i] = xmalloc(size);
@@ -316,10 +204,10 @@ static void case_uniform(long ops, struct result *r)
     long done = 0;
     double t0 = now_s();
     while (done < ops) {
-        uint64_t pick = rng_next(&rng);
+        uint64_t pick = rand_next(&rng);
         long burst = 200 + (long)((pick >> 16) % (BURST_MAX - 200));
         for (long i = 0; i < burst; i++) {
-            size[i] = rng_range(&rng, 8, 4096);
+            size[i] = rand_range(&rng, 8, 4096);
             slot[i] = xmalloc(size[i]);
             tag_write(slot[i], size[i], (uint64_t)i);
         }
@@ -334,136 +222,6 @@ static void case_uniform(long ops, struct result *r)
     r->check = sum;
 }
 static void case_rand_large(long n, struct result *r) { random_sizes(n, 1000, pick_large, r); }
-
-/* ---- producer / consumer -------------------------------------------------------- */
-
-#define RING 1024
-
-static struct {
-    _Alignas(CACHE_LINE) _Atomic long head; /* written by the producer */
-    _Alignas(CACHE_LINE) _Atomic long tail; /* written by the consumer */
-    _Alignas(CACHE_LINE) unsigned char *item[RING];
-    long count;
-} ring;
-
-/* Spins a little, then yields: on a 2-core shared machine the other side may not
- * be running at all. */
-static inline void backoff(unsigned *spins)
-{
-    if (++*spins > 64) {
-        sched_yield();
-        *spins = 0;
-    }
-}
-
-static void *producer(void *arg)
-{
-    uint64_t rng = 12345;
-    (void)arg;
-    for (long i = 0; i < ring.count; i++) {
-        size_t size = rng_range(&rng, 16, 256);
-        unsigned char *p = xmalloc(size);
-        tag_write(p, size, (uint64_t)i);
-        unsigned spins = 0;
-        long h = atomic_load_explicit(&ring.head, memory_order_relaxed);
-        while (h - atomic_load_explicit(&ring.tail, memory_order_acquire) >= RING)
-            backoff(&spins);
-        ring.item[h % RING] = p;
-        atomic_store_explicit(&ring.head, h + 1, memory_order_release);
-    }
-    return NULL;
-}
-
-/* Objects are malloc'ed on a producer thread and freed on the consumer (main)
- * thread, through a single-producer single-consumer ring. */
-static void case_prodcons(long n, struct result *r)
-{
-    pthread_t t;
-    uint64_t rng = 12345, sum = 0;
-    ring.count = n;
-    double t0 = now_s();
-    if (pthread_create(&t, NULL, producer, NULL))
-        die("pthread_create failed");
-    for (long i = 0; i < n; i++) {
-        unsigned spins = 0;
-        long tl = atomic_load_explicit(&ring.tail, memory_order_relaxed);
-        while (atomic_load_explicit(&ring.head, memory_order_acquire) == tl)
-            backoff(&spins);
-        unsigned char *p = ring.item[tl % RING];
-        size_t size = rng_range(&rng, 16, 256); /* the producer's stream, replayed */
-        sum += tag_check(p, size, (uint64_t)i);
-        free(p);
-        atomic_store_explicit(&ring.tail, tl + 1, memory_order_release);
-    }
-    pthread_join(t, NULL);
-    r->value = (now_s() - t0) * 1e9 / (double)n;
-    r->unit = "ns/object";
-    r->check = sum;
-}
-
-/* ---- many short-lived threads ----------------------------------------------------- */
-
-#define WAVE 8
-
-struct worker {
-    long id;
-    uint64_t sum;
-};
-
-/* A short life: 64 objects of 16..512 bytes alive at once, a few hundred
- * malloc/free pairs, everything freed before the thread exits. */
-static void *short_life(void *arg)
-{
-    struct worker *w = arg;
-    uint64_t rng = 0xABCDEF + (uint64_t)w->id;
-    unsigned char *obj[64];
-    size_t size[64];
-    uint64_t sum = 0;
-    for (int i = 0; i < 64; i++) {
-        size[i] = rng_range(&rng, 16, 512);
-        obj[i] = xmalloc(size[i]);
-        tag_write(obj[i], size[i], (uint64_t)i);
-    }
-    for (int k = 0; k < 256; k++) {
-        int i = k & 63;
-        sum += tag_check(obj[i], size[i], (uint64_t)(k < 64 ? i : k - 64));
-        free(obj[i]);
-        size[i] = rng_range(&rng, 16, 512);
-        obj[i] = xmalloc(size[i]);
-        tag_write(obj[i], size[i], (uint64_t)k);
-    }
-    for (int i = 0; i < 64; i++) {
-        sum += tag_check(obj[i], size[i], (uint64_t)(192 + i));
-        free(obj[i]);
-    }
-    w->sum = sum;
-    return NULL;
-}
-
-static void case_threads(long n, struct result *r)
-{
-    struct worker w[WAVE];
-    pthread_t t[WAVE];
-    uint64_t sum = 0;
-    long done = 0;
-    double t0 = now_s();
-    while (done < n) {
-        int k = (int)(n - done < WAVE ? n - done : WAVE);
-        for (int i = 0; i < k; i++) {
-            w[i].id = done + i;
-            if (pthread_create(&t[i], NULL, short_life, &w[i]))
-                die("pthread_create failed");
-        }
-        for (int i = 0; i < k; i++) {
-            pthread_join(t[i], NULL);
-            sum += w[i].sum;
-        }
-        done += k;
-    }
-    r->value = (now_s() - t0) * 1e6 / (double)n;
-    r->unit = "us/thread";
-    r->check = sum;
-}
 
 /* ---- realloc growth ---------------------------------------------------------------- */
 
@@ -503,117 +261,6 @@ static void case_realloc(long n, struct result *r)
     r->value = (now_s() - t0) * 1e9 / (double)calls;
     r->unit = "ns/realloc";
     r->check = sum;
-}
-
-/* ---- memory: burst then idle --------------------------------------------------------- */
-
-/* Allocates n MiB (requested bytes) of 16..256-byte objects and writes all of them,
- * frees them in random order, then sleeps 3 s without touching the allocator.
- * value = VmRSS after the sleep; also the RSS at the peak and right after the frees. */
-static void case_burst_idle(long n, struct result *r)
-{
-    size_t target = (size_t)n << 20, total = 0;
-    size_t cap = target / 16 + 1, count = 0;
-    unsigned char **obj = raw_alloc(cap * sizeof *obj);
-    uint64_t rng = 777, sum = 0;
-    long base = status_kib("VmRSS");
-    while (total < target) {
-        size_t size = rng_range(&rng, 16, 256);
-        unsigned char *p = xmalloc(size);
-        memset(p, (int)(count & 0xff), size);
-        obj[count++] = p;
-        total += size;
-    }
-    long peak = status_kib("VmRSS");
-    for (size_t i = count - 1; i > 0; i--) { /* Fisher-Yates */
-        size_t j = (size_t)(rng_next(&rng) % (i + 1));
-        unsigned char *t = obj[i];
-        obj[i] = obj[j];
-        obj[j] = t;
-    }
-    for (size_t i = 0; i < count; i++) {
-        sum += obj[i][0];
-        free(obj[i]);
-    }
-    munmap(obj, cap * sizeof *obj);
-    long freed = status_kib("VmRSS");
-    struct timespec ts = {3, 0};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-    long settled = status_kib("VmRSS");
-    r->value = (double)settled / 1024.0;
-    r->unit = "MiB";
-    r->check = sum + count;
-    r->extra_name[0] = "base_kib";
-    r->extra[0] = base;
-    r->extra_name[1] = "burst_kib";
-    r->extra[1] = peak;
-    r->extra_name[2] = "freed_kib";
-    r->extra[2] = freed;
-}
-
-/* ---- memory: many threads each holding a little ---------------------------------------- */
-
-static pthread_barrier_t hold_barrier;
-static long hold_bytes;
-
-static void *holder(void *arg)
-{
-    struct worker *w = arg;
-    uint64_t rng = 4242 + (uint64_t)w->id;
-    size_t cap = (size_t)hold_bytes / 16 + 1, count = 0, total = 0;
-    unsigned char **obj = raw_alloc(cap * sizeof *obj);
-    uint64_t sum = 0;
-    while (total < (size_t)hold_bytes) {
-        size_t size = rng_range(&rng, 16, 256);
-        unsigned char *p = xmalloc(size);
-        memset(p, (int)(size & 0xff), size);
-        obj[count++] = p;
-        total += size;
-    }
-    pthread_barrier_wait(&hold_barrier); /* all alive: main measures */
-    pthread_barrier_wait(&hold_barrier);
-    for (size_t i = 0; i < count; i++) {
-        sum += obj[i][0];
-        free(obj[i]);
-    }
-    munmap(obj, cap * sizeof *obj);
-    w->sum = sum + count;
-    return NULL;
-}
-
-/* n threads (default 200), each holding 50 KiB of 16..256-byte objects; value = VmRSS
- * while all of them are alive. Thread stacks are 256 KiB. */
-static void case_threads_hold(long n, struct result *r)
-{
-    struct worker *w = raw_alloc((size_t)n * sizeof *w);
-    pthread_t *t = raw_alloc((size_t)n * sizeof *t);
-    pthread_attr_t attr;
-    uint64_t sum = 0;
-    hold_bytes = 50 * 1024;
-    long base = status_kib("VmRSS");
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_barrier_init(&hold_barrier, NULL, (unsigned)n + 1);
-    for (long i = 0; i < n; i++) {
-        w[i].id = i;
-        if (pthread_create(&t[i], &attr, holder, &w[i]))
-            die("pthread_create failed");
-    }
-    pthread_barrier_wait(&hold_barrier);
-    long held = status_kib("VmRSS");
-    pthread_barrier_wait(&hold_barrier);
-    for (long i = 0; i < n; i++) {
-        pthread_join(t[i], NULL);
-        sum += w[i].sum;
-    }
-    r->value = (double)held / 1024.0;
-    r->unit = "MiB";
-    r->check = sum;
-    r->extra_name[0] = "base_kib";
-    r->extra[0] = base;
-    r->extra_name[1] = "after_kib";
-    r->extra[1] = status_kib("VmRSS");
 }
 
 /* ---- table and main ----------------------------------------------------------------- */
