@@ -226,9 +226,10 @@ static inline uintptr_t owned_class(const char *what, const void *p)
     uintptr_t c = off >> region_g.slice_shift;   /* pagemap_class() */
     /* From the class's first span (below it wraps to a huge number). start
      * is a multiple of the class's span size, so the object-start check
-     * reads the same offset in the span from it as from off. carved[] is read without
-     * the class's lock: a plain load (it only rises, a word at a time; see
-     * sizeclass.h), so that it folds into one compare with a memory operand. */
+     * reads the same offset in the span from it as from off. carved[] is
+     * read without the class's lock: a plain load (it only rises, a word at
+     * a time; see sizeclass.h), so that it folds into one compare with a
+     * memory operand. */
     uintptr_t rel = off - sc_layout.start[c];
     if (unlikely(rel >= sc_layout.carved[c]) || unlikely(!sc_object_start(c, rel)))
         bad_start(what, p, (unsigned)c);
