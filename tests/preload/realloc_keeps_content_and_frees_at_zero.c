@@ -189,6 +189,43 @@ static void test_realloc_within_class_keeps_pointer(void)
     }
 }
 
+/* poolalloc's contract: a glibc block grown by small steps gets room ahead
+ * (an eighth of the request), and the steps that fit are answered with the
+ * block itself. Content survives every step. */
+static void test_small_steps_get_room(void)
+{
+    size_t n = 40000;
+    unsigned char *p = malloc(pt_size(n));
+    CHECK(p != NULL, "malloc(%zu) failed", n);
+    if (!p)
+        return;
+    pt_fill(p, n, 5);
+    unsigned moves = 0, calls = 0;
+    for (; n < 200000; n += 64, calls++) {
+        unsigned char *q = realloc(p, pt_size(n + 64));
+        CHECK(q != NULL, "realloc(.., %zu) failed", n + 64);
+        if (!q)
+            break;
+        if (pt_find_bad(q, n, 5) >= 0) {
+            FAILF("realloc %zu -> %zu lost content", n, n + 64);
+            free(q);
+            return;
+        }
+        for (size_t i = n; i < n + 64; i++)
+            q[i] = pt_pat(5, i);
+        moves += q != p;
+        if (pt_preloaded() && !pt_owns(q) && q != p)
+            CHECK(malloc_usable_size(q) >= (n + 64) + (n + 64) / 8,
+                  "realloc(.., %zu) by a small step: usable %zu, no room ahead", n + 64,
+                  malloc_usable_size(q));
+        p = q;
+    }
+    CHECK(pt_find_bad(p, n, 5) < 0, "content lost over %u small steps", calls);
+    if (pt_preloaded())
+        CHECK(moves <= 20, "%u small steps moved the block %u times", calls, moves);
+    free(p);
+}
+
 int main(void)
 {
     pt_init(TEST);
@@ -199,6 +236,7 @@ int main(void)
         PT_CASE(test_realloc_to_impossible_size_keeps_block),
         PT_CASE(test_realloc_keeps_content_across_pool_boundary),
         PT_CASE(test_realloc_within_class_keeps_pointer),
+        PT_CASE(test_small_steps_get_room),
     };
     pt_run_cases(cases, sizeof cases / sizeof cases[0]);
     return pt_finish(TEST);
