@@ -268,8 +268,17 @@ def make_cases(ctx):
         MicroCase("mixed", "small objects beside 32 KiB..1 MiB blocks, live set 4 000", 4000000,
                   1000000),
         MicroCase("prodcons", "producer/consumer threads (free on other thread)", 16000000, 5000000),
+        MicroCase("bulk", "2 threads: 100 000 objects of 16..224 B alive, then all freed",
+                  20000000, 4000000),
+        MicroCase("xbulk", "2 threads: batches of 10 000 objects freed by the other thread",
+                  20000000, 4000000),
         MicroCase("threads", "short-lived threads (8 at a time, ~300 ops each)", 8000, 2500),
-        MicroCase("realloc", "realloc growth 16 B -> 4 MiB in 128 B steps", 200, 60),
+        # START_MS=0: the case ends before the pools' default start, and with them the
+        # flush thread, which makes glibc take its lock on every realloc it is passed.
+        MicroCase("realloc", "realloc growth 16 B -> 4 MiB in 128 B steps", 200, 60,
+                  env={"poolalloc": {"POOLALLOC_START_MS": "0"}}),
+        MicroCase("realloc-2t", "the same, with a second (idle) thread alive", 200, 60,
+                  env={"poolalloc": {"POOLALLOC_START_MS": "0"}}),
         MicroCase("burst-idle", "burst 256 MiB small objects, free, idle 3 s: RSS settled",
                   256, 256, env=flush, kind="memory", reps=3, quick_reps=1,
                   extra_rows=[("burst-idle:freed_kib", "burst-idle: RSS right after the frees",

@@ -263,6 +263,33 @@ static void case_realloc(long n, struct result *r)
     r->check = sum;
 }
 
+/* The same with a second thread alive (blocked in read, doing nothing): a
+ * program with threads. glibc takes its arena's lock on every realloc of a
+ * heap block once a process has a second thread, so this row is what any
+ * allocator that hands big blocks to glibc pays, beside what glibc alone
+ * pays in the row above. */
+static void *idle_thread(void *arg)
+{
+    char c;
+    if (read(*(int *)arg, &c, 1) < 0)
+        die("read failed");
+    return NULL;
+}
+
+static void case_realloc_2t(long n, struct result *r)
+{
+    int fd[2];
+    pthread_t t;
+    if (pipe(fd) || pthread_create(&t, NULL, idle_thread, &fd[0]))
+        die("pipe or pthread_create failed");
+    case_realloc(n, r);
+    if (write(fd[1], "x", 1) != 1)
+        die("write failed");
+    pthread_join(t, NULL);
+    close(fd[0]);
+    close(fd[1]);
+}
+
 /* ---- table and main ----------------------------------------------------------------- */
 
 struct bench_case {
@@ -283,8 +310,11 @@ static const struct bench_case cases[] = {
     {"skewed", case_skewed, 60000000, "bursts of 200..1200 objects, 90% of 3 sizes"},
     {"uniform", case_uniform, 60000000, "bursts of 200..1200 objects, sizes 8 B..4 KiB"},
     {"prodcons", case_prodcons, 16000000, "malloc on one thread, free on another (ring)"},
+    {"bulk", case_bulk, 20000000, "2 threads: 100000 objects of 16..224 B, then all freed"},
+    {"xbulk", case_xbulk, 20000000, "2 threads: batches of 10000 freed by the other thread"},
     {"threads", case_threads, 8000, "short-lived threads, 8 at a time, ~300 ops each"},
     {"realloc", case_realloc, 200, "grow 16 B -> 4 MiB in 128 B steps, N times"},
+    {"realloc-2t", case_realloc_2t, 200, "the same, a second thread alive (idle)"},
     {"burst-idle", case_burst_idle, 256, "N MiB of small objects, free, sleep 3 s: RSS"},
     {"threads-hold", case_threads_hold, 200, "N threads each holding 50 KiB: RSS"},
 };

@@ -132,6 +132,8 @@ struct worker {
 /* The cases of the other files (micro.c has the table). */
 void case_prodcons(long n, struct result *r);
 void case_threads(long n, struct result *r);
+void case_bulk(long n, struct result *r);
+void case_xbulk(long n, struct result *r);
 void case_burst_idle(long n, struct result *r);
 void case_threads_hold(long n, struct result *r);
 

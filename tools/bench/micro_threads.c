@@ -129,3 +129,141 @@ void case_threads(long n, struct result *r)
     r->unit = "us/thread";
     r->check = sum;
 }
+
+/* ---- bulk frees, and frees of another thread's batches ------------------------------ */
+
+#define BULK_THREADS 2
+#define BULK_OBJS    100000   /* objects alive at once per thread before a bulk free */
+
+/* The size of a bulk case's object i of round r: 16..224 bytes in 16-byte
+ * steps, the same for every allocator. */
+static size_t bulk_size(uint64_t *rng)
+{
+    return 16 * rand_range(rng, 1, 14);
+}
+
+struct bulk_arg {
+    struct worker w;
+    long rounds;
+};
+
+/* One thread of `bulk`: BULK_OBJS objects of mixed sizes, then all freed,
+ * half in the order they came, half in reverse: the per-CPU caches cannot
+ * hold them, so most frees overflow to the central lists. */
+static void *bulk_worker(void *arg)
+{
+    struct bulk_arg *a = arg;
+    uint64_t rng = 0x5EED + (uint64_t)a->w.id, sum = 0;
+    unsigned char **obj = raw_alloc(BULK_OBJS * sizeof *obj);
+    size_t *size = raw_alloc(BULK_OBJS * sizeof *size);
+    for (long r = 0; r < a->rounds; r++) {
+        for (long i = 0; i < BULK_OBJS; i++) {
+            size[i] = bulk_size(&rng);
+            obj[i] = xmalloc(size[i]);
+            tag_write(obj[i], size[i], (uint64_t)(r + i));
+        }
+        for (long i = 0; i < BULK_OBJS; i += 2) {
+            sum += tag_check(obj[i], size[i], (uint64_t)(r + i));
+            free(obj[i]);
+        }
+        for (long i = BULK_OBJS - 1 - BULK_OBJS % 2; i > 0; i -= 2) {
+            sum += tag_check(obj[i], size[i], (uint64_t)(r + i));
+            free(obj[i]);
+        }
+    }
+    munmap(obj, BULK_OBJS * sizeof *obj);
+    munmap(size, BULK_OBJS * sizeof *size);
+    a->w.sum = sum;
+    return NULL;
+}
+
+/* n objects in all, over BULK_THREADS threads: a malloc and a free each. */
+void case_bulk(long n, struct result *r)
+{
+    struct bulk_arg a[BULK_THREADS];
+    pthread_t t[BULK_THREADS];
+    long rounds = n / ((long)BULK_THREADS * BULK_OBJS);
+    if (rounds < 1)
+        rounds = 1;
+    double t0 = now_s();
+    for (int i = 0; i < BULK_THREADS; i++) {
+        a[i].w.id = i;
+        a[i].rounds = rounds;
+        if (pthread_create(&t[i], NULL, bulk_worker, &a[i]))
+            die("pthread_create failed");
+    }
+    uint64_t sum = 0;
+    for (int i = 0; i < BULK_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        sum += a[i].w.sum;
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)(rounds * BULK_THREADS * BULK_OBJS);
+    r->unit = "ns/object";
+    r->check = sum;
+}
+
+#define XBATCH 10000   /* objects one thread hands to the other at a time */
+
+/* A batch in flight: its objects, and the round it was made in (0: none). */
+static struct {
+    _Alignas(CACHE_LINE) _Atomic long round;
+    unsigned char *obj[XBATCH];
+    size_t size[XBATCH];
+} xbox[BULK_THREADS];
+
+/* One thread of `xbulk`: makes a batch, puts it in its box, waits for the
+ * other thread's batch of the same round and frees it. Every object is freed
+ * on the other thread than the one that made it, XBATCH at a time. */
+static void *xbulk_worker(void *arg)
+{
+    struct bulk_arg *a = arg;
+    int self = (int)a->w.id, other = (self + 1) % BULK_THREADS;
+    uint64_t rng = 0xB0B + (uint64_t)self, sum = 0;
+    for (long r = 1; r <= a->rounds; r++) {
+        unsigned spins = 0;
+        /* The box is free once the other thread took the last batch. */
+        while (atomic_load_explicit(&xbox[self].round, memory_order_acquire) != 0)
+            backoff(&spins);
+        for (long i = 0; i < XBATCH; i++) {
+            xbox[self].size[i] = bulk_size(&rng);
+            xbox[self].obj[i] = xmalloc(xbox[self].size[i]);
+            tag_write(xbox[self].obj[i], xbox[self].size[i], (uint64_t)(r + i));
+        }
+        atomic_store_explicit(&xbox[self].round, r, memory_order_release);
+        spins = 0;
+        while (atomic_load_explicit(&xbox[other].round, memory_order_acquire) != r)
+            backoff(&spins);
+        for (long i = 0; i < XBATCH; i++) {
+            sum += tag_check(xbox[other].obj[i], xbox[other].size[i], (uint64_t)(r + i));
+            free(xbox[other].obj[i]);
+        }
+        atomic_store_explicit(&xbox[other].round, 0, memory_order_release);
+    }
+    a->w.sum = sum;
+    return NULL;
+}
+
+/* n objects in all, each made on one thread and freed on the other. */
+void case_xbulk(long n, struct result *r)
+{
+    struct bulk_arg a[BULK_THREADS];
+    pthread_t t[BULK_THREADS];
+    long rounds = n / ((long)BULK_THREADS * XBATCH);
+    if (rounds < 1)
+        rounds = 1;
+    double t0 = now_s();
+    for (int i = 0; i < BULK_THREADS; i++) {
+        a[i].w.id = i;
+        a[i].rounds = rounds;
+        if (pthread_create(&t[i], NULL, xbulk_worker, &a[i]))
+            die("pthread_create failed");
+    }
+    uint64_t sum = 0;
+    for (int i = 0; i < BULK_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        sum += a[i].w.sum;
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)(rounds * BULK_THREADS * XBATCH);
+    r->unit = "ns/object";
+    r->check = sum;
+}
