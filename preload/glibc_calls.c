@@ -14,12 +14,13 @@
 
 #include "../include/poolalloc.h"
 #include "../stats/stats.h"
+#include "libc_heap.h"
 #include "preload.h"
 
 /* glibc's own, from libc.so.6 (NULL where this glibc lacks one: mallinfo2
- * came in 2.33). Written by libc_calls_init() before libc_calls_found. */
+ * came in 2.33). Written by libc_calls_init() before libc_calls_found.
+ * (glibc's malloc_trim is libc_heap.c's: libc_trim.) */
 static struct {
-    int (*trim)(size_t);
     struct mallinfo2 (*info2)(void);
     struct mallinfo (*info)(void);
     void (*stats)(void);
@@ -39,15 +40,13 @@ static void libc_calls_init(void)
         return;
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     if (libc) {
-        void *f[5] = {dlsym(libc, "malloc_trim"), dlsym(libc, "mallinfo2"),
-                      dlsym(libc, "mallinfo"), dlsym(libc, "malloc_stats"),
-                      dlsym(libc, "malloc_info")};
+        void *f[4] = {dlsym(libc, "mallinfo2"), dlsym(libc, "mallinfo"),
+                      dlsym(libc, "malloc_stats"), dlsym(libc, "malloc_info")};
         dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
-        __atomic_store_n((void **)&libc_calls.trim, f[0], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.info2, f[1], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.info, f[2], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.stats, f[3], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.xml, f[4], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.info2, f[0], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.info, f[1], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.stats, f[2], __ATOMIC_RELAXED);
+        __atomic_store_n((void **)&libc_calls.xml, f[3], __ATOMIC_RELAXED);
     }
     __atomic_store_n(&libc_calls_found, 1, __ATOMIC_RELEASE);
 }
@@ -58,9 +57,8 @@ static void libc_calls_init(void)
  * memory back, as glibc's. */
 PA_EXPORT int malloc_trim(size_t pad)
 {
-    libc_calls_init();
     int released = api_flush_full() > 0;
-    if (libc_calls.trim && libc_calls.trim(pad))
+    if (libc_trim(pad))
         released = 1;
     return released;
 }

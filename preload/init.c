@@ -22,6 +22,7 @@
 #include "../sampler/sample.h"
 #include "../server/server.h"
 #include "../stats/stats.h"
+#include "libc_heap.h"
 #include "reentry.h"
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
@@ -169,11 +170,18 @@ static void start_late_now(int lazy)
     server_start();
 }
 
-/* On the flush thread: libunwind when a first sample is due (sample_tend, at
- * the thread's next wake). */
+/* On the flush thread, at every wake: libunwind when a first sample is due
+ * (after a lazy start), and glibc's heap trimmed once the pass-through is
+ * idle (libc_heap.h). */
+static void late_tick(void)
+{
+    sample_tend();
+    libc_heap_tick();
+}
+
+/* On the flush thread, once the process has lived START_MS. */
 static void start_late(void)
 {
-    flush_set_tick(sample_tend);
     start_late_now(1);
 }
 
@@ -212,6 +220,9 @@ static void start_now(int with_pools, void (*late)(void))
         if (opt_g.verbose && (fresh || !ok))
             log_start(ok, __atomic_load_n(&start_requests, __ATOMIC_RELAXED),
                       coarse_ms() - start_t0_ms);
+        if (ok && fresh && libc_heap_tune(opt_g.flush_ms) && opt_g.verbose)
+            warn_line("poolalloc: glibc's heap: mmap threshold 32 MiB, trim threshold "
+                      "64 MiB, trimmed when the pass-through is idle");
         __atomic_store_n(&start_state, START_DONE, __ATOMIC_RELEASE);
     }
     start_thread(late);
@@ -465,6 +476,7 @@ __attribute__((constructor)) static void init_ctor(void)
     libc_usable = find_libc_usable();
     if (opt_g.stats)
         keep_stderr();
+    flush_set_tick(late_tick);
     __atomic_store_n(&start_ctor_done, 1, __ATOMIC_RELEASE);
     /* No thread will ever run start_late(): sampling starts here (a clean
      * context), as it must not inside malloc. */

@@ -29,6 +29,7 @@
 #include "../core/sizeclass.h"
 #include "../sampler/sample.h"
 #include "../stats/stats.h"
+#include "libc_heap.h"
 #include "preload.h"
 #include "reentry.h"
 
@@ -280,6 +281,7 @@ static PA_NOINLINE void free_foreign(void *p)
             return;
         }
         stats_passthrough_free();
+        libc_heap_note_free(libc_chunk_usable(p));
         reentry_libc_enter();
         __libc_free(p);
         reentry_libc_leave();

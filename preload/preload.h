@@ -21,6 +21,7 @@ extern void __libc_free(void *);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
+extern int __libc_mallopt(int, int);
 
 extern struct opt_values opt_g;
 

@@ -69,7 +69,7 @@ timeout_of() {
 # and by the late-start variants below.
 env_of() {
     case $1 in
-    memory_returns_to_os) echo POOLALLOC_FLUSH_MS=200 ;;
+    memory_returns_to_os | passthrough_blocks_go_back_to_os_when_idle) echo POOLALLOC_FLUSH_MS=200 ;;
     # They check which allocator serves each request; a sampled request is served by
     # the C library by design (sampler/sample.h), so sampling is off for them (and for
     # the aligned one, so that every aligned request of a pooled size is a pool's).
@@ -100,6 +100,11 @@ variants_of() {
     aligned_requests_answer_as_glibc_does | realloc_keeps_content_and_frees_at_zero | \
         request_sizes_from_zero_to_huge_answer_as_glibc_does)
         echo "max-32k POOLALLOC_MAX_SIZE=32k"
+        ;;
+    passthrough_blocks_go_back_to_os_when_idle)
+        echo "user-tuned MALLOC_MMAP_THRESHOLD_=131072"
+        echo "mallopt PT_MALLOPT=1"
+        echo "mallopt-late-start PT_MALLOPT=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000 POOLALLOC_VERBOSE=1"
         ;;
     thread_exit_and_teardown)
         echo "flush-1ms POOLALLOC_FLUSH_MS=1"

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* libc_heap.c - glibc's heap under the pass-through (see libc_heap.h). */
+#define _GNU_SOURCE
+#include "libc_heap.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "preload.h"
+
+static unsigned long libc_heap_period_ms;   /* 0: glibc's heap left alone */
+static int libc_heap_user;                  /* the user set glibc's heap */
+uint64_t libc_heap_big_freed;
+
+PA_EXPORT int mallopt(int param, int value)
+{
+    __atomic_store_n(&libc_heap_user, 1, __ATOMIC_RELAXED);
+    return __libc_mallopt(param, value);
+}
+
+/* 1 if the environment sets any of glibc's own heap settings. */
+static int env_tuned(void)
+{
+    static const char *const names[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                        "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getenv(names[i]))
+            return 1;
+    const char *t = getenv("GLIBC_TUNABLES");
+    return t && strstr(t, "glibc.malloc.") != NULL;
+}
+
+int libc_heap_tune(unsigned long flush_ms)
+{
+    /* The environment read now, not kept: with START_MS=0 this may run
+     * before the constructor. getenv does not allocate. */
+    if (!flush_ms || __atomic_load_n(&libc_heap_user, __ATOMIC_RELAXED) || env_tuned())
+        return 0;
+    /* Setting either turns glibc's dynamic rule off. */
+    if (!__libc_mallopt(M_MMAP_THRESHOLD, (int)LIBC_MMAP_THRESHOLD) ||
+        !__libc_mallopt(M_TRIM_THRESHOLD, (int)LIBC_TRIM_THRESHOLD))
+        return 0;
+    libc_heap_period_ms = flush_ms;
+    return 1;
+}
+
+/* glibc's malloc_trim, found in libc.so.6 itself (the exported name is
+ * ours) at the first call: a clean context, the flush thread's or a
+ * program's call of malloc_trim. Threads that race store the same pointer. */
+static int (*libc_trim_fn)(size_t);
+static int libc_trim_found;
+
+int libc_trim(size_t pad)
+{
+    if (!__atomic_load_n(&libc_trim_found, __ATOMIC_ACQUIRE)) {
+        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        if (libc) {
+            void *f = dlsym(libc, "malloc_trim");
+            dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
+            __atomic_store_n((void **)&libc_trim_fn, f, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&libc_trim_found, 1, __ATOMIC_RELEASE);
+    }
+    return libc_trim_fn ? libc_trim_fn(pad) : 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The flush thread's own: only it reads and writes these. */
+static uint64_t seen_freed, last_free_ms;
+static int trim_due;
+
+void libc_heap_tick(void)
+{
+    if (!libc_heap_period_ms)
+        return;
+    uint64_t freed = __atomic_load_n(&libc_heap_big_freed, __ATOMIC_RELAXED), now = now_ms();
+    if (freed != seen_freed) {
+        /* Frees since the last wake (at most ORPHAN_CHECK_MS ago): memory
+         * to give back once they stop. */
+        seen_freed = freed;
+        last_free_ms = now;
+        trim_due = 1;
+    } else if (trim_due && now - last_free_ms >= libc_heap_period_ms) {
+        libc_trim(0);   /* a whole period without one: idle */
+        trim_due = 0;
+    }
+}
