@@ -11,9 +11,9 @@
  *
  * So, when the pools start and the flush runs (it is what gives memory
  * back), unless the user set glibc's heap (MALLOC_MMAP_THRESHOLD_,
- * MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, MALLOC_MMAP_MAX_ or a
- * glibc.malloc tunable in GLIBC_TUNABLES, or a call of mallopt: then it is
- * left as configured), the mmap threshold is set to LIBC_MMAP_THRESHOLD and
+ * MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, MALLOC_MMAP_MAX_, a glibc.malloc
+ * tunable in GLIBC_TUNABLES, or a call of mallopt before then: it is left
+ * as configured), the mmap threshold is set to LIBC_MMAP_THRESHOLD and
  * the trim threshold to LIBC_TRIM_THRESHOLD, the values glibc's own dynamic
  * rule would reach, and the flush thread gives glibc's free memory back
  * instead (libc_heap_tick): once a whole flush period has passed without a

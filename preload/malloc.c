@@ -427,10 +427,11 @@ static PA_NOINLINE void realloc_libc_due(void *q, size_t n)
  * room for is answered with the block itself, without a call into glibc. A
  * call costs more than glibc alone would: once our flush thread exists,
  * glibc takes its arena's lock on every realloc of a heap block (about
- * 16 ns a call against 6 without a second thread; make bench, realloc
- * floor). Growth by larger steps (python's lists grow by an eighth) gets no
- * room: it would only be memory held for nothing. A request at most half
- * the block goes to glibc, which gives the rest back.
+ * 16 ns a call against 6 without a second thread: make bench's realloc
+ * and realloc-2t rows under glibc). Growth by larger steps (python's lists
+ * grow by an eighth) gets no room: it would only be memory held for
+ * nothing. A request at most half the block goes to glibc, which gives the
+ * rest back.
  */
 #define REALLOC_SMALL_STEP(n) ((n) / 16)
 #define REALLOC_ROOM(n)       ((n) / 8)

@@ -135,8 +135,8 @@ void case_threads(long n, struct result *r)
 #define BULK_THREADS 2
 #define BULK_OBJS    100000   /* objects alive at once per thread before a bulk free */
 
-/* The size of a bulk case's object i of round r: 16..224 bytes in 16-byte
- * steps, the same for every allocator. */
+/* A bulk case's object size: 16..224 bytes in 16-byte steps, from the
+ * thread's own random stream (the same under every allocator). */
 static size_t bulk_size(uint64_t *rng)
 {
     return 16 * rand_range(rng, 1, 14);
