@@ -14,22 +14,37 @@ static unsigned long libc_heap_period_ms;   /* 0: glibc's heap left alone */
 static int libc_heap_user;                  /* the user set glibc's heap */
 uint64_t libc_heap_big_freed;
 
+/* The settings this file would set, and those they work with: a program
+ * that sets one of them has chosen how its heap grows and shrinks. */
+static int heap_shape_param(int param)
+{
+    return param == M_TRIM_THRESHOLD || param == M_TOP_PAD || param == M_MMAP_THRESHOLD ||
+           param == M_MMAP_MAX;
+}
+
 PA_EXPORT int mallopt(int param, int value)
 {
-    __atomic_store_n(&libc_heap_user, 1, __ATOMIC_RELAXED);
+    if (heap_shape_param(param))
+        __atomic_store_n(&libc_heap_user, 1, __ATOMIC_RELAXED);
     return __libc_mallopt(param, value);
 }
 
-/* 1 if the environment sets any of glibc's own heap settings. */
+/* 1 if the environment sets one of the same four. */
 static int env_tuned(void)
 {
     static const char *const names[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
                                         "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"};
+    static const char *const tunables[] = {"glibc.malloc.mmap_threshold",
+                                           "glibc.malloc.trim_threshold",
+                                           "glibc.malloc.top_pad", "glibc.malloc.mmap_max"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (getenv(names[i]))
             return 1;
     const char *t = getenv("GLIBC_TUNABLES");
-    return t && strstr(t, "glibc.malloc.") != NULL;
+    for (size_t i = 0; t && i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strstr(t, tunables[i]))
+            return 1;
+    return 0;
 }
 
 int libc_heap_tune(unsigned long flush_ms)

@@ -10,10 +10,11 @@
  * block, and by then the faults are paid.
  *
  * So, when the pools start and the flush runs (it is what gives memory
- * back), unless the user set glibc's heap (MALLOC_MMAP_THRESHOLD_,
- * MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, MALLOC_MMAP_MAX_, a glibc.malloc
- * tunable in GLIBC_TUNABLES, or a call of mallopt before then: it is left
- * as configured), the mmap threshold is set to LIBC_MMAP_THRESHOLD and
+ * back), unless the user set how glibc's heap grows and shrinks
+ * (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_,
+ * MALLOC_MMAP_MAX_, the same four glibc.malloc tunables in GLIBC_TUNABLES,
+ * or mallopt of one of them before then: it is left as configured), the
+ * mmap threshold is set to LIBC_MMAP_THRESHOLD and
  * the trim threshold to LIBC_TRIM_THRESHOLD, the values glibc's own dynamic
  * rule would reach, and the flush thread gives glibc's free memory back
  * instead (libc_heap_tick): once a whole flush period has passed without a
@@ -22,8 +23,8 @@
  * the heap. So the pass-through keeps the promise the pools make: memory
  * idle for two periods goes back to the OS. A process whose pools never
  * start (few requests: a shell, most commands) keeps glibc's defaults and
- * pays nothing. mallopt() is ours: it notes that the program set glibc's
- * heap itself, and passes the call on.
+ * pays nothing. mallopt() is ours: it notes that the program set one of
+ * the four itself, and passes every call on.
  */
 #ifndef POOLALLOC_LIBC_HEAP_H
 #define POOLALLOC_LIBC_HEAP_H

@@ -17,7 +17,8 @@
  * mallopt (PT_MALLOPT=1: the test calls mallopt(M_MMAP_THRESHOLD, 131072) first), after
  * the pools started ([mallopt]) or before ([mallopt-late-start]: the pools start at the
  * 3,000th request, which the test makes after its mallopt; they leave glibc's heap
- * alone).
+ * alone). A mallopt of something else (PT_MALLOPT_OTHER=1: M_ARENA_MAX, before the start,
+ * [mallopt-other-late-start]) leaves poolalloc's setting as it is.
  */
 #define _GNU_SOURCE
 #include "support/preload_test.h"
@@ -38,6 +39,8 @@ static void test_freed_blocks_leave_when_idle(void)
     int user_set = getenv("MALLOC_MMAP_THRESHOLD_") || getenv("PT_MALLOPT");
     if (getenv("PT_MALLOPT"))
         CHECK(mallopt(M_MMAP_THRESHOLD, 131072) == 1, "mallopt(M_MMAP_THRESHOLD) failed");
+    if (getenv("PT_MALLOPT_OTHER"))
+        CHECK(mallopt(M_ARENA_MAX, 4) == 1, "mallopt(M_ARENA_MAX) failed");
     /* [mallopt-late-start]: the pools start at the 3,000th request, here. */
     for (int i = 0; i < 4000; i++)
         free(pt_opaque(malloc(pt_size(64))));

@@ -105,6 +105,7 @@ variants_of() {
         echo "user-tuned MALLOC_MMAP_THRESHOLD_=131072"
         echo "mallopt PT_MALLOPT=1"
         echo "mallopt-late-start PT_MALLOPT=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000 POOLALLOC_VERBOSE=1"
+        echo "mallopt-other-late-start PT_MALLOPT_OTHER=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000"
         ;;
     thread_exit_and_teardown)
         echo "flush-1ms POOLALLOC_FLUSH_MS=1"
