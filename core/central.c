@@ -260,27 +260,44 @@ void central_check_out(unsigned cls, const void *p)
     lock_give(&ce->lock);
 }
 
-/* One object back to its span. Lock held. */
-static void give_back(struct central *ce, void *p)
+/* n objects back to their spans, with the class's constants in locals: the
+ * stores into span records would otherwise make the compiler load every
+ * one of them again per object. The same checks as span_of_out(), which
+ * says why when one fails. Lock held. */
+static void give_back_run(struct central *ce, void *const *objs, unsigned n)
 {
-    uint64_t idx;
-    struct span *s = span_of_out(ce, p, &idx);
-    uint64_t bit = 1ull << (idx & 63);
-    s->bits[idx >> 6] |= bit;
-    if (idx >> 6 < s->scan)
-        s->scan = (uint16_t)(idx >> 6);
-    /* objs_out == sum over spans of used: both count this object. */
-    PA_ASSERT(s->used > 0 && ce->objs_out >= s->used, "central: objs_out == sum over spans of used");
-    if (s->used == ce->nobjs)
-        list_push(&ce->partial, s, SPAN_PARTIAL);
-    s->used--;
-    ce->objs_out--;
-    PA_ASSERT(s->used + span_free_bits(s, ce->words) == ce->nobjs,
-              "span: used + popcount(bits) == nobjs");
-    if (s->used == 0) {
-        list_remove(&ce->partial, s);
-        list_push(&ce->empty, s, SPAN_EMPTY);
+    const char *meta = ce->meta;
+    size_t stride = ce->stride, slice_mask = region_slice_size() - 1;
+    uintptr_t base = region_g.base;
+    unsigned shift = sc_span_shift[ce->cls];
+    uint32_t first = ce->first, made = ce->spans_made, nobjs = ce->nobjs;
+    uint64_t span_mask = sc_layout.span_mask[ce->cls], inv = sc_layout.inv[ce->cls];
+    unsigned k = (unsigned)sc_layout.shift[ce->cls];
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t off = (uintptr_t)objs[i] - base;
+        size_t sidx = (off & slice_mask) >> shift;
+        uint64_t q = (off & span_mask) * inv;
+        uint64_t idx = (q >> k) | (q << ((64 - k) & 63));   /* sc_object_index() */
+        struct span *s = (struct span *)(meta + sidx * stride);
+        uint64_t bit = 1ull << (idx & 63);
+        if (unlikely(sidx - first >= made || idx >= nobjs || (s->bits[idx >> 6] & bit)))
+            span_of_out(ce, objs[i], &idx);   /* reports and aborts */
+        s->bits[idx >> 6] |= bit;
+        if (idx >> 6 < s->scan)
+            s->scan = (uint16_t)(idx >> 6);
+        uint32_t used = s->used;
+        PA_ASSERT(used > 0 && ce->objs_out >= used, "central: objs_out == sum over spans of used");
+        if (unlikely(used == nobjs))
+            list_push(&ce->partial, s, SPAN_PARTIAL);
+        s->used = --used;
+        if (unlikely(used == 0)) {
+            list_remove(&ce->partial, s);
+            list_push(&ce->empty, s, SPAN_EMPTY);
+        }
+        PA_ASSERT(s->used + span_free_bits(s, ce->words) == nobjs,
+                  "span: used + popcount(bits) == nobjs");
     }
+    ce->objs_out -= n;
 }
 
 static void take_deferred(struct central *ce)
@@ -290,7 +307,7 @@ static void take_deferred(struct central *ce)
     void *p = atomic_exchange_explicit(&ce->deferred, NULL, memory_order_acquire);
     while (p) {
         void *next = *(void **)p;
-        give_back(ce, p);
+        give_back_run(ce, &p, 1);
         p = next;
     }
 }
@@ -324,8 +341,7 @@ void central_free(unsigned cls, void *const *objs, unsigned n)
     }
     __atomic_store_n(&ce->xfer_count, top + to_xfer, __ATOMIC_RELAXED);
     PA_ASSERT(ce->xfer_count <= ce->xfer_cap, "central: xfer_count <= xfer_cap");
-    for (unsigned i = to_xfer; i < n; i++)
-        give_back(ce, objs[i]);
+    give_back_run(ce, objs + to_xfer, n - to_xfer);
     lock_give(&ce->lock);
 }
 
@@ -363,8 +379,7 @@ static struct span *detach(struct span **head, struct span *tail)
 static void take_all_in(struct central *ce)
 {
     take_deferred(ce);
-    for (uint32_t i = 0; i < ce->xfer_count; i++)
-        give_back(ce, ce->xfer[i]);
+    give_back_run(ce, ce->xfer, ce->xfer_count);
     __atomic_store_n(&ce->xfer_count, 0, __ATOMIC_RELAXED);
 }
 
