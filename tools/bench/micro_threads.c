@@ -177,19 +177,17 @@ static void *bulk_worker(void *arg)
     return NULL;
 }
 
-/* n objects in all, over BULK_THREADS threads: a malloc and a free each. */
-void case_bulk(long n, struct result *r)
+/* Runs BULK_THREADS threads of `worker`, each for `rounds` rounds of
+ * `per_round` objects, and fills r: wall ns per object, all threads. */
+static void run_bulk(void *(*worker)(void *), long rounds, long per_round, struct result *r)
 {
     struct bulk_arg a[BULK_THREADS];
     pthread_t t[BULK_THREADS];
-    long rounds = n / ((long)BULK_THREADS * BULK_OBJS);
-    if (rounds < 1)
-        rounds = 1;
     double t0 = now_s();
     for (int i = 0; i < BULK_THREADS; i++) {
         a[i].w.id = i;
         a[i].rounds = rounds;
-        if (pthread_create(&t[i], NULL, bulk_worker, &a[i]))
+        if (pthread_create(&t[i], NULL, worker, &a[i]))
             die("pthread_create failed");
     }
     uint64_t sum = 0;
@@ -197,9 +195,22 @@ void case_bulk(long n, struct result *r)
         pthread_join(t[i], NULL);
         sum += a[i].w.sum;
     }
-    r->value = (now_s() - t0) * 1e9 / (double)(rounds * BULK_THREADS * BULK_OBJS);
+    r->value = (now_s() - t0) * 1e9 / (double)(rounds * BULK_THREADS * per_round);
     r->unit = "ns/object";
     r->check = sum;
+}
+
+/* Rounds of `per_round` objects per thread for n objects in all, at least one. */
+static long bulk_rounds(long n, long per_round)
+{
+    long rounds = n / ((long)BULK_THREADS * per_round);
+    return rounds < 1 ? 1 : rounds;
+}
+
+/* n objects in all, over BULK_THREADS threads: a malloc and a free each. */
+void case_bulk(long n, struct result *r)
+{
+    run_bulk(bulk_worker, bulk_rounds(n, BULK_OBJS), BULK_OBJS, r);
 }
 
 #define XBATCH 10000   /* objects one thread hands to the other at a time */
@@ -246,24 +257,5 @@ static void *xbulk_worker(void *arg)
 /* n objects in all, each made on one thread and freed on the other. */
 void case_xbulk(long n, struct result *r)
 {
-    struct bulk_arg a[BULK_THREADS];
-    pthread_t t[BULK_THREADS];
-    long rounds = n / ((long)BULK_THREADS * XBATCH);
-    if (rounds < 1)
-        rounds = 1;
-    double t0 = now_s();
-    for (int i = 0; i < BULK_THREADS; i++) {
-        a[i].w.id = i;
-        a[i].rounds = rounds;
-        if (pthread_create(&t[i], NULL, xbulk_worker, &a[i]))
-            die("pthread_create failed");
-    }
-    uint64_t sum = 0;
-    for (int i = 0; i < BULK_THREADS; i++) {
-        pthread_join(t[i], NULL);
-        sum += a[i].w.sum;
-    }
-    r->value = (now_s() - t0) * 1e9 / (double)(rounds * BULK_THREADS * XBATCH);
-    r->unit = "ns/object";
-    r->check = sum;
+    run_bulk(xbulk_worker, bulk_rounds(n, XBATCH), XBATCH, r);
 }
