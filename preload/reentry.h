@@ -54,7 +54,7 @@
  *     for that count to drop (both sides sequentially consistent: one sees
  *     the other). A slow path that sees the fork pending waits for no lock:
  *     a free is deferred, an allocation is refused (cache_tls_refused) and
- *     served from fresh pages dressed as glibc's (malloc.c, fork_reserve),
+ *     served from fresh pages dressed as glibc's (passthrough.c, fork_reserve),
  *     since glibc's lock is this thread's own.
  *     A fork from a signal handler does not wait for its own thread's count
  *     (cache_tls_guarded), nor for its own start (lock_mine(start_lock)),
