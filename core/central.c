@@ -276,8 +276,7 @@ static void give_back_run(struct central *ce, void *const *objs, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         uintptr_t off = (uintptr_t)objs[i] - base;
         size_t sidx = (off & slice_mask) >> shift;
-        uint64_t q = (off & span_mask) * inv;
-        uint64_t idx = (q >> k) | (q << ((64 - k) & 63));   /* sc_object_index() */
+        uint64_t idx = sc_index_of(off, span_mask, inv, k);
         struct span *s = (struct span *)(meta + sidx * stride);
         uint64_t bit = 1ull << (idx & 63);
         if (unlikely(sidx - first >= made || idx >= nobjs || (s->bits[idx >> 6] & bit)))

@@ -96,14 +96,21 @@ struct sc_layout {
 };
 extern struct sc_layout sc_layout PA_HIDDEN;
 
+/* sc_object_index() with the class's span_mask, inv and shift given: for a
+ * loop over many objects of one class that keeps them in locals. */
+static inline uint64_t sc_index_of(uintptr_t off, uint64_t span_mask, uint64_t inv, unsigned k)
+{
+    uint64_t q = (off & span_mask) * inv;
+    return (q >> k) | (q << ((64 - k) & 63));
+}
+
 /* The index in its span of the object that starts at `off` (an address minus
  * the region's base, in slice cls); any address that starts no object of
  * class cls gives a number >= nobjs. */
 static inline uint64_t sc_object_index(uintptr_t cls, uintptr_t off)
 {
-    uint64_t q = (off & sc_layout.span_mask[cls]) * sc_layout.inv[cls];
-    unsigned k = (unsigned)sc_layout.shift[cls];
-    return (q >> k) | (q << ((64 - k) & 63));
+    return sc_index_of(off, sc_layout.span_mask[cls], sc_layout.inv[cls],
+                       (unsigned)sc_layout.shift[cls]);
 }
 
 /* 1 if `off` is the start of an object of class cls; 0 for any address in a
