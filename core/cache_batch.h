@@ -22,8 +22,8 @@
 #include "sizeclass.h"
 
 #define CACHE_SLOTS_MAX 16384  /* largest cap of one class (stacks are mapped, and touched only as deep as they are used) */
-#define CACHE_BUF_MAX   64     /* objects one refill brings at most: a batch and one */
-#define CACHE_DRAIN_MAX 40     /* objects one RSEQ-mode drain sends at most: a batch and p */
+#define CACHE_BUF_MAX   72     /* objects one refill brings at most: a batch and one */
+#define CACHE_DRAIN_MAX 72     /* objects one RSEQ-mode drain sends at most: a batch and p */
 
 struct cache_class {
     uint32_t count;    /* objects on the local stack (offset 0: the sequences rely on it) */

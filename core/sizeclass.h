@@ -43,7 +43,7 @@
 #define SC_SPAN_OBJS_MIN  8          /* a span holds at least this many objects */
 #define SC_SPAN_NOBJS_MAX ((1u << SC_SPAN_SHIFT_MIN) / SC_MIN_SIZE)   /* the most objects in a span */
 #define SC_BATCH_MIN      2          /* objects one batch moves, at least */
-#define SC_BATCH_MAX      32         /* ... and at most */
+#define SC_BATCH_MAX      64         /* ... and at most */
 
 extern uint32_t sc_size[SC_COUNT];       /* object size of a class */
 extern uint8_t sc_span_shift[SC_COUNT];  /* log2 of the span size */

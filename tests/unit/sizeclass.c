@@ -72,7 +72,7 @@ Test(sizeclass, spans_hold_at_least_8_objects_and_batches_are_sane)
         size_t span = (size_t)1 << sc_span_shift[c];
         cr_assert_geq(span / sc_size[c], 8, "class %u", c);
         cr_assert_geq(span, 65536);
-        cr_assert(sc_batch[c] >= 2 && sc_batch[c] <= 32);
+        cr_assert(sc_batch[c] >= SC_BATCH_MIN && sc_batch[c] <= SC_BATCH_MAX);
     }
 }
 
