@@ -73,6 +73,7 @@ def main():
                   FLOOR_CALLED: os.path.join(ctx.outdir, "floor-called")}
     ctx.redis_script = os.path.join(ctx.work, "redis-check.txt")
     ctx.outputs = {}
+    ctx.line_trips = {}
     os.makedirs(ctx.work, exist_ok=True)
     for f in os.listdir(ctx.work):
         if f.startswith("failed-"):

@@ -29,8 +29,9 @@ class Ctx:
     outdir (BUILD/bench), work (BUILD/bench/work: the generated inputs, the logs of
     failed runs, the real programs' current folder), micro and floors (the programs'
     paths), redis_script, lib_note (the library's name, build time and hash, for the
-    page header) and outputs: (case, check) -> the tail of that output, quoted when a
-    run's output differs from glibc's."""
+    page header), outputs: (case, check) -> the tail of that output, quoted when a
+    run's output differs from glibc's, and line_trips: case -> the cross-CPU round
+    trip (ns) before each of its repetitions (run_case)."""
 
     def faillog(self, case, alloc):
         """A fresh path for the whole output of a failed run."""
@@ -317,10 +318,23 @@ def make_cases(ctx):
 # ---- repetitions -----------------------------------------------------------------------
 
 
+def line_round_trip(ctx):
+    """ns for one cache line to go to CPU 1 and back now (micro linepong, no preload),
+    or None (one CPU, or it failed): on a shared VM it moves between ~100 and ~450 ns
+    as the host places the two vCPUs, and every case whose threads share lines with it."""
+    p = run([ctx.micro, "linepong", "100000"], alloc_env(None), timeout=60)
+    if p.failure():
+        return None
+    kv = dict(w.split("=", 1) for w in p.out.decode().split() if "=" in w)
+    return float(kv["value"]) if "value" in kv else None
+
+
 def run_case(case, allocs, libs, reps, ctx, results):
-    """Runs case reps times, the allocators rotated by one each repetition."""
+    """Runs case reps times, the allocators rotated by one each repetition; before
+    each repetition, the machine's cross-CPU round trip into ctx.line_trips[case]."""
     t0 = time.time()
     for rep in range(reps):
+        ctx.line_trips.setdefault(case.name, []).append(line_round_trip(ctx))
         order = allocs[rep % len(allocs):] + allocs[:rep % len(allocs)]
         for a in order:
             try:

@@ -158,6 +158,23 @@ def section(title, lines, note):
     return ["", "## " + title, ""] + lines + ["", note] if lines else []
 
 
+def line_trips_note(cases, trips):
+    """The machine during each case: its cross-CPU round trip before each repetition."""
+    cells = []
+    for c in cases:
+        ts = [t for t in trips.get(c.name, []) if t is not None]
+        if ts:
+            cells.append("%s %s" % (c.name, "/".join(fmt(t) for t in ts)))
+    if not cells:
+        return "Cross-CPU round trip: not measured (one CPU, or micro linepong failed)."
+    return ("The machine during each case: ns for one cache line to go from CPU 0 to CPU 1 "
+            "and back (micro linepong, no allocator), before each repetition in order. On a "
+            "shared VM it moves between about 100 ns (the two vCPUs close) and 450 ns (far "
+            "apart); cases whose threads share cache lines (prodcons, bulk, xbulk, threads) "
+            "slow down with it, and more under an allocator whose threads share more "
+            "(docs/performance.md, bulk): " + "; ".join(cells) + ".")
+
+
 def run_all(args, ctx, libs, allocs, sample_note=None):
     """make bench: runs the cases (--case) under allocs, prints the two tables with
     their notes and writes them to BUILD/bench/results.md (results-partial.md with
@@ -211,6 +228,8 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
              "(stdout, stderr, object file, redis-cli replies) compared with glibc's run."
              % ", ".join(reps_note),
              "",
+             line_trips_note(cases, ctx.line_trips),
+             "",
              "Whole run: %.0f s." % elapsed]
     if failures:
         notes += ["", "## FAILED", ""] + failures
@@ -224,6 +243,7 @@ def run_all(args, ctx, libs, allocs, sample_note=None):
     raw = {"%s/%s" % k: [dict(rep=r.rep, metrics=r.metrics, check=r.check, peak_kib=r.peak_kib,
                              cpu=r.cpu, faults=r.faults, sys=r.sys, fail=r.fail) for r in v]
            for k, v in results.items()}
+    raw["line_trips_ns"] = ctx.line_trips
     with open(out[:-3] + ".json", "w") as f:
         json.dump(raw, f, indent=1)
     log("bench: wrote %s (%.0f s)" % (out, elapsed))

@@ -312,6 +312,7 @@ static const struct bench_case cases[] = {
     {"prodcons", case_prodcons, 16000000, "malloc on one thread, free on another (ring)"},
     {"bulk", case_bulk, 20000000, "2 threads: 100000 objects of 16..224 B, then all freed"},
     {"xbulk", case_xbulk, 20000000, "2 threads: batches of 10000 freed by the other thread"},
+    {"linepong", case_linepong, 100000, "the machine: one cache line to CPU 1 and back, ns"},
     {"threads", case_threads, 8000, "short-lived threads, 8 at a time, ~300 ops each"},
     {"realloc", case_realloc, 200, "grow 16 B -> 4 MiB in 128 B steps, N times"},
     {"realloc-2t", case_realloc_2t, 200, "the same, a second thread alive (idle)"},

@@ -134,6 +134,7 @@ void case_prodcons(long n, struct result *r);
 void case_threads(long n, struct result *r);
 void case_bulk(long n, struct result *r);
 void case_xbulk(long n, struct result *r);
+void case_linepong(long n, struct result *r);
 void case_burst_idle(long n, struct result *r);
 void case_threads_hold(long n, struct result *r);
 

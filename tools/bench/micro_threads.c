@@ -259,3 +259,54 @@ void case_xbulk(long n, struct result *r)
 {
     run_bulk(xbulk_worker, bulk_rounds(n, XBATCH), XBATCH, r);
 }
+
+/* ---- the machine: how long one cache line takes to go to another CPU and back ---- */
+
+static _Alignas(CACHE_LINE) _Atomic long line_turn;
+
+/* Pins the calling thread to CPU cpu; 0 on success. */
+static int pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *line_partner(void *arg)
+{
+    long n = *(const long *)arg;
+    if (pin_to(1))
+        die("cannot pin a thread to CPU 1");
+    for (long i = 0; i < n; i++) {
+        while (atomic_load_explicit(&line_turn, memory_order_acquire) != 2 * i + 1)
+            ;
+        atomic_store_explicit(&line_turn, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Two threads pinned to CPUs 0 and 1 hand one cache line back and forth n
+ * times: ns a round trip. No allocation: what it measures is the machine at
+ * that moment, which on a shared VM changes (two vCPUs on one core or on two:
+ * ~100 ns or ~450 ns here), and with it every case whose threads share
+ * cache lines. bench.py runs it before each repetition of each case. */
+void case_linepong(long n, struct result *r)
+{
+    pthread_t t;
+    if (pin_to(0))
+        die("cannot pin a thread to CPU 0");
+    atomic_store(&line_turn, 0);
+    if (pthread_create(&t, NULL, line_partner, &n))
+        die("pthread_create failed");
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        atomic_store_explicit(&line_turn, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&line_turn, memory_order_acquire) != 2 * i + 2)
+            ;
+    }
+    r->value = (now_s() - t0) * 1e9 / (double)n;
+    pthread_join(t, NULL);
+    r->unit = "ns/round-trip";
+    r->check = (uint64_t)n;
+}
