@@ -288,9 +288,9 @@ static void *line_partner(void *arg)
 
 /* Two threads pinned to CPUs 0 and 1 hand one cache line back and forth n
  * times: ns a round trip. No allocation: what it measures is the machine at
- * that moment, which on a shared VM changes (two vCPUs on one core or on two:
- * ~100 ns or ~450 ns here), and with it every case whose threads share
- * cache lines. bench.py runs it before each repetition of each case. */
+ * that moment, which on a shared VM changes with where the host places the
+ * two vCPUs (~100 ns or ~450 ns here), and with it every case whose threads
+ * share cache lines. bench.py runs it before each repetition of each case. */
 void case_linepong(long n, struct result *r)
 {
     pthread_t t;
