@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "glibc_calls.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -28,9 +27,7 @@ static struct {
 } libc_calls;
 static int libc_calls_found;
 
-/* Looked up in libc.so.6 itself, not with RTLD_NEXT: in a program linked
- * with another allocator that exports these names, the next definition in
- * search order is that allocator's (init.c, find_libc_usable). At the first
+/* Looked up in libc.so.6 itself (libc_own, libc_heap.h). At the first
  * of these calls, not at start: a process that never makes one (nearly all)
  * pays nothing. No lock (one held at a fork would stay held in the child):
  * threads that race all store the same pointers. */
@@ -38,16 +35,10 @@ static void libc_calls_init(void)
 {
     if (__atomic_load_n(&libc_calls_found, __ATOMIC_ACQUIRE))
         return;
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    if (libc) {
-        void *f[4] = {dlsym(libc, "mallinfo2"), dlsym(libc, "mallinfo"),
-                      dlsym(libc, "malloc_stats"), dlsym(libc, "malloc_info")};
-        dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
-        __atomic_store_n((void **)&libc_calls.info2, f[0], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.info, f[1], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.stats, f[2], __ATOMIC_RELAXED);
-        __atomic_store_n((void **)&libc_calls.xml, f[3], __ATOMIC_RELAXED);
-    }
+    __atomic_store_n((void **)&libc_calls.info2, libc_own("mallinfo2"), __ATOMIC_RELAXED);
+    __atomic_store_n((void **)&libc_calls.info, libc_own("mallinfo"), __ATOMIC_RELAXED);
+    __atomic_store_n((void **)&libc_calls.stats, libc_own("malloc_stats"), __ATOMIC_RELAXED);
+    __atomic_store_n((void **)&libc_calls.xml, libc_own("malloc_info"), __ATOMIC_RELAXED);
     __atomic_store_n(&libc_calls_found, 1, __ATOMIC_RELEASE);
 }
 

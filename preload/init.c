@@ -452,28 +452,16 @@ static int summary_target(void)
     return -1;
 }
 
-/* glibc's own malloc_usable_size, for the blocks we pass through. Looked up
- * in libc.so.6 itself: RTLD_NEXT would find the next definition in search
- * order, which in a program linked with another allocator (Debian's
- * redis-server links jemalloc) is that allocator's, and it crashes on a
- * glibc block. NULL: init_libc_usable() reads glibc's chunk header. */
-static size_t (*find_libc_usable(void))(void *)
-{
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    if (!libc)
-        return NULL;
-    size_t (*f)(void *) = (size_t(*)(void *))dlsym(libc, "malloc_usable_size");
-    dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
-    return f;
-}
-
 /* Runs before main, after libc is up: the clean context in which a thread
  * can be started and dlsym called. With the default start it makes nothing:
  * the start comes later (start_now). */
 __attribute__((constructor)) static void init_ctor(void)
 {
     init_slow();
-    libc_usable = find_libc_usable();
+    /* glibc's own malloc_usable_size, for the blocks we pass through (not
+     * RTLD_NEXT's: Debian's redis-server links jemalloc, which crashes on a
+     * glibc block). NULL: init_libc_usable() reads glibc's chunk header. */
+    libc_usable = (size_t(*)(void *))libc_own("malloc_usable_size");
     if (opt_g.stats)
         keep_stderr();
     flush_set_tick(late_tick);

@@ -61,21 +61,26 @@ int libc_heap_tune(unsigned long flush_ms)
     return 1;
 }
 
-/* glibc's malloc_trim, found in libc.so.6 itself (the exported name is
- * ours) at the first call: a clean context, the flush thread's or a
- * program's call of malloc_trim. Threads that race store the same pointer. */
+void *libc_own(const char *name)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (!libc)
+        return NULL;
+    void *f = dlsym(libc, name);
+    dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
+    return f;
+}
+
+/* glibc's malloc_trim (the exported name is ours), found at the first
+ * call: a clean context, the flush thread's or a program's call of
+ * malloc_trim. Threads that race store the same pointer. */
 static int (*libc_trim_fn)(size_t);
 static int libc_trim_found;
 
 int libc_trim(size_t pad)
 {
     if (!__atomic_load_n(&libc_trim_found, __ATOMIC_ACQUIRE)) {
-        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-        if (libc) {
-            void *f = dlsym(libc, "malloc_trim");
-            dlclose(libc);   /* NOLOAD took a reference; libc itself stays */
-            __atomic_store_n((void **)&libc_trim_fn, f, __ATOMIC_RELAXED);
-        }
+        __atomic_store_n((void **)&libc_trim_fn, libc_own("malloc_trim"), __ATOMIC_RELAXED);
         __atomic_store_n(&libc_trim_found, 1, __ATOMIC_RELEASE);
     }
     return libc_trim_fn ? libc_trim_fn(pad) : 0;

@@ -63,6 +63,12 @@ int libc_heap_tune(unsigned long flush_ms);
 /* On the flush thread's every wake (flush_set_tick): the idle trim. */
 void libc_heap_tick(void);
 
+/* glibc's own definition of `name`, looked up in libc.so.6 itself, not with
+ * RTLD_NEXT (in a program linked with another allocator that exports the
+ * malloc family, the next definition is that allocator's); NULL if libc has
+ * none. A clean context only (dlopen), never inside malloc. */
+void *libc_own(const char *name);
+
 /* glibc's own malloc_trim(pad), not the exported one (which flushes the
  * pools first); 0 where this glibc has none. Not from inside malloc. */
 int libc_trim(size_t pad);
