@@ -44,10 +44,23 @@ void sc_init(void)
     for (uint32_t s = 16; s <= 128; s += 16)
         sc_size[n++] = s;
     for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2) {
+        if (base >= SC_FIT_MIN) {
+            /* Above 4 KiB a span holds 8 to 16 objects: every class is the
+             * span (16 x base) shared by n of them, rounded down to 16 bytes,
+             * for n = 15..9, then 2 x base (n = 8). A span then wastes less
+             * than 16 bytes an object at its end, where evenly spaced sizes
+             * left up to 5.6 KiB of a 64 KiB span unused (6,656 x 9). And a
+             * 4 KiB page with a header lands close: 4,368 bytes (sqlite's
+             * page cache) is exactly 64 KiB / 15. */
+            for (uint32_t k = 15; k >= 9; k--)
+                sc_size[n++] = (16 * base / k) & ~15u;
+            sc_size[n++] = 2 * base;
+            continue;
+        }
         uint32_t steps = base < SC_SMALL_MAX ? 4 : 8;
         for (uint32_t j = 1; j <= steps; j++) {
-            /* A power of two and a small header: 1040, 2064, 4112, 8208. */
-            if (j == 1 && base >= 1024 && base <= 8192)
+            /* A power of two and a small header: 1040, 2064. */
+            if (j == 1 && base >= 1024)
                 sc_size[n++] = base + 16;
             sc_size[n++] = base + j * (base / steps);
         }
