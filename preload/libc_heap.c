@@ -93,6 +93,18 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* How long without a big free makes the pass-through idle: the next wake
+ * of the flush thread (every ORPHAN_CHECK_MS, 200 ms) that sees none, or
+ * the flush period if that is shorter. Not a whole flush period: a short
+ * program's phases are shorter than that, and a block freed in one of
+ * them would stay in glibc's heap, where the pools cannot use it, through
+ * the next ones (sqlite3's sort buffers, ~2 MiB of its peak). A program
+ * that frees big blocks all the time is never idle, so it keeps them. */
+static uint64_t quiet_ms(void)
+{
+    return libc_heap_period_ms < LIBC_TRIM_QUIET_MS ? libc_heap_period_ms : LIBC_TRIM_QUIET_MS;
+}
+
 /* The flush thread's own: only it reads and writes these. */
 static uint64_t seen_freed, last_free_ms;
 static int trim_due;
@@ -108,8 +120,8 @@ void libc_heap_tick(void)
         seen_freed = freed;
         last_free_ms = now;
         trim_due = 1;
-    } else if (trim_due && now - last_free_ms >= libc_heap_period_ms) {
-        libc_trim(0);   /* a whole period without one: idle */
+    } else if (trim_due && now - last_free_ms >= quiet_ms()) {
+        libc_trim(0);   /* a wake without one: idle */
         trim_due = 0;
     }
 }

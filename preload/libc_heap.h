@@ -17,11 +17,12 @@
  * mmap threshold is set to LIBC_MMAP_THRESHOLD and
  * the trim threshold to LIBC_TRIM_THRESHOLD, the values glibc's own dynamic
  * rule would reach, and the flush thread gives glibc's free memory back
- * instead (libc_heap_tick): once a whole flush period has passed without a
- * free of a big block (LIBC_HEAP_BIG) after such frees, it calls glibc's
- * malloc_trim(0), which gives back the free top and the free pages inside
- * the heap. So the pass-through keeps the promise the pools make: memory
- * idle for two periods goes back to the OS. A process whose pools never
+ * instead (libc_heap_tick): once it wakes LIBC_TRIM_QUIET_MS or more after
+ * a wake that saw frees of big blocks (LIBC_HEAP_BIG) and sees none since,
+ * it calls glibc's malloc_trim(0), which gives back the free top and the
+ * free pages inside the heap. So the pass-through keeps the promise the
+ * pools make: memory idle for two periods goes back to the OS (here
+ * sooner: a few hundred ms). A process whose pools never
  * start (few requests: a shell, most commands) keeps glibc's defaults and
  * pays nothing. mallopt() is ours: it notes that the program set one of
  * the four itself, and passes every call on.
@@ -41,6 +42,10 @@
  * glibc's) never leave much behind, and a program that frees one now and
  * then would never look idle. */
 #define LIBC_HEAP_BIG (32u << 10)
+
+/* No big free for this long (at the flush thread's next wake, or a flush
+ * period if shorter): the heap is trimmed (libc_heap.c, quiet_ms). */
+#define LIBC_TRIM_QUIET_MS 100u
 
 /* Bytes of big blocks freed so far (plain load and store, no lock prefix:
  * approximate when two threads race, which only moves the trim). */
