@@ -45,7 +45,7 @@ void sc_init(void)
         sc_size[n++] = s;
     for (uint32_t base = 128; base < SC_MAX_SIZE; base *= 2) {
         if (base >= SC_FIT_MIN) {
-            /* Above 4 KiB a span holds 8 to 16 objects: every class is the
+            /* Above 4 KiB a span holds 8 to 15 objects: every class is the
              * span (16 x base) shared by n of them, rounded down to 16 bytes,
              * for n = 15..9, then 2 x base (n = 8). A span then wastes less
              * than 16 bytes an object at its end, where evenly spaced sizes

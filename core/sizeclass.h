@@ -7,7 +7,7 @@
  * 224, 256, 320, ... 1024), eight per power of two from 1 to 4 KiB (1152,
  * 1280, ... 2048, 2304, ... 4096) and one just above 1 and 2 KiB (1040,
  * 2064: sqlite3 asks for 1,032 bytes 111k times in make bench's workload).
- * Above 4 KiB, where a span holds 8 to 16 objects, each class is its span
+ * Above 4 KiB, where a span holds 8 to 15 objects, each class is its span
  * shared by n objects, n = 15..9, rounded down to 16 bytes, then the next
  * power of two (n = 8): 4368, 4672, 5040, 5456, 5952, 6544, 7280, 8192,
  * 8736, ... 256 KiB. A span there leaves less than 16 bytes an object

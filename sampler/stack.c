@@ -128,8 +128,8 @@ static uint32_t site_find(const struct stack_key *s)
  * (sampled a few times in its life) pays neither the 256 KiB nor the 64
  * faults. Measured: 200 threads holding 50 KiB each (`micro threads-hold`,
  * POOLALLOC_SAMPLE=16k, ~3 samples a thread): peak RSS 59.7 MiB with one
- * stack stepped, 18.7 with every one; but `micro mixed` (a sample every ~80
- * requests) takes 9 % more instructions with every stack stepped, hence
+ * stack stepped, 18.4 with 64; but `micro mixed` (a sample every ~80
+ * requests) took 9 % more instructions with every stack stepped, hence
  * the bound. Both return the same return addresses (libunwind's backtrace()
  * falls back to this very loop when its fast path gives up), so a site is
  * the same site either way.

@@ -65,8 +65,8 @@ Test(sizeclass, average_waste_at_most_12_5_percent)
     cr_assert_leq(avg_span, 0.05, "average waste with the spans' unused ends %.4f", avg_span);
     cr_assert_leq(worst_above_128, 0.20, "worst waste %.3f at %zu", worst_above_128, worst_n);
     /* Eight classes per power of two above 1 KiB: at most 1/9 of a class,
-     * and above 4 KiB the 16 bytes span / 9 is rounded down by (the widest
-     * step: span / 9 -> span / 8, 29,121 bytes get 32,768). */
+     * plus, above 4 KiB, the up to 16 bytes by which span / 9 is rounded
+     * down (the widest step, span / 9 -> span / 8: 29,121 bytes get 32,768). */
     cr_assert_leq(worst_above_1k, 1.0 / 9 + 16.0 / 8192 + 1e-9,
                   "worst waste above 1 KiB %.4f at %zu", worst_above_1k, worst_1k_n);
     /* A 4 KiB page with a small header: sqlite's page cache asks for 4,368
