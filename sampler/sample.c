@@ -13,9 +13,19 @@
 
 #include "../core/log.h"
 
+/* The live table: where a sampled block is, by its address. Two levels,
+ * so that the pages a program touches follow how many samples it has live,
+ * not how many it has ever taken: a block goes into its bucket of the small
+ * first level (1024 buckets, 128 KiB) and only when all its ways are taken
+ * into its bucket of the second (16384 buckets, 2 MiB), a flag on the
+ * first-level bucket saying so for the lookups. One level of 16384 buckets
+ * hashed by address touched a page per sample until most of its 512 were
+ * in: gcc's ~300 samples made it ~1 MiB resident. */
 #define LIVE_WAYS    8
+#define LIVE0_BITS   10
+#define LIVE0_BUCKETS (1u << LIVE0_BITS)  /* 8192 slots */
 #define LIVE_BITS    14
-#define LIVE_BUCKETS (1u << LIVE_BITS)   /* 131072 slots: ~32k live samples before drops matter */
+#define LIVE_BUCKETS (1u << LIVE_BITS)    /* 131072 slots more: ~32k live samples before drops matter */
 #define META_SITE    0xffffffu           /* meta = size << 24 | site */
 #define SIZE_MAX40   ((UINT64_C(1) << 40) - 1)
 
@@ -51,7 +61,9 @@ static struct {
     const char *why;                 /* sample_state() */
     uint64_t mean;
     struct site_figures *counts;     /* by site id, dense */
-    struct live_bucket *live;
+    struct live_bucket *live0;       /* LIVE0_BUCKETS */
+    uint8_t *spilled;                /* by first-level bucket: 1 if a block went on to `live` */
+    struct live_bucket *live;        /* LIVE_BUCKETS */
     size_t mapped;
 } smp = {.why = "not started"};
 static int smp_lazy;   /* started without libunwind: sample_tend() loads it when wanted */
@@ -223,19 +235,14 @@ static void count(uint64_t meta, int what)
 
 /* ---- live objects ------------------------------------------------------------------------- */
 
-static inline struct live_bucket *bucket_of(const void *p)
+static inline uint64_t live_hash(const void *p)
 {
-    uint64_t h = (uint64_t)((uintptr_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
-    return &smp.live[h >> (64 - LIVE_BITS)];
+    return (uint64_t)((uintptr_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
 }
 
-/* Claims a free way of p's bucket. 0 if all ways are taken. */
-static int live_put(void *p, uint64_t meta)
+/* Claims a free way of bucket b for p. */
+static int bucket_put(struct live_bucket *b, void *p, uint64_t meta)
 {
-    struct live_bucket *b = bucket_of(p);
-    /* Before the key: a free of p, ordered after this malloc by the program,
-     * must not see nlive == 0. */
-    __atomic_fetch_add(&sample_nlive, 1, __ATOMIC_RELAXED);
     for (int w = 0; w < LIVE_WAYS; w++) {
         struct live_slot *s = &b->slot[w];
         uint64_t zero = 0;
@@ -246,8 +253,35 @@ static int live_put(void *p, uint64_t meta)
             return 1;
         }
     }
+    return 0;
+}
+
+/* Claims a free way for p: its first-level bucket, else (flagged there) its
+ * second-level one. 0 if all ways of both are taken. */
+static int live_put(void *p, uint64_t meta)
+{
+    uint64_t h = live_hash(p);
+    uint32_t i0 = (uint32_t)(h >> (64 - LIVE0_BITS));
+    /* Before the key: a free of p, ordered after this malloc by the program,
+     * must not see nlive == 0 (nor the flag unset). */
+    __atomic_fetch_add(&sample_nlive, 1, __ATOMIC_RELAXED);
+    if (bucket_put(&smp.live0[i0], p, meta))
+        return 1;
+    if (!__atomic_load_n(&smp.spilled[i0], __ATOMIC_RELAXED))
+        __atomic_store_n(&smp.spilled[i0], 1, __ATOMIC_RELAXED);
+    if (bucket_put(&smp.live[h >> (64 - LIVE_BITS)], p, meta))
+        return 1;
     __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
     return 0;
+}
+
+/* The slot holding p in bucket b, or NULL. */
+static struct live_slot *bucket_find(struct live_bucket *b, const void *p)
+{
+    for (int w = 0; w < LIVE_WAYS; w++)
+        if (__atomic_load_n(&b->slot[w].key, __ATOMIC_RELAXED) == (uint64_t)(uintptr_t)p)
+            return &b->slot[w];
+    return NULL;
 }
 
 int sample_record(void *p, size_t n)
@@ -271,20 +305,20 @@ int sample_forget_slow(void *p, struct sample_obj *o)
 {
     if (!smp.live)
         return 0;
-    struct live_bucket *b = bucket_of(p);
-    for (int w = 0; w < LIVE_WAYS; w++) {
-        struct live_slot *s = &b->slot[w];
-        if (__atomic_load_n(&s->key, __ATOMIC_RELAXED) != (uint64_t)(uintptr_t)p)
-            continue;
-        uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->key, 0, __ATOMIC_RELEASE);
-        __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
-        count(meta, COUNT_FREED);
-        if (o)
-            o->meta = meta;
-        return 1;
-    }
-    return 0;
+    uint64_t h = live_hash(p);
+    uint32_t i0 = (uint32_t)(h >> (64 - LIVE0_BITS));
+    struct live_slot *s = bucket_find(&smp.live0[i0], p);
+    if (!s && __atomic_load_n(&smp.spilled[i0], __ATOMIC_RELAXED))
+        s = bucket_find(&smp.live[h >> (64 - LIVE_BITS)], p);
+    if (!s)
+        return 0;
+    uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->key, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
+    count(meta, COUNT_FREED);
+    if (o)
+        o->meta = meta;
+    return 1;
 }
 
 int sample_restore(void *p, const struct sample_obj *o)
@@ -322,15 +356,19 @@ static int map_tables(void)
 {
     size_t s = stack_tables_bytes();
     size_t c = PA_ROUNDUP(SAMPLE_SITES * sizeof(struct site_figures), PA_PAGE);
+    size_t d0 = PA_ROUNDUP(LIVE0_BUCKETS * sizeof(struct live_bucket), PA_PAGE);
+    size_t f = PA_ROUNDUP(LIVE0_BUCKETS, PA_PAGE);
     size_t d = PA_ROUNDUP(LIVE_BUCKETS * sizeof(struct live_bucket), PA_PAGE);
-    char *m = mmap(NULL, s + c + d, PROT_READ | PROT_WRITE,
+    char *m = mmap(NULL, s + c + d0 + f + d, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return -1;
     stack_tables_at(m);
     smp.counts = (struct site_figures *)(m + s);
-    smp.live = (struct live_bucket *)(m + s + c);
-    smp.mapped = s + c + d;
+    smp.live0 = (struct live_bucket *)(m + s + c);
+    smp.spilled = (uint8_t *)(m + s + c + d0);
+    smp.live = (struct live_bucket *)(m + s + c + d0 + f);
+    smp.mapped = s + c + d0 + f + d;
     return 0;
 }
 
