@@ -17,8 +17,10 @@
  * so that the pages a program touches follow how many samples it has live,
  * not how many it has ever taken: a block goes into its bucket of the small
  * first level (1024 buckets, 128 KiB) and only when all its ways are taken
- * into its bucket of the second (16384 buckets, 2 MiB), a flag on the
- * first-level bucket saying so for the lookups. One level of 16384 buckets
+ * into its bucket of the second (16384 buckets, 2 MiB), a count on the
+ * first-level bucket of its blocks there telling the lookups to look
+ * there too (a count, not a flag: once they are freed, the frees that hash
+ * to that bucket probe one bucket again, not two for the process's life). One level of 16384 buckets
  * hashed by address touched a page per sample until all of its 512 were
  * in, however few were live: `micro rand-small` at POOLALLOC_SAMPLE=4k
  * (1.3M samples, few live) peaked at 17.1 MiB with it, 15.2 with two. */
@@ -63,7 +65,7 @@ static struct {
     uint64_t mean;
     struct site_figures *counts;     /* by site id, dense */
     struct live_bucket *live0;       /* LIVE0_BUCKETS */
-    uint8_t *spilled;                /* by first-level bucket: 1 if a block went on to `live` */
+    uint32_t *spilled;               /* by first-level bucket: its blocks on `live` */
     struct live_bucket *live;        /* LIVE_BUCKETS */
     size_t mapped;
 } smp = {.why = "not started"};
@@ -257,21 +259,21 @@ static int bucket_put(struct live_bucket *b, void *p, uint64_t meta)
     return 0;
 }
 
-/* Claims a free way for p: its first-level bucket, else (flagged there) its
+/* Claims a free way for p: its first-level bucket, else (counted there) its
  * second-level one. 0 if all ways of both are taken. */
 static int live_put(void *p, uint64_t meta)
 {
     uint64_t h = live_hash(p);
     uint32_t i0 = (uint32_t)(h >> (64 - LIVE0_BITS));
     /* Before the key: a free of p, ordered after this malloc by the program,
-     * must not see nlive == 0 (nor the flag unset). */
+     * must not see nlive == 0 (nor the count at 0). */
     __atomic_fetch_add(&sample_nlive, 1, __ATOMIC_RELAXED);
     if (bucket_put(&smp.live0[i0], p, meta))
         return 1;
-    if (!__atomic_load_n(&smp.spilled[i0], __ATOMIC_RELAXED))
-        __atomic_store_n(&smp.spilled[i0], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&smp.spilled[i0], 1, __ATOMIC_RELAXED);
     if (bucket_put(&smp.live[h >> (64 - LIVE_BITS)], p, meta))
         return 1;
+    __atomic_fetch_sub(&smp.spilled[i0], 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
     return 0;
 }
@@ -309,12 +311,15 @@ int sample_forget_slow(void *p, struct sample_obj *o)
     uint64_t h = live_hash(p);
     uint32_t i0 = (uint32_t)(h >> (64 - LIVE0_BITS));
     struct live_slot *s = bucket_find(&smp.live0[i0], p);
+    int second = 0;
     if (!s && __atomic_load_n(&smp.spilled[i0], __ATOMIC_RELAXED))
-        s = bucket_find(&smp.live[h >> (64 - LIVE_BITS)], p);
+        second = (s = bucket_find(&smp.live[h >> (64 - LIVE_BITS)], p)) != NULL;
     if (!s)
         return 0;
     uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
     __atomic_store_n(&s->key, 0, __ATOMIC_RELEASE);
+    if (second)
+        __atomic_fetch_sub(&smp.spilled[i0], 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&sample_nlive, 1, __ATOMIC_RELAXED);
     count(meta, COUNT_FREED);
     if (o)
@@ -358,7 +363,7 @@ static int map_tables(void)
     size_t s = stack_tables_bytes();
     size_t c = PA_ROUNDUP(SAMPLE_SITES * sizeof(struct site_figures), PA_PAGE);
     size_t d0 = PA_ROUNDUP(LIVE0_BUCKETS * sizeof(struct live_bucket), PA_PAGE);
-    size_t f = PA_ROUNDUP(LIVE0_BUCKETS, PA_PAGE);
+    size_t f = PA_ROUNDUP(LIVE0_BUCKETS * sizeof(uint32_t), PA_PAGE);
     size_t d = PA_ROUNDUP(LIVE_BUCKETS * sizeof(struct live_bucket), PA_PAGE);
     char *m = mmap(NULL, s + c + d0 + f + d, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -367,7 +372,7 @@ static int map_tables(void)
     stack_tables_at(m);
     smp.counts = (struct site_figures *)(m + s);
     smp.live0 = (struct live_bucket *)(m + s + c);
-    smp.spilled = (uint8_t *)(m + s + c + d0);
+    smp.spilled = (uint32_t *)(m + s + c + d0);
     smp.live = (struct live_bucket *)(m + s + c + d0 + f);
     smp.mapped = s + c + d0 + f + d;
     return 0;
