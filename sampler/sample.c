@@ -18,11 +18,11 @@
  * not how many it has ever taken: a block goes into its bucket of the small
  * first level (1024 buckets, 128 KiB) and only when all its ways are taken
  * into its bucket of the second (16384 buckets, 2 MiB), a count on the
- * first-level bucket of its blocks there telling the lookups to look
- * there too (a count, not a flag: once they are freed, the frees that hash
- * to that bucket probe one bucket again, not two for the process's life). One level of 16384 buckets
- * hashed by address touched a page per sample until all of its 512 were
- * in, however few were live: `micro rand-small` at POOLALLOC_SAMPLE=4k
+ * first-level bucket of its blocks there telling the lookups to look there
+ * too (a count, not a flag: once they are freed, the frees that hash to
+ * that bucket probe one bucket again, not two for the process's life). One
+ * level of 16384 buckets hashed by address touched a page per sample until
+ * all of its 512 were in, however few were live: `micro rand-small` at POOLALLOC_SAMPLE=4k
  * (1.3M samples, few live) peaked at 17.1 MiB with it, 15.2 with two. */
 #define LIVE_WAYS    8
 #define LIVE0_BITS   10

@@ -335,9 +335,9 @@ void stack_tables_at(char *m)
 /* The unwind that makes libunwind open its pipe (stack_move_pipe), on the
  * flush thread: by unw_step where there is one, as a thread's first stacks
  * are. unw_backtrace would build the thread's 256 KiB frame cache (see
- * above) for this single call, resident for the process's life: python3
- * with pymalloc, whose pools never start, peaked 1.2 MiB above glibc, 256 KiB
- * of it that cache. */
+ * above) for this single call, resident for the process's life: of the
+ * 1.0 MiB python3 with pymalloc (whose pools never start) kept at exit
+ * with sampling on and not with it off, 256 KiB was that cache. */
 static int first_unwind(void **out, int max)
 {
 #ifdef UNW_STEP_NAMES

@@ -32,7 +32,8 @@ def pool_stats(path):
 
 
 def held_kib(rss, p):
-    """rss less the C library's free bytes, as text ("-" without the stats).
+    """What the process holds less the C library's free memory, in KiB, as
+    text ("-" without the stats).
 
     glibc's free count (mallinfo2 fordblks) keeps the free chunks whose pages
     malloc_trim gave back: after the allocator's idle trim, rss - free falls
