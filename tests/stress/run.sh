@@ -244,8 +244,8 @@ torture() {
 # ---- the soak ----------------------------------------------------------------------------------
 
 # The memory rule. Samples "t rss_kib pool_resident_kib pool_metadata_kib pool_in_use_kib
-# libc_free_kib held_kib libc_in_use_kib" (tests/stress/soak_sample.py), one every few seconds. Only
-# samples from the end of the warm-up W (60 s; short runs: 10 s: the tables fill, the
+# libc_free_kib held_kib libc_in_use_kib" (tests/stress/soak_sample.py), one every few
+# seconds. Only samples from the end of the warm-up W (60 s; short runs: 10 s: the tables fill, the
 # pools reach their working size) to the torture's deadline (after it: joins, final
 # checks, freeing) are judged. With A the first third of them and C the last third, for
 # what the process holds (held = RSS - what the C library's heaps keep free):
