@@ -22,8 +22,9 @@
  * too (a count, not a flag: once they are freed, the frees that hash to
  * that bucket probe one bucket again, not two for the process's life). One
  * level of 16384 buckets hashed by address touched a page per sample until
- * all of its 512 were in, however few were live: `micro rand-small` at POOLALLOC_SAMPLE=4k
- * (1.3M samples, few live) peaked at 17.1 MiB with it, 15.2 with two. */
+ * all of its 512 were in, however few were live: `micro rand-small` at
+ * POOLALLOC_SAMPLE=4k (1.3M samples, few live) peaked at 17.1 MiB with it,
+ * 15.2 with two. */
 #define LIVE_WAYS    8
 #define LIVE0_BITS   10
 #define LIVE0_BUCKETS (1u << LIVE0_BITS)  /* 8192 slots */
