@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* central.c - spans and their free objects per class (see central.h). */
+#define _GNU_SOURCE   /* mremap */
 #include "central.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "log.h"
 #include "meta.h"
@@ -23,8 +26,13 @@ static uint32_t first_span(unsigned c, uint32_t spans_max)
     return first <= spans_max / 4 ? first : 0;
 }
 
-void central_init(size_t max_size, int no_xfer)
+/* Page moves between classes (span_move_in): on unless POOLALLOC_CHECK,
+ * off for good after the kernel refuses one. */
+static int moves_on;
+
+void central_init(size_t max_size, int check)
 {
+    moves_on = !check;
     size_t slice = region_slice_size();
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct central *ce = &central_g[c];
@@ -43,7 +51,7 @@ void central_init(size_t max_size, int no_xfer)
         ce->first = first_span(c, ce->spans_max);
         sc_layout.start[c] = ((uint64_t)c << region_g.slice_shift) +
                              ((uint64_t)ce->first << sc_span_shift[c]);
-        uint32_t cap = no_xfer ? 0 : XFER_BYTES / ce->size;
+        uint32_t cap = check ? 0 : XFER_BYTES / ce->size;
         if (cap > XFER_MAX)
             cap = XFER_MAX;
         /* No stack (NULL, cap 0) if its memory cannot be had: spans only. */
@@ -83,6 +91,21 @@ static char *span_base(const struct central *ce, const struct span *s)
     return region_slice(ce->cls) + ((size_t)s->index << sc_span_shift[ce->cls]);
 }
 
+/* Spans on the `empty` and `aging` lists of all classes: while there are
+ * none, a class that grows looks nowhere for pages (span_move_in). */
+static uint32_t idle_spans;
+
+/* n spans onto (n > 0) or off (n < 0) ce's idle lists. Lock held. */
+static void idle_add(struct central *ce, int32_t n)
+{
+    __atomic_store_n(&ce->spans_idle, ce->spans_idle + (uint32_t)n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&idle_spans, (uint32_t)n, __ATOMIC_RELAXED);
+}
+
+static size_t span_touched(const struct central *ce, const struct span *s);
+static void released_insert(struct central *ce, struct span *s);
+static void span_move_in(struct central *ce, struct span *s);
+
 /* A span never used before: commit its metadata record and its pages. */
 static struct span *span_new(struct central *ce)
 {
@@ -105,6 +128,7 @@ static struct span *span_new(struct central *ce)
         s->bits[ce->words - 1] = (1ull << (ce->nobjs % 64)) - 1;
     s->used = s->hw = 0;
     s->scan = 0;
+    s->moved = 0;
     s->list = SPAN_NONE;
     /* Read without the lock by flush_run: an atomic store. */
     __atomic_store_n(&ce->spans_made, ce->spans_made + 1, __ATOMIC_RELAXED);
@@ -121,8 +145,10 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
     struct span *s = ce->empty;
     if (s) {
         list_remove(&ce->empty, s);
+        idle_add(ce, -1);
     } else if ((s = ce->aging) != NULL) {
         list_remove(&ce->aging, s);
+        idle_add(ce, -1);
     } else if (mode == CENTRAL_GROW) {
         s = ce->released;   /* the lowest released span: see release_spans */
         if (s) {
@@ -133,6 +159,7 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
         else if ((s = span_new(ce)) == NULL)
             return NULL;
         ce->spans_live++;
+        span_move_in(ce, s);
     } else {
         return NULL;
     }
@@ -292,6 +319,7 @@ static void give_back_run(struct central *ce, void *const *objs, unsigned n)
         if (unlikely(used == 0)) {
             list_remove(&ce->partial, s);
             list_push(&ce->empty, s, SPAN_EMPTY);
+            idle_add(ce, 1);
         }
         PA_ASSERT(s->used + span_free_bits(s, ce->words) == nobjs,
                   "span: used + popcount(bits) == nobjs");
@@ -358,15 +386,18 @@ void central_defer(unsigned cls, void *p)
 /* Detaches a list of empty spans: on no list, nothing can reach them while
  * the lock is dropped for the madvise calls (no object of theirs is out).
  * Lock held. */
-static struct span *detach(struct span **head, struct span *tail)
+static struct span *detach(struct central *ce, struct span **head, struct span *tail)
 {
     struct span *list = *head;
     *head = NULL;
     struct span *last = NULL;
+    int32_t n = 0;
     for (struct span *s = list; s; s = s->next) {
         s->list = SPAN_NONE;
         last = s;
+        n++;
     }
+    idle_add(ce, -n);
     if (last)
         last->next = tail;
     else
@@ -425,6 +456,8 @@ static struct span *sort_by_index(struct span *list)
 /* Bytes of s a program may have touched: below the high-water object. */
 static size_t span_touched(const struct central *ce, const struct span *s)
 {
+    if (s->moved & SPAN_MOVED_PAGES)
+        return (size_t)1 << sc_span_shift[ce->cls];
     return PA_ROUNDUP((size_t)s->hw * ce->size, PA_PAGE);
 }
 
@@ -524,6 +557,7 @@ static size_t release_spans(struct central *ce, struct span *list)
                   "central: released span indices strictly ascending");
         s->hw = 0;
         s->scan = 0;
+        s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
         s->list = SPAN_RELEASED;
         s->prev = prev;
         s->next = *link;
@@ -547,7 +581,7 @@ size_t central_release(unsigned cls)
     struct central *ce = &central_g[cls];
     lock_take(&ce->lock);
     take_all_in(ce);
-    struct span *list = detach(&ce->empty, detach(&ce->aging, NULL));
+    struct span *list = detach(ce, &ce->empty, detach(ce, &ce->aging, NULL));
     lock_give(&ce->lock);
     return release_spans(ce, list);
 }
@@ -568,9 +602,135 @@ size_t central_release_idle(unsigned cls)
     struct central *ce = &central_g[cls];
     lock_take(&ce->lock);
     take_all_in(ce);
-    struct span *list = detach(&ce->empty, NULL);
+    struct span *list = detach(ce, &ce->empty, NULL);
     lock_give(&ce->lock);
     return release_spans(ce, list);
+}
+
+/* One span onto `released`, kept sorted by index (release_spans says why).
+ * Lock held. */
+static void released_insert(struct central *ce, struct span *s)
+{
+    struct span **link = &ce->released, *prev = NULL;
+    while (*link && (*link)->index < s->index) {
+        prev = *link;
+        link = &prev->next;
+    }
+    s->hw = 0;
+    s->scan = 0;
+    s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
+    s->list = SPAN_RELEASED;
+    s->prev = prev;
+    s->next = *link;
+    if (*link)
+        (*link)->prev = s;
+    *link = s;
+}
+
+/* Spans that may get a kernel mapping of their own from a move (each such
+ * span costs the process up to two: docs/how-it-works.md). */
+#define MOVE_SPANS_MAX 2048u
+static uint32_t move_spans;
+
+/* Bytes that may move per flush generation. A move costs a syscall (and a
+ * TLB shootdown) where reusing a class's own empty span costs nothing, so a
+ * program whose phases trade the same memory between two classes would pay
+ * one per span at every switch: the budget bounds that to 128 moves of
+ * 64 KiB a period (~1.4 ms of a 1 s period at ~11 us a move), and still
+ * covers the moves the real programs of `make bench` make in a whole run
+ * (sqlite3 3.7 MiB, python3 6.8, gcc 0.9). */
+#define MOVE_BYTES_PER_GENERATION (8u << 20)
+static uint64_t move_budget = MOVE_BYTES_PER_GENERATION;
+
+void central_moves_refill(void)
+{
+    __atomic_store_n(&move_budget, MOVE_BYTES_PER_GENERATION, __ATOMIC_RELAXED);
+}
+
+/* The idle span of d (its `aging` one first: emptied the longer ago) whose
+ * touched pages fit in `room` bytes, taken off its list; NULL if none.
+ * d's lock held. */
+static struct span *donor_take(struct central *d, size_t room, size_t *len)
+{
+    struct span **lists[2] = {&d->aging, &d->empty};
+    for (int i = 0; i < 2; i++) {
+        struct span *v = *lists[i];
+        if (!v)
+            continue;
+        *len = span_touched(d, v);
+        if (*len == 0 || *len > room)
+            continue;
+        list_remove(lists[i], v);
+        idle_add(d, -1);
+        return v;
+    }
+    return NULL;
+}
+
+/*
+ * A class grows by a span with no pages (new or released) while another
+ * class's empty span still holds its pages, waiting for a flush to give them
+ * back: the kernel moves those pages under the new span (mremap with
+ * MREMAP_DONTUNMAP, Linux >= 5.7, which leaves the old range mapped and
+ * empty), so the growth takes no fresh page faults and the process's memory
+ * does not grow by the other class's idle pages. The donor span becomes
+ * released. The new span's objects are still handed out as never used
+ * (their contents undefined, as malloc's are; calloc clears its own).
+ *
+ * ce's lock held; another class's lock is only tried, never waited for (the
+ * fork handler takes every class's lock in order, central_lock_all). The
+ * syscall runs under both locks, as span_new's commit does under one: the
+ * span must not be reachable before its pages are in place.
+ */
+static void span_move_in(struct central *ce, struct span *s)
+{
+    if (!__atomic_load_n(&moves_on, __ATOMIC_RELAXED) ||
+        !__atomic_load_n(&idle_spans, __ATOMIC_RELAXED))
+        return;
+    if (!(s->moved & SPAN_MOVED_VMA) &&
+        __atomic_load_n(&move_spans, __ATOMIC_RELAXED) >= MOVE_SPANS_MAX)
+        return;
+    size_t room = (size_t)1 << sc_span_shift[ce->cls];
+    static unsigned turn;   /* racy: only where the search starts */
+    unsigned start = __atomic_load_n(&turn, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < SC_COUNT; i++) {
+        unsigned c = (start + i) % SC_COUNT;
+        struct central *d = &central_g[c];
+        if (__atomic_load_n(&move_budget, __ATOMIC_RELAXED) < room)
+            return;
+        if (d == ce || !__atomic_load_n(&d->spans_idle, __ATOMIC_RELAXED) || !lock_try(&d->lock))
+            continue;
+        size_t len;
+        struct span *v = donor_take(d, room, &len);
+        if (!v) {
+            lock_give(&d->lock);
+            continue;
+        }
+        int saved = errno;
+        void *to = mremap(span_base(d, v), len, len,
+                          MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, span_base(ce, s));
+        errno = saved;
+        if (to == MAP_FAILED) {
+            /* An old kernel, a seccomp filter, the mapping limit: stay as
+             * before, for good. */
+            __atomic_store_n(&moves_on, 0, __ATOMIC_RELAXED);
+            list_push(&d->aging, v, SPAN_EMPTY);
+            idle_add(d, 1);
+            lock_give(&d->lock);
+            return;
+        }
+        __atomic_sub_fetch(&move_budget, len, __ATOMIC_RELAXED);
+        released_insert(d, v);
+        d->spans_live--;
+        __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&d->moved_bytes, d->moved_bytes + len, __ATOMIC_RELAXED);
+        lock_give(&d->lock);
+        if (!(s->moved & SPAN_MOVED_VMA))
+            __atomic_add_fetch(&move_spans, 1, __ATOMIC_RELAXED);
+        s->moved |= SPAN_MOVED_PAGES | SPAN_MOVED_VMA;
+        __atomic_store_n(&turn, c + 1, __ATOMIC_RELAXED);
+        return;
+    }
 }
 
 void central_lock_all(void)

@@ -106,14 +106,18 @@ struct central {
     uint64_t released_bytes; /* cumulative bytes given back to the OS */
     uint64_t releases;       /* cumulative spans released */
     uint64_t release_calls;  /* cumulative madvise calls releasing them (one per run) */
+    uint32_t spans_idle;     /* spans on `empty` and `aging` (a hint for span_move_in) */
+    uint64_t moves_out;      /* cumulative spans whose pages moved to another class */
+    uint64_t moved_bytes;    /* cumulative bytes of those pages */
     _Atomic(void *) deferred;
 } PA_ALIGNED;
 
 extern struct central central_g[SC_COUNT];
 
 /* Sets up the central list of every class whose size <= max_size; with
- * no_xfer, without transfer stacks. */
-void central_init(size_t max_size, int no_xfer);
+ * check (POOLALLOC_CHECK), without transfer stacks and without moving pages
+ * between classes (a moved page would hold another class's poison). */
+void central_init(size_t max_size, int check);
 
 static inline struct span *central_span(const struct central *ce, size_t index)
 {
@@ -162,6 +166,10 @@ size_t central_release(unsigned cls);
  * flush turns the lists over between the two. */
 void central_age(unsigned cls);
 size_t central_release_idle(unsigned cls);
+
+/* A new flush generation: pages may move between classes again, up to the
+ * budget of a generation (central.c, span_move_in). */
+void central_moves_refill(void);
 
 /* For fork: take or reset every central lock. */
 void central_lock_all(void);

@@ -45,6 +45,7 @@ static size_t generation(int idle_only)
     for (unsigned c = 0; c < SC_COUNT; c++)
         if (__atomic_load_n(&central_g[c].spans_made, __ATOMIC_RELAXED))
             bytes += idle_only ? central_release_idle(c) : central_release(c);
+    central_moves_refill();
     __atomic_store_n(&flush_generations, flush_generations + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&flush_returned, flush_returned + bytes, __ATOMIC_RELAXED);
     lock_give(&flush_lock);

@@ -11,6 +11,7 @@
  *
  *     used + popcount(bits) == nobjs                 (per span; span_free_bits)
  *     every index >= hw has its bit set; pages above hw * size never touched
+ *     (unless SPAN_MOVED_PAGES: pages moved in from another class's span)
  *
  * `used` counts objects that are out of the span: in a program's hands or in a
  * CPU cache. A span with used == 0 holds nothing anyone can see, so its pages
@@ -30,6 +31,10 @@ enum span_list {
     SPAN_RELEASED,  /* no object out, pages given back */
 };
 
+/* span.moved: pages another class's span gave it (central.c, span_move_in). */
+#define SPAN_MOVED_PAGES 1u   /* pages above hw may be resident: a release covers the span */
+#define SPAN_MOVED_VMA 2u     /* the kernel keeps a mapping of its own here, for good */
+
 struct span {
     struct span *next;     /* in the central list named by `list` */
     struct span *prev;
@@ -38,6 +43,7 @@ struct span {
     uint32_t index;        /* span number within the slice */
     uint16_t scan;         /* no free bit in words below this one */
     uint8_t list;          /* enum span_list */
+    uint8_t moved;         /* SPAN_MOVED_* (central.c, span_move_in) */
     uint64_t bits[];       /* free bitmap, ceil(nobjs / 64) words */
 };
 

@@ -124,6 +124,8 @@ void stats_snapshot(struct stats_snapshot *s)
         k->central += xfer;
         k->in_use = k->in_use > xfer ? k->in_use - xfer : 0;
         s->released_spans += __atomic_load_n(&ce->releases, __ATOMIC_RELAXED);
+        s->moved_spans += __atomic_load_n(&ce->moves_out, __ATOMIC_RELAXED);
+        s->moved_bytes += __atomic_load_n(&ce->moved_bytes, __ATOMIC_RELAXED);
         /* Spans are taken in order from the class's first (its colour,
          * region.h): spans_made of them have been made writable. */
         uint64_t made = __atomic_load_n(&ce->spans_made, __ATOMIC_RELAXED);

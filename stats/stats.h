@@ -48,6 +48,8 @@
     X(flushes, C, "generations run (flush thread and flush requests)")                     \
     X(returned_bytes, C, "bytes of empty spans given back to the OS")                      \
     X(released_spans, C, "empty spans given back to the OS")                               \
+    X(moved_spans, C, "empty spans whose pages the kernel moved under another class's new span") \
+    X(moved_bytes, C, "bytes of those spans (touched pages; only resident ones move)")     \
     X(reserved_bytes, G, "address space reserved for the pools")                           \
     X(committed_bytes, G, "bytes of spans ever made writable in the pool region")          \
     X(resident_bytes, G, "bytes of the pool region resident in memory (mincore)")          \

@@ -189,6 +189,10 @@ void stats_print_summary(int fd)
     mib(&b, s->returned_bytes);
     log_str(&b, " (");
     log_u64(&b, s->released_spans);
+    log_str(&b, " spans); moved between classes ");
+    mib(&b, s->moved_bytes);
+    log_str(&b, " (");
+    log_u64(&b, s->moved_spans);
     log_str(&b, " spans); reserved ");
     log_u64(&b, s->reserved_bytes >> 30);
     log_str(&b, " GiB; metadata ");

@@ -389,6 +389,10 @@ void render_text(struct sink *o, const struct stats_snapshot *s, const char *com
     sink_bytes(o, s->returned_bytes);
     sink_str(o, " (");
     sink_u64(o, s->released_spans);
+    sink_str(o, " spans); moved between classes ");
+    sink_bytes(o, s->moved_bytes);
+    sink_str(o, " (");
+    sink_u64(o, s->moved_spans);
     sink_str(o, " spans)\n\n");
 
     /* The table: every column from the X-macros, widths fitted to the name. */

@@ -70,6 +70,8 @@ timeout_of() {
 env_of() {
     case $1 in
     memory_returns_to_os | passthrough_blocks_go_back_to_os_when_idle) echo POOLALLOC_FLUSH_MS=200 ;;
+    # No flush may give the first class's pages back before the second class grows.
+    pages_move_between_classes) echo POOLALLOC_FLUSH_MS=0 POOLALLOC_SAMPLE=0 ;;
     # They check which allocator serves each request; a sampled request is served by
     # the C library by design (sampler/sample.h), so sampling is off for them (and for
     # the aligned one, so that every aligned request of a pooled size is a pool's).
@@ -106,6 +108,9 @@ variants_of() {
         echo "mallopt PT_MALLOPT=1"
         echo "mallopt-late-start PT_MALLOPT=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000 POOLALLOC_VERBOSE=1"
         echo "mallopt-other-late-start PT_MALLOPT_OTHER=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000"
+        ;;
+    pages_move_between_classes)
+        echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
         ;;
     thread_exit_and_teardown)
         echo "flush-1ms POOLALLOC_FLUSH_MS=1"

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -419,4 +420,97 @@ Test(central, thousands_of_shuffled_spans_go_back_in_one_call_per_run)
         cr_assert_lt(span_of(cls, again[i])->index - central_g[cls].first, 102u,
                      "a released span reused out of order");
     check_invariants(cls);
+}
+
+/* A class that grows while another class's span sits empty takes that span's
+ * pages (moved by the kernel, not faulted in again): the other span counts as
+ * released, and a release of the new span covers the pages it took. */
+Test(central, a_growing_class_takes_the_pages_of_another_class_s_empty_span)
+{
+    unsigned a = sc_of(1040), b = sc_of(4368);
+    struct central *ca = &central_g[a], *cb = &central_g[b];
+    cr_assert_eq(sc_span_shift[a], sc_span_shift[b]);
+    static void *objs[4 * 64], *bobjs[64];
+    /* Four spans out and back: the first two spans' objects fill the
+     * transfer stack (128 KiB), the last two go back into their spans. */
+    take_spans(a, 4, objs);
+    cr_assert_eq(ca->xfer_cap, 2 * ca->nobjs);
+    central_free(a, objs, 4 * ca->nobjs);
+    cr_assert_eq(ca->spans_idle, 2);
+
+    /* b's first span, every object written: page faults are counted, not
+     * RSS, which the harness's own stdio moves by tens of KiB. */
+    struct rusage u0, u1;
+    getrusage(RUSAGE_SELF, &u0);
+    unsigned fresh, got = 0;
+    while (got < cb->nobjs)
+        got += central_alloc(b, cb->nobjs - got, bobjs + got, CENTRAL_GROW, &fresh);
+    cr_assert_eq(*(unsigned char *)bobjs[0], 0x3C, "a's pattern, moved under b's objects");
+    for (unsigned i = 0; i < cb->nobjs; i++)
+        memset(bobjs[i], 0x77, cb->size);
+    getrusage(RUSAGE_SELF, &u1);
+    cr_assert_eq(ca->moves_out, 1, "one of a's two empty spans gave its pages");
+    cr_assert_eq(ca->moved_bytes, (size_t)1 << sc_span_shift[a]);
+    cr_assert_eq(ca->spans_live, 3);
+    cr_assert_eq(ca->spans_idle, 1);
+    /* 16 pages written: a metadata page of b's and page tables fault, the
+     * span's pages do not. */
+    cr_assert_lt(u1.ru_minflt - u0.ru_minflt, 8, "%ld page faults for a span that took its pages",
+                 u1.ru_minflt - u0.ru_minflt);
+    check_invariants(a);
+    check_invariants(b);
+
+    /* b gives its span back: the whole span, though no object above hw was
+     * handed out since (its pages came from a, all of them touched). */
+    central_free(b, bobjs, cb->nobjs);
+    cr_assert_eq(central_release(b), (size_t)1 << sc_span_shift[b]);
+    check_invariants(b);
+}
+
+/* An empty span whose touched pages do not fit the new span keeps them. */
+Test(central, an_empty_span_larger_than_the_new_one_keeps_its_pages)
+{
+    unsigned a = sc_of(16384), b = sc_of(4368);
+    struct central *ca = &central_g[a], *cb = &central_g[b];
+    cr_assert_gt(sc_span_shift[a], sc_span_shift[b]);
+    static void *objs[2 * 8], *bobjs[64];
+    /* Two spans out and back: the first one's objects fill the transfer
+     * stack, the second span is empty. */
+    take_spans(a, 2, objs);
+    cr_assert_eq(ca->xfer_cap, ca->nobjs);
+    central_free(a, objs, 2 * ca->nobjs);
+    cr_assert_eq(ca->spans_idle, 1);
+    unsigned fresh;
+    cr_assert_gt(central_alloc(b, cb->nobjs, bobjs, CENTRAL_GROW, &fresh), 0);
+    cr_assert_eq(ca->moves_out, 0);
+    cr_assert_eq(ca->spans_idle, 1);
+    cr_assert_eq(ca->spans_live, 2);
+    check_invariants(a);
+}
+
+/* Moves stop when a generation's budget (8 MiB) is spent, and start again
+ * with the next generation. */
+Test(central, pages_move_up_to_a_generation_s_budget)
+{
+    unsigned a = sc_of(1040), b = sc_of(4368);
+    struct central *ca = &central_g[a], *cb = &central_g[b];
+    enum { SPANS = 140, BUDGET_SPANS = (8 << 20) >> 16 };
+    static void *objs[SPANS * 63], *bobjs[(BUDGET_SPANS + 8) * 15];
+    cr_assert_eq(ca->nobjs, 63);
+    cr_assert_eq(cb->nobjs, 15);
+    take_spans(a, SPANS, objs);
+    central_free(a, objs, SPANS * ca->nobjs);
+    cr_assert_eq(ca->spans_idle, SPANS - 2, "all but the transfer stack's two");
+    unsigned fresh, got = 0, want = (BUDGET_SPANS + 4) * cb->nobjs;
+    while (got < want)
+        got += central_alloc(b, want - got, bobjs + got, CENTRAL_GROW, &fresh);
+    cr_assert_eq(cb->spans_live, BUDGET_SPANS + 4);
+    cr_assert_eq(ca->moves_out, BUDGET_SPANS, "as many moves as the budget holds");
+    central_moves_refill();
+    want += 4 * cb->nobjs;
+    while (got < want)
+        got += central_alloc(b, want - got, bobjs + got, CENTRAL_GROW, &fresh);
+    cr_assert_eq(ca->moves_out, BUDGET_SPANS + 4, "moves again after a new generation");
+    check_invariants(a);
+    check_invariants(b);
 }
