@@ -636,9 +636,9 @@ static uint32_t move_spans;
  * TLB shootdown) where reusing a class's own empty span costs nothing, so a
  * program whose phases trade the same memory between two classes would pay
  * one per span at every switch: the budget bounds that to 128 moves of
- * 64 KiB a period (~1.4 ms of a 1 s period at ~11 us a move), and still
- * covers the moves the real programs of `make bench` make in a whole run
- * (sqlite3 3.7 MiB, python3 6.8, gcc 0.9). */
+ * 64 KiB a period (~1.4 ms of a 1 s period at ~11 us a move). sqlite3's
+ * run (`make bench`) moves 3.1 MiB in all; python3's 20 MiB, in spans of
+ * 256 KiB and more, over two generations. */
 #define MOVE_BYTES_PER_GENERATION (8u << 20)
 static uint64_t move_budget = MOVE_BYTES_PER_GENERATION;
 
@@ -647,10 +647,9 @@ void central_moves_refill(void)
     __atomic_store_n(&move_budget, MOVE_BYTES_PER_GENERATION, __ATOMIC_RELAXED);
 }
 
-/* The idle span of d (its `aging` one first: emptied the longer ago) whose
- * touched pages fit in `room` bytes, taken off its list; NULL if none.
- * d's lock held. */
-static struct span *donor_take(struct central *d, size_t room, size_t *len)
+/* An idle span of d (its `aging` one first: emptied the longer ago), taken
+ * off its list, and its touched bytes in *len; NULL if none. d's lock held. */
+static struct span *donor_take(struct central *d, size_t *len)
 {
     struct span **lists[2] = {&d->aging, &d->empty};
     for (int i = 0; i < 2; i++) {
@@ -658,7 +657,7 @@ static struct span *donor_take(struct central *d, size_t room, size_t *len)
         if (!v)
             continue;
         *len = span_touched(d, v);
-        if (*len == 0 || *len > room)
+        if (*len == 0)
             continue;
         list_remove(lists[i], v);
         idle_add(d, -1);
@@ -669,12 +668,15 @@ static struct span *donor_take(struct central *d, size_t room, size_t *len)
 
 /*
  * A class grows by a span with no pages (new or released) while another
- * class's empty span still holds its pages, waiting for a flush to give them
- * back: the kernel moves those pages under the new span (mremap with
- * MREMAP_DONTUNMAP, Linux >= 5.7, which leaves the old range mapped and
- * empty), so the growth takes no fresh page faults and the process's memory
- * does not grow by the other class's idle pages. The donor span becomes
- * released. The new span's objects are still handed out as never used
+ * class with spans of the same size has an empty span that still holds its
+ * pages, waiting for a flush to give them back: the kernel moves the whole
+ * span under the new one (mremap with MREMAP_DONTUNMAP, Linux >= 5.7, which
+ * leaves the old range mapped and empty), so the growth takes no fresh page
+ * faults and the process's memory does not grow by the other class's idle
+ * pages. The donor span becomes released. Whole spans of one size only: the
+ * moved range becomes a mapping of its own, exactly one span, so a span's
+ * range is always inside one mapping, which mremap (before Linux 6.17)
+ * needs of its source when that span gives its pages on in turn. The new span's objects are still handed out as never used
  * (their contents undefined, as malloc's are; calloc clears its own).
  *
  * ce's lock held; another class's lock is only tried, never waited for (the
@@ -698,16 +700,17 @@ static void span_move_in(struct central *ce, struct span *s)
         struct central *d = &central_g[c];
         if (__atomic_load_n(&move_budget, __ATOMIC_RELAXED) < room)
             return;
-        if (d == ce || !__atomic_load_n(&d->spans_idle, __ATOMIC_RELAXED) || !lock_try(&d->lock))
+        if (d == ce || sc_span_shift[c] != sc_span_shift[ce->cls] ||
+            !__atomic_load_n(&d->spans_idle, __ATOMIC_RELAXED) || !lock_try(&d->lock))
             continue;
         size_t len;
-        struct span *v = donor_take(d, room, &len);
+        struct span *v = donor_take(d, &len);
         if (!v) {
             lock_give(&d->lock);
             continue;
         }
         int saved = errno;
-        void *to = mremap(span_base(d, v), len, len,
+        void *to = mremap(span_base(d, v), room, room,
                           MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, span_base(ce, s));
         errno = saved;
         if (to == MAP_FAILED) {
@@ -719,7 +722,7 @@ static void span_move_in(struct central *ce, struct span *s)
             lock_give(&d->lock);
             return;
         }
-        __atomic_sub_fetch(&move_budget, len, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&move_budget, room, __ATOMIC_RELAXED);
         released_insert(d, v);
         d->spans_live--;
         __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
