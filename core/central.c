@@ -639,8 +639,10 @@ static uint32_t move_spans;
  * 64 KiB a period (~1.4 ms of a 1 s period at ~11 us a move). sqlite3's
  * run (`make bench`) moves 3.1 MiB in all; python3's 20 MiB, in spans of
  * 256 KiB and more, over two generations. */
-#define MOVE_BYTES_PER_GENERATION (8u << 20)
-static uint64_t move_budget = MOVE_BYTES_PER_GENERATION;
+#define MOVE_BYTES_PER_GENERATION ((int64_t)8 << 20)
+/* Signed: classes move under their own locks, so two may both pass the test
+ * and take their span; it ends at most a span per thread below zero. */
+static int64_t move_budget = MOVE_BYTES_PER_GENERATION;
 
 void central_moves_refill(void)
 {
@@ -676,8 +678,9 @@ static struct span *donor_take(struct central *d, size_t *len)
  * pages. The donor span becomes released. Whole spans of one size only: the
  * moved range becomes a mapping of its own, exactly one span, so a span's
  * range is always inside one mapping, which mremap (before Linux 6.17)
- * needs of its source when that span gives its pages on in turn. The new span's objects are still handed out as never used
- * (their contents undefined, as malloc's are; calloc clears its own).
+ * needs of its source when that span gives its pages on in turn. The new
+ * span's objects are still handed out as never used (their contents
+ * undefined, as malloc's are; calloc clears its own).
  *
  * ce's lock held; another class's lock is only tried, never waited for (the
  * fork handler takes every class's lock in order, central_lock_all). The
@@ -698,7 +701,7 @@ static void span_move_in(struct central *ce, struct span *s)
     for (unsigned i = 0; i < SC_COUNT; i++) {
         unsigned c = (start + i) % SC_COUNT;
         struct central *d = &central_g[c];
-        if (__atomic_load_n(&move_budget, __ATOMIC_RELAXED) < room)
+        if (__atomic_load_n(&move_budget, __ATOMIC_RELAXED) < (int64_t)room)
             return;
         if (d == ce || sc_span_shift[c] != sc_span_shift[ce->cls] ||
             !__atomic_load_n(&d->spans_idle, __ATOMIC_RELAXED) || !lock_try(&d->lock))
@@ -722,7 +725,7 @@ static void span_move_in(struct central *ce, struct span *s)
             lock_give(&d->lock);
             return;
         }
-        __atomic_sub_fetch(&move_budget, room, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&move_budget, (int64_t)room, __ATOMIC_RELAXED);
         released_insert(d, v);
         d->spans_live--;
         __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
