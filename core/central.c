@@ -103,7 +103,6 @@ static void idle_add(struct central *ce, int32_t n)
 }
 
 static size_t span_touched(const struct central *ce, const struct span *s);
-static void released_insert(struct central *ce, struct span *s);
 static void span_move_in(struct central *ce, struct span *s);
 
 /* A span never used before: commit its metadata record and its pages. */
@@ -516,6 +515,31 @@ static uint64_t decommit_runs(const struct central *ce, struct span *list)
     return runs;
 }
 
+/* Links s into `released` (sorted by index: span_pick reuses the lowest
+ * first) at or after *link, whose span before is *prev, and leaves both just
+ * past s: a sorted list merges in one walk, one span from the head. Lock
+ * held. */
+static void released_link(struct span ***link, struct span **prev, struct span *s)
+{
+    while (**link && (**link)->index < s->index) {
+        *prev = **link;
+        *link = &(*prev)->next;
+    }
+    PA_ASSERT(!**link || (**link)->index > s->index,
+              "central: released span indices strictly ascending");
+    s->hw = 0;
+    s->scan = 0;
+    s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
+    s->list = SPAN_RELEASED;
+    s->prev = *prev;
+    s->next = **link;
+    if (**link)
+        (**link)->prev = s;
+    **link = s;
+    *prev = s;
+    *link = &s->next;
+}
+
 /* Gives the pages of a detached list back to the OS, then puts its spans on
  * `released`. The cost of madvise is per call (each one a TLB shootdown on
  * every CPU the process runs on), hardly per page, so the spans are sorted by
@@ -549,23 +573,7 @@ static size_t release_spans(struct central *ce, struct span *list)
     struct span **link = &ce->released, *prev = NULL;
     for (struct span *s = list; s;) {
         struct span *next = s->next;
-        while (*link && (*link)->index < s->index) {
-            prev = *link;
-            link = &prev->next;
-        }
-        PA_ASSERT(!*link || (*link)->index > s->index,
-                  "central: released span indices strictly ascending");
-        s->hw = 0;
-        s->scan = 0;
-        s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
-        s->list = SPAN_RELEASED;
-        s->prev = prev;
-        s->next = *link;
-        if (*link)
-            (*link)->prev = s;
-        *link = s;
-        prev = s;
-        link = &s->next;
+        released_link(&link, &prev, s);
         s = next;
     }
     ce->spans_live -= count;
@@ -605,26 +613,6 @@ size_t central_release_idle(unsigned cls)
     struct span *list = detach(ce, &ce->empty, NULL);
     lock_give(&ce->lock);
     return release_spans(ce, list);
-}
-
-/* One span onto `released`, kept sorted by index (release_spans says why).
- * Lock held. */
-static void released_insert(struct central *ce, struct span *s)
-{
-    struct span **link = &ce->released, *prev = NULL;
-    while (*link && (*link)->index < s->index) {
-        prev = *link;
-        link = &prev->next;
-    }
-    s->hw = 0;
-    s->scan = 0;
-    s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
-    s->list = SPAN_RELEASED;
-    s->prev = prev;
-    s->next = *link;
-    if (*link)
-        (*link)->prev = s;
-    *link = s;
 }
 
 /* Spans that may get a kernel mapping of their own from a move (each such
@@ -726,7 +714,8 @@ static void span_move_in(struct central *ce, struct span *s)
             return;
         }
         __atomic_sub_fetch(&move_budget, (int64_t)room, __ATOMIC_RELAXED);
-        released_insert(d, v);
+        struct span **link = &d->released, *prev = NULL;
+        released_link(&link, &prev, v);
         d->spans_live--;
         __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&d->moved_bytes, d->moved_bytes + len, __ATOMIC_RELAXED);
