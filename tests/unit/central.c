@@ -230,6 +230,17 @@ static void take_spans(unsigned cls, unsigned n, void **objs)
         memset(objs[i], 0x3C, ce->size);
 }
 
+/* want objects of class cls into out, taking spans as needed. */
+static void take_objects(unsigned cls, unsigned want, void **out)
+{
+    unsigned fresh, got = 0;
+    while (got < want) {
+        unsigned k = central_alloc(cls, want - got, out + got, CENTRAL_GROW, &fresh);
+        cr_assert_gt(k, 0);
+        got += k;
+    }
+}
+
 /* Periodic flushes (the flush thread's) give back only idle spans: one the
  * program's frees emptied during the period that just ended waits a period,
  * in case the program wants it again at once. */
@@ -442,9 +453,7 @@ Test(central, a_growing_class_takes_the_pages_of_another_class_s_empty_span)
      * RSS, which the harness's own stdio moves by tens of KiB. */
     struct rusage u0, u1;
     getrusage(RUSAGE_SELF, &u0);
-    unsigned fresh, got = 0;
-    while (got < cb->nobjs)
-        got += central_alloc(b, cb->nobjs - got, bobjs + got, CENTRAL_GROW, &fresh);
+    take_objects(b, cb->nobjs, bobjs);
     cr_assert_eq(*(unsigned char *)bobjs[0], 0x3C, "a's pattern, moved under b's objects");
     for (unsigned i = 0; i < cb->nobjs; i++)
         memset(bobjs[i], 0x77, cb->size);
@@ -503,15 +512,12 @@ Test(central, pages_move_up_to_a_generation_s_budget)
     take_spans(a, SPANS, objs);
     central_free(a, objs, SPANS * ca->nobjs);
     cr_assert_eq(ca->spans_idle, SPANS - 2, "all but the transfer stack's two");
-    unsigned fresh, got = 0, want = (BUDGET_SPANS + 4) * cb->nobjs;
-    while (got < want)
-        got += central_alloc(b, want - got, bobjs + got, CENTRAL_GROW, &fresh);
+    unsigned want = (BUDGET_SPANS + 4) * cb->nobjs;
+    take_objects(b, want, bobjs);
     cr_assert_eq(cb->spans_live, BUDGET_SPANS + 4);
     cr_assert_eq(ca->moves_out, BUDGET_SPANS, "as many moves as the budget holds");
     central_moves_refill();
-    want += 4 * cb->nobjs;
-    while (got < want)
-        got += central_alloc(b, want - got, bobjs + got, CENTRAL_GROW, &fresh);
+    take_objects(b, 4 * cb->nobjs, bobjs + want);
     cr_assert_eq(ca->moves_out, BUDGET_SPANS + 4, "moves again after a new generation");
     check_invariants(a);
     check_invariants(b);
@@ -532,18 +538,14 @@ Test(central, a_span_that_took_pages_gives_them_on)
     /* a: two spans' objects fill its transfer stack; a third span, where only
      * 8 objects (12 KiB) were ever used, empties. */
     take_spans(a, 2, objs);
-    unsigned fresh, got = 0;
-    while (got < 8)
-        got += central_alloc(a, 8 - got, few + got, CENTRAL_GROW, &fresh);
+    take_objects(a, 8, few);
     for (unsigned i = 0; i < 8; i++)
         memset(few[i], 0x3C, ca->size);
     central_free(a, objs, 2 * ca->nobjs);
     central_free(a, few, 8);
     cr_assert_eq(ca->spans_idle, 1);
     /* b: its first span takes a's pages; two more are fresh. */
-    got = 0;
-    while (got < 3 * cb->nobjs)
-        got += central_alloc(b, 3 * cb->nobjs - got, bobjs + got, CENTRAL_GROW, &fresh);
+    take_objects(b, 3 * cb->nobjs, bobjs);
     cr_assert_eq(ca->moves_out, 1);
     cr_assert(span_of(b, bobjs[0])->moved & SPAN_MOVED_PAGES);
     for (unsigned i = 0; i < 3 * cb->nobjs; i++)
@@ -553,9 +555,7 @@ Test(central, a_span_that_took_pages_gives_them_on)
     central_free(b, bobjs, cb->nobjs);
     cr_assert_eq(cb->spans_idle, 1);
     /* c takes b's first span's pages: the moved range is its source now. */
-    got = 0;
-    while (got < cc->nobjs)
-        got += central_alloc(c, cc->nobjs - got, cobjs + got, CENTRAL_GROW, &fresh);
+    take_objects(c, cc->nobjs, cobjs);
     cr_assert_eq(cb->moves_out, 1, "the span that took pages gave them on");
     cr_assert_eq(*(unsigned char *)cobjs[0], 0x4B, "b's pattern, under c's objects");
     check_invariants(a);
