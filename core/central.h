@@ -98,6 +98,7 @@ struct central {
     uint32_t stride;         /* bytes per span record */
     uint32_t words;          /* bitmap words per span */
     char *meta;              /* span records, indexed by span number */
+    struct span *first_rec;  /* but span `first`'s record is here (central_init) */
     void **xfer;             /* transfer stack */
     uint32_t xfer_count, xfer_cap;
     struct span *partial, *empty, *aging, *released;
@@ -121,7 +122,7 @@ void central_init(size_t max_size, int check);
 
 static inline struct span *central_span(const struct central *ce, size_t index)
 {
-    return (struct span *)(ce->meta + index * ce->stride);
+    return index == ce->first ? ce->first_rec : (struct span *)(ce->meta + index * ce->stride);
 }
 
 enum central_mode {
