@@ -136,19 +136,22 @@ static void idle_add(struct central *ce, int32_t n)
 static size_t span_touched(const struct central *ce, const struct span *s);
 static void span_move_in(struct central *ce, struct span *s);
 
-/* A span never used before: commit its metadata record and its pages. */
+/* A span never used before: commit its metadata record (unless it lies in
+ * the first records' block, which is writable already: no mprotect, and the
+ * class's range of the reservation stays one mapping until a second span)
+ * and its pages. */
 static struct span *span_new(struct central *ce)
 {
     uint32_t index = ce->first + ce->spans_made;
     if (index >= ce->spans_max)
         return NULL;
+    struct span *s = central_span(ce, index);
     size_t need = PA_ROUNDUP((size_t)(index + 1) * ce->stride, PA_PAGE);
-    if (need > ce->meta_committed) {
+    if (s == (struct span *)(ce->meta + (size_t)index * ce->stride) && need > ce->meta_committed) {
         if (region_commit(ce->meta + ce->meta_committed, need - ce->meta_committed))
             return NULL;
         ce->meta_committed = (uint32_t)need;
     }
-    struct span *s = central_span(ce, index);
     s->index = index;
     if (region_commit(span_base(ce, s), (size_t)1 << sc_span_shift[ce->cls]))
         return NULL;
