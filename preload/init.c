@@ -207,6 +207,21 @@ static void start_thread(void (*late)(void))
     flush_thread_start(period, start_t0_ms + wait, late);
 }
 
+/* glibc's heap set up for the pass-through (libc_heap.h) once the flush
+ * thread, which trims it, runs: with the pools, or at START_MS without them
+ * (a program that makes few requests, all glibc's: python3 with pymalloc).
+ * start_lock held. */
+static void heap_tune_once(void)
+{
+    static int tried;
+    if (tried || !flush_thread_runs())
+        return;
+    tried = 1;
+    if (libc_heap_tune(opt_g.flush_ms) && opt_g.verbose)
+        warn_line("poolalloc: glibc's heap: mmap threshold 32 MiB, trim threshold "
+                  "64 MiB, trimmed when the pass-through is idle");
+}
+
 /* The pools, then the flush thread (with_pools 0: the thread alone, the
  * process having lived START_MS). From init (START_MS=0), the constructor,
  * an allocation's slow path, or a fork child that inherited pools. */
@@ -220,12 +235,10 @@ static void start_now(int with_pools, void (*late)(void))
         if (opt_g.verbose && (fresh || !ok))
             log_start(ok, __atomic_load_n(&start_requests, __ATOMIC_RELAXED),
                       coarse_ms() - start_t0_ms);
-        if (ok && fresh && libc_heap_tune(opt_g.flush_ms) && opt_g.verbose)
-            warn_line("poolalloc: glibc's heap: mmap threshold 32 MiB, trim threshold "
-                      "64 MiB, trimmed when the pass-through is idle");
         __atomic_store_n(&start_state, START_DONE, __ATOMIC_RELEASE);
     }
     start_thread(late);
+    heap_tune_once();
     lock_give(&start_lock);
 }
 

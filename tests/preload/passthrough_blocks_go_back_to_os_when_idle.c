@@ -18,7 +18,11 @@
  * the pools started ([mallopt]) or before ([mallopt-late-start]: the pools start at the
  * 3,000th request, which the test makes after its mallopt; they leave glibc's heap
  * alone). A mallopt of something else (PT_MALLOPT_OTHER=1: M_ARENA_MAX, before the start,
- * [mallopt-other-late-start]) leaves poolalloc's setting as it is.
+ * [mallopt-other-late-start]) leaves poolalloc's setting as it is. [thread-only]
+ * (PT_THREAD_ONLY=1): the pools never start (POOLALLOC_START_ALLOCS), as in a program
+ * that makes few requests, but the process lives past POOLALLOC_START_MS, so the flush
+ * thread runs: glibc's heap is set up and trimmed all the same, and the pools are
+ * checked not to serve the test's requests.
  */
 #define _GNU_SOURCE
 #include "support/preload_test.h"
@@ -44,6 +48,21 @@ static void test_freed_blocks_leave_when_idle(void)
     /* [mallopt-late-start]: the pools start at the 3,000th request, here. */
     for (int i = 0; i < 4000; i++)
         free(pt_opaque(malloc(pt_size(64))));
+    if (getenv("PT_THREAD_ONLY") && pt_preloaded()) {
+        /* The thread starts at the first request after START_MS: requests
+         * until it is there (the event; the cap is a hang guard). */
+        double t = pt_now();
+        while (pt_status_kib("Threads") < 2 && pt_now() - t < CAP_S) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+            free(pt_opaque(malloc(pt_size(64))));
+        }
+        CHECK(pt_status_kib("Threads") >= 2, "no flush thread %.0f s after the start",
+              pt_now() - t);
+        void *p = malloc(pt_size(64));
+        CHECK(pt_owns(p) == 0, "the pools started, though POOLALLOC_START_ALLOCS forbids it");
+        free(p);
+    }
     size_t rss0 = pt_rss_bytes();
     size_t hblks0 = mallinfo2().hblks;
     for (int i = 0; i < NBLOCKS; i++) {

@@ -108,6 +108,7 @@ variants_of() {
         echo "mallopt PT_MALLOPT=1"
         echo "mallopt-late-start PT_MALLOPT=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000 POOLALLOC_VERBOSE=1"
         echo "mallopt-other-late-start PT_MALLOPT_OTHER=1 POOLALLOC_START_MS=600000 POOLALLOC_START_ALLOCS=3000"
+        echo "thread-only PT_THREAD_ONLY=1 POOLALLOC_START_MS=50 POOLALLOC_START_ALLOCS=1000000000"
         ;;
     pages_move_between_classes)
         echo "no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0"
