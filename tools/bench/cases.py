@@ -286,6 +286,8 @@ def make_cases(ctx):
                                "MiB")]),
         MicroCase("threads-hold", "200 threads x 50 KiB small objects, all alive: RSS",
                   200, 200, kind="memory", reps=3, quick_reps=1),
+        MicroCase("classes-first", "one object of each of 24 sizes 16 B..4 KiB: RSS a size "
+                  "beyond the object", 24, 24, kind="memory", reps=3, quick_reps=1),
     ]
     scale = 0.3 if ctx.quick else 1.0
     py = os.path.join(HERE, "py_workload.py")

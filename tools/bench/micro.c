@@ -318,6 +318,7 @@ static const struct bench_case cases[] = {
     {"realloc-2t", case_realloc_2t, 200, "the same, a second thread alive (idle)"},
     {"burst-idle", case_burst_idle, 256, "N MiB of small objects, free, sleep 3 s: RSS"},
     {"threads-hold", case_threads_hold, 200, "N threads each holding 50 KiB: RSS"},
+    {"classes-first", case_classes_first, 24, "one object of each of N sizes: KiB of RSS a size"},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

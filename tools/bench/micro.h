@@ -137,5 +137,6 @@ void case_xbulk(long n, struct result *r);
 void case_linepong(long n, struct result *r);
 void case_burst_idle(long n, struct result *r);
 void case_threads_hold(long n, struct result *r);
+void case_classes_first(long n, struct result *r);
 
 #endif
