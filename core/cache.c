@@ -105,27 +105,6 @@ void cache_free_miss(unsigned cls, void *p)
     guard_leave();
 }
 
-/* Parks a CPU (see cache.h); the fence is the caller's. */
-static void park(struct cpu_cache *cc)
-{
-    __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&cache_rseq_table[cc->cpu], cache_parked.cls, __ATOMIC_SEQ_CST);
-}
-
-static void stop(struct cpu_cache *cc)
-{
-    if (cpu_mode == CPU_MODE_RSEQ) {
-        park(cc);
-        cpu_fence((int)cc->cpu);
-    }
-}
-
-static void unstop(struct cpu_cache *cc)
-{
-    __atomic_store_n(&cache_rseq_table[cc->cpu], cc->cls, __ATOMIC_RELEASE);
-    __atomic_store_n(&cc->stopped, 0, __ATOMIC_RELEASE);
-}
-
 void cache_flush_cpu(struct cpu_cache *cc)
 {
     lock_take(&cc->lock);
@@ -139,10 +118,11 @@ void cache_flush_cpu(struct cpu_cache *cc)
     }
     /* Local becomes victim: pointer swaps only, so the CPU is stopped for
      * the time of 52 swaps. */
-    stop(cc);
+    cache_stop(cc);
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct cache_class *cl = &cc->cls[c];
-        PA_ASSERT(cl->count <= cl->cap && cl->cap <= cache_slots[c], "cache: count <= cap <= cache_slots");
+        PA_ASSERT(cl->count <= cl->cap && cl->cap <= cache_stack_room(cc, c, cl->slots),
+                  "cache: count <= cap <= the room of the local stack");
         if (cl->count) {
             void **t = cl->vslots;
             cl->vslots = cl->slots;
@@ -153,7 +133,7 @@ void cache_flush_cpu(struct cpu_cache *cc)
     }
     cache_calibrate(cc);
     cc->flushes++;
-    unstop(cc);
+    cache_unstop(cc);
     lock_give(&cc->lock);
 }
 
@@ -165,7 +145,7 @@ void cache_lock_all(void)
         if (cc) {
             lock_take(&cc->lock);
             if (cpu_mode == CPU_MODE_RSEQ)
-                park(cc);
+                cache_park(cc);
         }
     }
     /* Every CPU at once: no sequence may be half-way when fork copies memory. */
@@ -177,7 +157,7 @@ void cache_unlock_all(void)
 {
     for (unsigned i = cache_nslots; i-- > 0;)
         if (cache_cpus[i]) {
-            unstop(cache_cpus[i]);
+            cache_unstop(cache_cpus[i]);
             lock_give(&cache_cpus[i]->lock);
         }
     lock_give(&cache_create_lock);

@@ -8,8 +8,11 @@
  *   - local count <= cap and victim count <= the cap of the generation before;
  *     sum over classes of cap * size <= the per-CPU budget (POOLALLOC_CPU_CACHE),
  *     so one CPU's pools hold at most twice the budget (local + victim) and all
- *     pools at most 2 * budget * CPUs. cap <= cache_slots[cls], the size of the
- *     stacks, so a cap can change without moving anything.
+ *     pools at most 2 * budget * CPUs. cap <= the room of the local stack
+ *     <= cache_slots[cls]: a stack starts small, packed with other classes'
+ *     small stacks, and moves to a stack of cache_slots[cls] the first time
+ *     its cap outgrows it (cache_batch.h, cache_stack_fit: at a flush, or
+ *     with the CPU stopped); then a cap changes without moving anything.
  *   - Calibration (bytebufferpool's idea): a class starts with room for two
  *     batches at most (cache_cap[]) and every miss (underflow: empty on alloc;
  *     overflow: full on free) gives it one batch more while the CPU's caps
@@ -31,7 +34,7 @@
  *   RSEQ mode   - local: only restartable sequences running on that CPU, or
  *                 a thread that has stopped the CPU (`stopped` set and the
  *                 CPU's entry of cache_rseq_table pointed at cache_parked:
- *                 park() in cache.c) and fenced it (cpu_fence), so no sequence
+ *                 cache_park() in cache_batch.c) and fenced it (cpu_fence), so no sequence
  *                 there can commit any more; victim: anyone holding `lock`.
  *                 The sequences reach a cache only through cache_rseq_table,
  *                 which holds for every CPU the class array of either its cache or

@@ -33,6 +33,103 @@ int cache_tables_init(void)
     return 0;
 }
 
+/* Offsets in slots from a cache's first slot ((void **)(cc + 1)) of each
+ * class's stacks, the same in every CPU's cache: big[cls] is side 0's big
+ * stack (side 1's follows it), small[side][cls] the small ones, every
+ * class's side 0 together, then every class's side 1: a cache that starts
+ * fills the start of each side-0 stack (a batch), and those lie side by
+ * side. One slot of NULL below each stack. A class whose small stack would
+ * be its whole stack has none (small = big). Written once, under
+ * cache_create_lock, before the first cache. */
+static size_t stack_big[SC_COUNT], stack_small[2][SC_COUNT], stack_total;
+static uint32_t stack_room[SC_COUNT];
+
+/* A small stack holds what a cache starts with and two batches more (two
+ * misses that grow it, cache_grow_locked) before it moves to the big one. */
+static uint32_t small_room(unsigned c)
+{
+    uint32_t room = cache_cap[c] + 2u * sc_batch[c];
+    return room < cache_slots[c] ? room : cache_slots[c];
+}
+
+static void stack_layout(void)
+{
+    size_t at = 0;
+    for (unsigned c = 0; c < SC_COUNT; c++) {
+        stack_big[c] = at + 1;
+        at += 2 * ((size_t)cache_slots[c] + 1);
+    }
+    for (int side = 0; side < 2; side++)
+        for (unsigned c = 0; c < SC_COUNT; c++) {
+            stack_room[c] = small_room(c);
+            if (stack_room[c] < cache_slots[c]) {
+                stack_small[side][c] = at + 1;
+                at += (size_t)stack_room[c] + 1;
+            } else {
+                stack_small[side][c] = stack_big[c] + (size_t)side * (cache_slots[c] + 1);
+                stack_room[c] = cache_slots[c];
+            }
+        }
+    stack_total = at;
+}
+
+static void **stack_at(const struct cpu_cache *cc, size_t off)
+{
+    return (void **)(cc + 1) + off;
+}
+
+/* The small (small = 1) or big stack of cls on a side. */
+static void **stack_of(const struct cpu_cache *cc, unsigned cls, int small, int side)
+{
+    if (small)
+        return stack_at(cc, stack_small[side][cls]);
+    return stack_at(cc, stack_big[cls] + (size_t)side * (cache_slots[cls] + 1));
+}
+
+unsigned cache_stack_room(const struct cpu_cache *cc, unsigned cls, void *const *stack)
+{
+    int small = stack == stack_of(cc, cls, 1, 0) || stack == stack_of(cc, cls, 1, 1);
+    return small ? stack_room[cls] : cache_slots[cls];
+}
+
+void cache_park(struct cpu_cache *cc)
+{
+    __atomic_store_n(&cc->stopped, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cache_rseq_table[cc->cpu], cache_parked.cls, __ATOMIC_SEQ_CST);
+}
+
+void cache_stop(struct cpu_cache *cc)
+{
+    if (cpu_mode == CPU_MODE_RSEQ) {
+        cache_park(cc);
+        cpu_fence((int)cc->cpu);
+    }
+}
+
+void cache_unstop(struct cpu_cache *cc)
+{
+    __atomic_store_n(&cache_rseq_table[cc->cpu], cc->cls, __ATOMIC_RELEASE);
+    __atomic_store_n(&cc->stopped, 0, __ATOMIC_RELEASE);
+}
+
+void cache_stack_fit(struct cpu_cache *cc, unsigned cls, uint32_t cap, int stopped)
+{
+    struct cache_class *cl = &cc->cls[cls];
+    if (cap <= cache_stack_room(cc, cls, cl->slots))
+        return;
+    int side = cl->slots == stack_of(cc, cls, 1, 0) ? 0 : 1;
+    void **big = stack_of(cc, cls, 0, side);
+    PA_ASSERT(cl->vslots != big && cl->slots == stack_of(cc, cls, 1, side),
+              "cache: a small local stack moves to its side's big one, which no stack uses");
+    if (!stopped)
+        cache_stop(cc);
+    for (uint32_t i = 0; i < cl->count; i++)
+        big[i] = cl->slots[i];
+    cl->slots = big;
+    if (!stopped)
+        cache_unstop(cc);
+}
+
 struct cpu_cache *cache_create_slow(unsigned cpu)
 {
     if (lock_mine(&cache_create_lock))
@@ -41,14 +138,12 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
     struct cpu_cache *cc = cache_cpus[cpu];
     if (cc)
         goto out;
-    size_t slots = 0;
-    for (unsigned c = 0; c < SC_COUNT; c++)
-        slots += 2 * (size_t)cache_slots[c] + 2;
-    cc = meta_alloc(sizeof *cc + slots * sizeof(void *));
+    if (!stack_total)
+        stack_layout();
+    cc = meta_alloc(sizeof *cc + stack_total * sizeof(void *));
     if (!cc)
         goto out;
     cc->cpu = cpu;
-    void **slot = (void **)(cc + 1);
     /* Each stack has a NULL below its bottom: the push compares p with the
      * slot under the count (the top) without testing for an empty stack.
      * meta_alloc's memory is zeroed (fresh pages), so the NULLs are there
@@ -58,12 +153,8 @@ struct cpu_cache *cache_create_slow(unsigned cpu)
     for (unsigned c = 0; c < SC_COUNT; c++) {
         cc->cls[c].cap = cache_cap[c];
         cc->cap_bytes += (uint64_t)cache_cap[c] * sc_size[c];
-        slot++;
-        cc->cls[c].slots = slot;
-        slot += cache_slots[c];
-        slot++;
-        cc->cls[c].vslots = slot;
-        slot += cache_slots[c];
+        cc->cls[c].slots = stack_of(cc, c, 1, 0);
+        cc->cls[c].vslots = stack_of(cc, c, 1, 1);
         PA_ASSERT(cc->cls[c].slots[-1] == NULL && cc->cls[c].vslots[-1] == NULL,
                   "cache: a NULL below every stack's bottom");
     }

@@ -77,6 +77,31 @@ struct cpu_cache *cache_create_slow(unsigned cpu);
  * if empty. Counts it as revived. */
 void *cache_victim_pop(struct cache_class *cl);
 
+/* Where a CPU's stacks lie. Each class has two sides, and its local and
+ * victim stacks are always on different ones (the flush swaps them). A side
+ * has a small stack (the cap a cache starts with, and two batches more),
+ * packed with the other classes' small stacks, so that a class a CPU uses
+ * a little costs it part of a page and not a page per stack; and a big one
+ * of cache_slots[cls] slots, which a stack moves to when its cap outgrows
+ * the small one (cache_calibrate, cache_grow_locked), touched only then.
+ * Every stack has a NULL below its bottom (cache_create_slow). */
+unsigned cache_stack_room(const struct cpu_cache *cc, unsigned cls, void *const *stack);
+
+/* Makes the local stack of cls room for cap objects: moves it to the big
+ * stack of its side if it is the small one and cap does not fit. The caller
+ * holds cc's lock; in RSEQ mode the CPU is stopped for the move unless
+ * `stopped` says the caller has it stopped already. */
+void cache_stack_fit(struct cpu_cache *cc, unsigned cls, uint32_t cap, int stopped);
+
+/* RSEQ mode: parks a CPU (its sequences see the parked cache: every stack
+ * empty, capacity 0; the fence is the caller's), stops it (parks it and
+ * fences it: no sequence of that CPU is half-way after it) and lets it go
+ * on. Under cc's lock. cache_stop and cache_unstop do nothing in LOCKED
+ * mode, where the lock is the whole protocol. */
+void cache_park(struct cpu_cache *cc);
+void cache_stop(struct cpu_cache *cc);
+void cache_unstop(struct cpu_cache *cc);
+
 /* Objects for an empty cache, after the victim: a batch from central, else
  * another CPU's victim, else a new span. Counts the source of buf[0] in cc.
  * Returns how many are in buf (<= CACHE_BUF_MAX; 0: out of memory). */

@@ -82,8 +82,10 @@ int cache_grow_locked(struct cpu_cache *cc, unsigned cls)
     if (!more || cc->cap_bytes + more > cache_budget)
         return 0;
     __atomic_store_n(&cc->cap_bytes, cc->cap_bytes + more, __ATOMIC_RELAXED);
-    /* Only ever raised outside the flush: a sequence that read the old cap
-     * just misses once more. */
+    /* Room for it first (the CPU stopped for a move to the big stack);
+     * then the cap, only ever raised outside the flush: a sequence that
+     * read the old cap just misses once more. */
+    cache_stack_fit(cc, cls, want, 0);
     __atomic_store_n(&cl->cap, want, __ATOMIC_RELAXED);
     PA_ASSERT(cc->cap_bytes <= cache_budget && want <= cache_slots[cls],
               "cache: sum of cap * size <= budget, cap <= cache_slots");
@@ -180,6 +182,7 @@ void cache_calibrate(struct cpu_cache *cc)
     for (unsigned c = 0; c < SC_COUNT; c++) {
         PA_ASSERT(want[c] <= cache_slots[c] && !cc->cls[c].count,
                   "cache: cap <= cache_slots, set with local empty");
+        cache_stack_fit(cc, c, want[c], 1);   /* the flush has the CPU stopped */
         cc->cls[c].cap = want[c];
         bytes += (uint64_t)want[c] * sc_size[c];
     }
