@@ -10,7 +10,8 @@
  * block, and by then the faults are paid.
  *
  * So, when the flush thread starts (it is what gives memory back: with the
- * pools, or at POOLALLOC_START_MS without them), unless the user set how glibc's heap grows and shrinks
+ * pools, or at POOLALLOC_START_MS without them), unless the user set how
+ * glibc's heap grows and shrinks
  * (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_,
  * MALLOC_MMAP_MAX_, the same four glibc.malloc tunables in GLIBC_TUNABLES,
  * or mallopt of one of them before then: it is left as configured), the

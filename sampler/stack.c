@@ -133,7 +133,7 @@ static uint32_t site_find(const struct stack_key *s)
  * the bound. It is 1024 rather than 64: at the default rate a thread is
  * sampled 1024 times only after 2 GiB of requests, and the programs of
  * `make bench` take 300-420 samples, so under 64 they built the cache
- * for nothing it saved. With 1024, gcc's cc1 (~240 samples) ran 0.05 %
+ * for nothing it saved. With 1024, gcc's cc1 (~300 samples) ran 0.05 %
  * more instructions (callgrind, 12.635G -> 12.641G) for 0.3-0.5 MiB less
  * peak RSS; sqlite3 and python3 kept 0.1-0.3 MiB less. The bound on the
  * extra cost: 1024 stacks x ~25k instructions per thread.
