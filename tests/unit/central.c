@@ -230,6 +230,16 @@ static void take_spans(unsigned cls, unsigned n, void **objs)
         memset(objs[i], 0x3C, ce->size);
 }
 
+/* n spans of cls out (take_spans) and all back again: the first ones' objects
+ * fill the transfer stack, the rest go back into their spans, which empty:
+ * `idle` of them. */
+static void spans_out_and_back(unsigned cls, unsigned n, void **objs, uint32_t idle)
+{
+    take_spans(cls, n, objs);
+    central_free(cls, objs, n * central_g[cls].nobjs);
+    cr_assert_eq(central_g[cls].spans_idle, idle, "%u of %u spans empty", idle, n);
+}
+
 /* want objects of class cls into out, taking spans as needed. */
 static void take_objects(unsigned cls, unsigned want, void **out)
 {
@@ -444,10 +454,8 @@ Test(central, a_growing_class_takes_the_pages_of_another_class_s_empty_span)
     static void *objs[4 * 64], *bobjs[64];
     /* Four spans out and back: the first two spans' objects fill the
      * transfer stack (128 KiB), the last two go back into their spans. */
-    take_spans(a, 4, objs);
     cr_assert_eq(ca->xfer_cap, 2 * ca->nobjs);
-    central_free(a, objs, 4 * ca->nobjs);
-    cr_assert_eq(ca->spans_idle, 2);
+    spans_out_and_back(a, 4, objs, 2);
 
     /* b's first span, every object written: page faults are counted, not
      * RSS, which the harness's own stdio moves by tens of KiB. */
@@ -487,10 +495,8 @@ Test(central, an_empty_span_of_another_size_keeps_its_pages)
     static void *objs[2 * 8], *bobjs[64];
     /* Two spans out and back: the first one's objects fill the transfer
      * stack, the second span is empty. */
-    take_spans(a, 2, objs);
     cr_assert_eq(ca->xfer_cap, ca->nobjs);
-    central_free(a, objs, 2 * ca->nobjs);
-    cr_assert_eq(ca->spans_idle, 1);
+    spans_out_and_back(a, 2, objs, 1);
     unsigned fresh;
     cr_assert_gt(central_alloc(b, cb->nobjs, bobjs, CENTRAL_GROW, &fresh), 0);
     cr_assert_eq(ca->moves_out, 0);
@@ -509,9 +515,7 @@ Test(central, pages_move_up_to_a_generation_s_budget)
     static void *objs[SPANS * 63], *bobjs[(BUDGET_SPANS + 8) * 15];
     cr_assert_eq(ca->nobjs, 63);
     cr_assert_eq(cb->nobjs, 15);
-    take_spans(a, SPANS, objs);
-    central_free(a, objs, SPANS * ca->nobjs);
-    cr_assert_eq(ca->spans_idle, SPANS - 2, "all but the transfer stack's two");
+    spans_out_and_back(a, SPANS, objs, SPANS - 2);   /* all but the transfer stack's two */
     unsigned want = (BUDGET_SPANS + 4) * cb->nobjs;
     take_objects(b, want, bobjs);
     cr_assert_eq(cb->spans_live, BUDGET_SPANS + 4);
