@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "central_spans.h"
 #include "log.h"
 #include "meta.h"
 
@@ -105,7 +106,7 @@ static void list_push(struct span **head, struct span *s, enum span_list which)
     s->list = (uint8_t)which;
 }
 
-static void list_remove(struct span **head, struct span *s)
+void central_list_remove(struct span **head, struct span *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -117,7 +118,7 @@ static void list_remove(struct span **head, struct span *s)
     s->list = SPAN_NONE;
 }
 
-static char *span_base(const struct central *ce, const struct span *s)
+char *central_span_base(const struct central *ce, const struct span *s)
 {
     return region_slice(ce->cls) + ((size_t)s->index << sc_span_shift[ce->cls]);
 }
@@ -127,13 +128,12 @@ static char *span_base(const struct central *ce, const struct span *s)
 static uint32_t idle_spans;
 
 /* n spans onto (n > 0) or off (n < 0) ce's idle lists. Lock held. */
-static void idle_add(struct central *ce, int32_t n)
+void central_idle_add(struct central *ce, int32_t n)
 {
     __atomic_store_n(&ce->spans_idle, ce->spans_idle + (uint32_t)n, __ATOMIC_RELAXED);
     __atomic_add_fetch(&idle_spans, (uint32_t)n, __ATOMIC_RELAXED);
 }
 
-static size_t span_touched(const struct central *ce, const struct span *s);
 static void span_move_in(struct central *ce, struct span *s);
 
 /* A span never used before: commit its metadata record (unless it lies in
@@ -153,7 +153,7 @@ static struct span *span_new(struct central *ce)
         ce->meta_committed = (uint32_t)need;
     }
     s->index = index;
-    if (region_commit(span_base(ce, s), (size_t)1 << sc_span_shift[ce->cls]))
+    if (region_commit(central_span_base(ce, s), (size_t)1 << sc_span_shift[ce->cls]))
         return NULL;
     for (uint32_t w = 0; w < ce->words; w++)
         s->bits[w] = ~0ull;
@@ -177,17 +177,17 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
      * the CPU's caches, and the older ones are those a flush gives back. */
     struct span *s = ce->empty;
     if (s) {
-        list_remove(&ce->empty, s);
-        idle_add(ce, -1);
+        central_list_remove(&ce->empty, s);
+        central_idle_add(ce, -1);
     } else if ((s = ce->aging) != NULL) {
-        list_remove(&ce->aging, s);
-        idle_add(ce, -1);
+        central_list_remove(&ce->aging, s);
+        central_idle_add(ce, -1);
     } else if (mode == CENTRAL_GROW) {
         s = ce->released;   /* the lowest released span: see release_spans */
         if (s) {
             PA_ASSERT(!s->next || s->next->index > s->index,
                       "central: released span indices strictly ascending");
-            list_remove(&ce->released, s);
+            central_list_remove(&ce->released, s);
         }
         else if ((s = span_new(ce)) == NULL)
             return NULL;
@@ -204,7 +204,7 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
 static unsigned span_take(struct central *ce, struct span *s, void **out, unsigned want,
                           unsigned *fresh)
 {
-    char *base = span_base(ce, s);
+    char *base = central_span_base(ce, s);
     unsigned got = 0, i = s->scan;
     uint32_t hw = s->hw;
     for (; i < ce->words && got < want; i++) {
@@ -267,7 +267,7 @@ unsigned central_alloc(unsigned cls, unsigned want, void **out, enum central_mod
             break;
         got += span_take(ce, s, out + got, want - got, fresh);
         if (s->used == ce->nobjs)
-            list_remove(&ce->partial, s);   /* full: on no list until a free */
+            central_list_remove(&ce->partial, s);   /* full: on no list until a free */
     }
     ce->objs_out += got - from_spans_start;
     PA_ASSERT(ce->spans_live <= ce->spans_made, "central: spans_live <= spans made");
@@ -351,9 +351,9 @@ static void give_back_run(struct central *ce, void *const *objs, unsigned n)
             list_push(&ce->partial, s, SPAN_PARTIAL);
         s->used = --used;
         if (unlikely(used == 0)) {
-            list_remove(&ce->partial, s);
+            central_list_remove(&ce->partial, s);
             list_push(&ce->empty, s, SPAN_EMPTY);
-            idle_add(ce, 1);
+            central_idle_add(ce, 1);
         }
         PA_ASSERT(s->used + span_free_bits(s, ce->words) == nobjs,
                   "span: used + popcount(bits) == nobjs");
@@ -419,144 +419,27 @@ void central_defer(unsigned cls, void *p)
                                                     memory_order_relaxed));
 }
 
-/* Detaches a list of empty spans: on no list, nothing can reach them while
- * the lock is dropped for the madvise calls (no object of theirs is out).
- * Lock held. */
-static struct span *detach(struct central *ce, struct span **head, struct span *tail)
-{
-    struct span *list = *head;
-    *head = NULL;
-    struct span *last = NULL;
-    int32_t n = 0;
-    for (struct span *s = list; s; s = s->next) {
-        s->list = SPAN_NONE;
-        last = s;
-        n++;
-    }
-    idle_add(ce, -n);
-    if (last)
-        last->next = tail;
-    else
-        list = tail;
-    return list;
-}
-
 /* The transfer stack and the deferred frees into the spans. Lock held. */
-static void take_all_in(struct central *ce)
+void central_take_all_in(struct central *ce)
 {
     take_deferred(ce);
     give_back_run(ce, ce->xfer, ce->xfer_count);
     __atomic_store_n(&ce->xfer_count, 0, __ATOMIC_RELAXED);
 }
 
-/* Two lists sorted by span index, as one. */
-static struct span *merge_by_index(struct span *a, struct span *b)
-{
-    struct span *out = NULL, **tail = &out;
-    while (a && b) {
-        struct span **least = a->index < b->index ? &a : &b;
-        *tail = *least;
-        tail = &(*least)->next;
-        *least = (*least)->next;
-    }
-    *tail = a ? a : b;
-    return out;
-}
-
-/* A detached list (next links only) sorted by span index: a bottom-up merge
- * sort, O(n log n) and no memory but 32 list heads (bin k holds 2^k spans;
- * a class has fewer than 2^32). Chosen over a bitmap of the class's span
- * indices, which would need spans_max bits of metadata per class and a walk
- * over all of them however few spans go back. */
-static struct span *sort_by_index(struct span *list)
-{
-    struct span *bin[32] = {NULL};
-    while (list) {
-        struct span *s = list;
-        list = list->next;
-        s->next = NULL;
-        unsigned k = 0;
-        for (; bin[k]; k++) {
-            s = merge_by_index(bin[k], s);
-            bin[k] = NULL;
-        }
-        bin[k] = s;
-    }
-    struct span *out = NULL;
-    for (unsigned k = 0; k < 32; k++)
-        if (bin[k])
-            out = merge_by_index(bin[k], out);
-    return out;
-}
-
 /* Bytes of s a program may have touched: below the high-water object. */
-static size_t span_touched(const struct central *ce, const struct span *s)
+size_t central_span_touched(const struct central *ce, const struct span *s)
 {
     if (s->moved & SPAN_MOVED_PAGES)
         return (size_t)1 << sc_span_shift[ce->cls];
     return PA_ROUNDUP((size_t)s->hw * ce->size, PA_PAGE);
 }
 
-/* Gaps of at most this many released spans between two spans going back
- * are bridged (see bridge_gaps): the walk over their records is under the
- * lock, so it is bounded. */
-#define BRIDGE_MAX 64u
-
-/* Splices into a sorted detached list the spans of every gap between two of
- * its spans that is made of released spans only (at most BRIDGE_MAX), taking
- * them off `released` so that nothing reuses them while the lock is dropped:
- * a flush that gives back the neighbours of spans released before then covers
- * them in the same call. Their pages are gone already, and madvise over pages
- * that are not there zaps nothing and sends no shootdown (under a
- * microsecond a call, whatever the length). Lock held. */
-static void bridge_gaps(struct central *ce, struct span *list)
-{
-    for (struct span *s = list; s && s->next; s = s->next) {
-        uint32_t from = s->index + 1, to = s->next->index;
-        if (from == to || to - from > BRIDGE_MAX)
-            continue;
-        uint32_t i = from;
-        while (i < to && central_span(ce, i)->list == SPAN_RELEASED)
-            i++;
-        if (i < to)
-            continue;
-        struct span *next = s->next;
-        for (i = from; i < to; i++) {
-            struct span *g = central_span(ce, i);
-            PA_ASSERT(g->hw == 0 && g->used == 0, "central: a released span has nothing out (hw == used == 0)");
-            list_remove(&ce->released, g);
-            s->next = g;
-            s = g;
-        }
-        s->next = next;
-    }
-}
-
-/* One madvise per run of neighbouring spans of a sorted list: from the first
- * span's base to the last one's touched end; the spans inside a run are
- * covered whole (their pages above hw were never touched: nothing to zap).
- * Returns the number of calls. */
-static uint64_t decommit_runs(const struct central *ce, struct span *list)
-{
-    unsigned shift = sc_span_shift[ce->cls];
-    uint64_t runs = 0;
-    for (struct span *s = list; s;) {
-        struct span *last = s;
-        while (last->next && last->next->index == last->index + 1)
-            last = last->next;
-        size_t len = ((size_t)(last->index - s->index) << shift) + span_touched(ce, last);
-        region_decommit(span_base(ce, s), len);
-        runs++;
-        s = last->next;
-    }
-    return runs;
-}
-
 /* Links s into `released` (sorted by index: span_pick reuses the lowest
  * first) at or after *link, whose span before is *prev, and leaves both just
  * past s: a sorted list merges in one walk, one span from the head. Lock
  * held. */
-static void released_link(struct span ***link, struct span **prev, struct span *s)
+void central_released_link(struct span ***link, struct span **prev, struct span *s)
 {
     while (**link && (**link)->index < s->index) {
         *prev = **link;
@@ -575,81 +458,6 @@ static void released_link(struct span ***link, struct span **prev, struct span *
     **link = s;
     *prev = s;
     *link = &s->next;
-}
-
-/* Gives the pages of a detached list back to the OS, then puts its spans on
- * `released`. The cost of madvise is per call (each one a TLB shootdown on
- * every CPU the process runs on), hardly per page, so the spans are sorted by
- * index, gaps of released spans between them are bridged, and each run of
- * neighbours in the slice goes back in one call. Takes the lock around the
- * bridging and after the madvise calls, never during them. */
-static size_t release_spans(struct central *ce, struct span *list)
-{
-    if (!list)
-        return 0;
-    list = sort_by_index(list);
-    size_t bytes = 0;
-    uint64_t count = 0;
-    for (struct span *s = list; s; s = s->next) {
-        PA_ASSERT(s->used == 0 && s->list == SPAN_NONE, "central: only a span with nothing out is released");
-        bytes += span_touched(ce, s);
-        count++;
-    }
-    lock_take(&ce->lock);
-    bridge_gaps(ce, list);
-    lock_give(&ce->lock);
-
-    uint64_t runs = decommit_runs(ce, list);
-
-    /* Into `released` (the bridged spans back too), kept sorted by index:
-     * span_pick reuses the lowest first, so the spans in use stay packed at
-     * the bottom of the slice and the ones that empty later lie side by side.
-     * The merge walks the released spans below the highest one given back:
-     * O(n + m), once per release. */
-    lock_take(&ce->lock);
-    struct span **link = &ce->released, *prev = NULL;
-    for (struct span *s = list; s;) {
-        struct span *next = s->next;
-        released_link(&link, &prev, s);
-        s = next;
-    }
-    ce->spans_live -= count;
-    ce->released_bytes += bytes;
-    ce->releases += count;
-    ce->release_calls += runs;
-    lock_give(&ce->lock);
-    return bytes;
-}
-
-size_t central_release(unsigned cls)
-{
-    struct central *ce = &central_g[cls];
-    lock_take(&ce->lock);
-    take_all_in(ce);
-    struct span *list = detach(ce, &ce->empty, detach(ce, &ce->aging, NULL));
-    lock_give(&ce->lock);
-    return release_spans(ce, list);
-}
-
-void central_age(unsigned cls)
-{
-    struct central *ce = &central_g[cls];
-    lock_take(&ce->lock);
-    take_all_in(ce);   /* the period's own frees: spans they empty wait too */
-    struct span *t = ce->empty;
-    ce->empty = ce->aging;
-    ce->aging = t;
-    lock_give(&ce->lock);
-}
-
-size_t central_release_idle(unsigned cls)
-{
-    struct central *ce = &central_g[cls];
-    lock_take(&ce->lock);
-    take_all_in(ce);
-    struct span *list = detach(ce, &ce->empty, NULL);
-    lock_give(&ce->lock);
-    return release_spans(ce, list);
 }
 
 /* Spans that may get a kernel mapping of their own from a move (each such
@@ -683,11 +491,11 @@ static struct span *donor_take(struct central *d, size_t *len)
         struct span *v = *lists[i];
         if (!v)
             continue;
-        *len = span_touched(d, v);
+        *len = central_span_touched(d, v);
         if (*len == 0)
             continue;
-        list_remove(lists[i], v);
-        idle_add(d, -1);
+        central_list_remove(lists[i], v);
+        central_idle_add(d, -1);
         return v;
     }
     return NULL;
@@ -738,21 +546,21 @@ static void span_move_in(struct central *ce, struct span *s)
             continue;
         }
         int saved = errno;
-        void *to = mremap(span_base(d, v), room, room,
-                          MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, span_base(ce, s));
+        void *to = mremap(central_span_base(d, v), room, room,
+                          MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, central_span_base(ce, s));
         errno = saved;
         if (to == MAP_FAILED) {
             /* An old kernel, a seccomp filter, the mapping limit: stay as
              * before, for good. */
             __atomic_store_n(&moves_on, 0, __ATOMIC_RELAXED);
             list_push(&d->aging, v, SPAN_EMPTY);
-            idle_add(d, 1);
+            central_idle_add(d, 1);
             lock_give(&d->lock);
             return;
         }
         __atomic_sub_fetch(&move_budget, (int64_t)room, __ATOMIC_RELAXED);
         struct span **link = &d->released, *prev = NULL;
-        released_link(&link, &prev, v);
+        central_released_link(&link, &prev, v);
         d->spans_live--;
         __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&d->moved_bytes, d->moved_bytes + len, __ATOMIC_RELAXED);
