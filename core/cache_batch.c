@@ -59,15 +59,15 @@ static void stack_layout(void)
         stack_big[c] = at + 1;
         at += 2 * ((size_t)cache_slots[c] + 1);
     }
+    for (unsigned c = 0; c < SC_COUNT; c++)
+        stack_room[c] = small_room(c);
     for (int side = 0; side < 2; side++)
         for (unsigned c = 0; c < SC_COUNT; c++) {
-            stack_room[c] = small_room(c);
             if (stack_room[c] < cache_slots[c]) {
                 stack_small[side][c] = at + 1;
                 at += (size_t)stack_room[c] + 1;
             } else {
                 stack_small[side][c] = stack_big[c] + (size_t)side * (cache_slots[c] + 1);
-                stack_room[c] = cache_slots[c];
             }
         }
     stack_total = at;
