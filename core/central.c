@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* central.c - spans and their free objects per class (see central.h). */
-#define _GNU_SOURCE   /* mremap */
 #include "central.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "central_spans.h"
 #include "log.h"
@@ -14,8 +11,6 @@
 /* Transfer stack per class: up to 128 KiB of objects, at most 4096. */
 #define XFER_BYTES (128u * 1024)
 #define XFER_MAX   4096u
-
-struct central central_g[SC_COUNT];
 
 /* Index of class c's first span: its colour (region.h), c x
  * REGION_COLOUR_STEP into the slice rounded up to a span, or 0 where that
@@ -26,10 +21,6 @@ static uint32_t first_span(unsigned c, uint32_t spans_max)
     uint32_t first = (uint32_t)((c * REGION_COLOUR_STEP + ((size_t)1 << shift) - 1) >> shift);
     return first <= spans_max / 4 ? first : 0;
 }
-
-/* Page moves between classes (span_move_in): on unless POOLALLOC_CHECK,
- * off for good after the kernel refuses one. */
-static int moves_on;
 
 /*
  * Every class's first span record lies in one block, side by side, each on
@@ -63,7 +54,7 @@ static void first_records(void)
 
 void central_init(size_t max_size, int check)
 {
-    moves_on = !check;
+    central_moves_init(check);
     size_t slice = region_slice_size();
     for (unsigned c = 0; c < SC_COUNT; c++) {
         struct central *ce = &central_g[c];
@@ -95,46 +86,6 @@ void central_init(size_t max_size, int check)
     }
     first_records();
 }
-
-static void list_push(struct span **head, struct span *s, enum span_list which)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-    s->list = (uint8_t)which;
-}
-
-void central_list_remove(struct span **head, struct span *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-    s->list = SPAN_NONE;
-}
-
-char *central_span_base(const struct central *ce, const struct span *s)
-{
-    return region_slice(ce->cls) + ((size_t)s->index << sc_span_shift[ce->cls]);
-}
-
-/* Spans on the `empty` and `aging` lists of all classes: while there are
- * none, a class that grows looks nowhere for pages (span_move_in). */
-static uint32_t idle_spans;
-
-/* n spans onto (n > 0) or off (n < 0) ce's idle lists. Lock held. */
-void central_idle_add(struct central *ce, int32_t n)
-{
-    __atomic_store_n(&ce->spans_idle, ce->spans_idle + (uint32_t)n, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&idle_spans, (uint32_t)n, __ATOMIC_RELAXED);
-}
-
-static void span_move_in(struct central *ce, struct span *s);
 
 /* A span never used before: commit its metadata record (unless it lies in
  * the first records' block, which is writable already: no mprotect, and the
@@ -192,11 +143,11 @@ static struct span *span_pick(struct central *ce, enum central_mode mode)
         else if ((s = span_new(ce)) == NULL)
             return NULL;
         ce->spans_live++;
-        span_move_in(ce, s);
+        central_move_in(ce, s);
     } else {
         return NULL;
     }
-    list_push(&ce->partial, s, SPAN_PARTIAL);
+    central_list_push(&ce->partial, s, SPAN_PARTIAL);
     return s;
 }
 
@@ -348,11 +299,11 @@ static void give_back_run(struct central *ce, void *const *objs, unsigned n)
         uint32_t used = s->used;
         PA_ASSERT(used > 0 && ce->objs_out >= used, "central: objs_out == sum over spans of used");
         if (unlikely(used == nobjs))
-            list_push(&ce->partial, s, SPAN_PARTIAL);
+            central_list_push(&ce->partial, s, SPAN_PARTIAL);
         s->used = --used;
         if (unlikely(used == 0)) {
             central_list_remove(&ce->partial, s);
-            list_push(&ce->empty, s, SPAN_EMPTY);
+            central_list_push(&ce->empty, s, SPAN_EMPTY);
             central_idle_add(ce, 1);
         }
         PA_ASSERT(s->used + span_free_bits(s, ce->words) == nobjs,
@@ -425,152 +376,6 @@ void central_take_all_in(struct central *ce)
     take_deferred(ce);
     give_back_run(ce, ce->xfer, ce->xfer_count);
     __atomic_store_n(&ce->xfer_count, 0, __ATOMIC_RELAXED);
-}
-
-/* Bytes of s a program may have touched: below the high-water object. */
-size_t central_span_touched(const struct central *ce, const struct span *s)
-{
-    if (s->moved & SPAN_MOVED_PAGES)
-        return (size_t)1 << sc_span_shift[ce->cls];
-    return PA_ROUNDUP((size_t)s->hw * ce->size, PA_PAGE);
-}
-
-/* Links s into `released` (sorted by index: span_pick reuses the lowest
- * first) at or after *link, whose span before is *prev, and leaves both just
- * past s: a sorted list merges in one walk, one span from the head. Lock
- * held. */
-void central_released_link(struct span ***link, struct span **prev, struct span *s)
-{
-    while (**link && (**link)->index < s->index) {
-        *prev = **link;
-        *link = &(*prev)->next;
-    }
-    PA_ASSERT(!**link || (**link)->index > s->index,
-              "central: released span indices strictly ascending");
-    s->hw = 0;
-    s->scan = 0;
-    s->moved &= (uint8_t)~SPAN_MOVED_PAGES;
-    s->list = SPAN_RELEASED;
-    s->prev = *prev;
-    s->next = **link;
-    if (**link)
-        (**link)->prev = s;
-    **link = s;
-    *prev = s;
-    *link = &s->next;
-}
-
-/* Spans that may get a kernel mapping of their own from a move (each such
- * span costs the process up to two: docs/how-it-works.md). */
-#define MOVE_SPANS_MAX 2048u
-static uint32_t move_spans;
-
-/* Bytes that may move per flush generation. A move costs a syscall (and a
- * TLB shootdown) where reusing a class's own empty span costs nothing, so a
- * program whose phases trade the same memory between two classes would pay
- * one per span at every switch: the budget bounds that to 128 moves of
- * 64 KiB a period (~1.4 ms of a 1 s period at ~11 us a move). sqlite3's
- * run (`make bench`) moves 3.1 MiB in all; python3's 20 MiB, in spans of
- * 256 KiB and more, over two generations. */
-#define MOVE_BYTES_PER_GENERATION ((int64_t)8 << 20)
-/* Signed: classes move under their own locks, so two may both pass the test
- * and take their span; it ends at most a span per thread below zero. */
-static int64_t move_budget = MOVE_BYTES_PER_GENERATION;
-
-void central_moves_refill(void)
-{
-    __atomic_store_n(&move_budget, MOVE_BYTES_PER_GENERATION, __ATOMIC_RELAXED);
-}
-
-/* An idle span of d (its `aging` one first: emptied the longer ago), taken
- * off its list, and its touched bytes in *len; NULL if none. d's lock held. */
-static struct span *donor_take(struct central *d, size_t *len)
-{
-    struct span **lists[2] = {&d->aging, &d->empty};
-    for (int i = 0; i < 2; i++) {
-        struct span *v = *lists[i];
-        if (!v)
-            continue;
-        *len = central_span_touched(d, v);
-        if (*len == 0)
-            continue;
-        central_list_remove(lists[i], v);
-        central_idle_add(d, -1);
-        return v;
-    }
-    return NULL;
-}
-
-/*
- * A class grows by a span with no pages (new or released) while another
- * class with spans of the same size has an empty span that still holds its
- * pages, waiting for a flush to give them back: the kernel moves the whole
- * span under the new one (mremap with MREMAP_DONTUNMAP, Linux >= 5.7, which
- * leaves the old range mapped and empty), so the growth takes no fresh page
- * faults and the process's memory does not grow by the other class's idle
- * pages. The donor span becomes released. Whole spans of one size only: the
- * moved range becomes a mapping of its own, exactly one span, so a span's
- * range is always inside one mapping, which mremap (before Linux 6.17)
- * needs of its source when that span gives its pages on in turn. The new
- * span's objects are still handed out as never used (their contents
- * undefined, as malloc's are; calloc clears its own).
- *
- * ce's lock held; another class's lock is only tried, never waited for (the
- * fork handler takes every class's lock in order, central_lock_all). The
- * syscall runs under both locks, as span_new's commit does under one: the
- * span must not be reachable before its pages are in place.
- */
-static void span_move_in(struct central *ce, struct span *s)
-{
-    if (!__atomic_load_n(&moves_on, __ATOMIC_RELAXED) ||
-        !__atomic_load_n(&idle_spans, __ATOMIC_RELAXED))
-        return;
-    if (!(s->moved & SPAN_MOVED_VMA) &&
-        __atomic_load_n(&move_spans, __ATOMIC_RELAXED) >= MOVE_SPANS_MAX)
-        return;
-    size_t room = (size_t)1 << sc_span_shift[ce->cls];
-    static unsigned turn;   /* racy: only where the search starts */
-    unsigned start = __atomic_load_n(&turn, __ATOMIC_RELAXED);
-    for (unsigned i = 0; i < SC_COUNT; i++) {
-        unsigned c = (start + i) % SC_COUNT;
-        struct central *d = &central_g[c];
-        if (__atomic_load_n(&move_budget, __ATOMIC_RELAXED) < (int64_t)room)
-            return;
-        if (d == ce || sc_span_shift[c] != sc_span_shift[ce->cls] ||
-            !__atomic_load_n(&d->spans_idle, __ATOMIC_RELAXED) || !lock_try(&d->lock))
-            continue;
-        size_t len;
-        struct span *v = donor_take(d, &len);
-        if (!v) {
-            lock_give(&d->lock);
-            continue;
-        }
-        int saved = errno;
-        void *to = mremap(central_span_base(d, v), room, room,
-                          MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, central_span_base(ce, s));
-        errno = saved;
-        if (to == MAP_FAILED) {
-            /* An old kernel, a seccomp filter, the mapping limit: stay as
-             * before, for good. */
-            __atomic_store_n(&moves_on, 0, __ATOMIC_RELAXED);
-            list_push(&d->aging, v, SPAN_EMPTY);
-            central_idle_add(d, 1);
-            lock_give(&d->lock);
-            return;
-        }
-        __atomic_sub_fetch(&move_budget, (int64_t)room, __ATOMIC_RELAXED);
-        struct span **link = &d->released, *prev = NULL;
-        central_released_link(&link, &prev, v);
-        d->spans_live--;
-        __atomic_store_n(&d->moves_out, d->moves_out + 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&d->moved_bytes, d->moved_bytes + len, __ATOMIC_RELAXED);
-        lock_give(&d->lock);
-        if (!(s->moved & SPAN_MOVED_VMA))
-            __atomic_add_fetch(&move_spans, 1, __ATOMIC_RELAXED);
-        s->moved |= SPAN_MOVED_PAGES | SPAN_MOVED_VMA;
-        __atomic_store_n(&turn, c + 1, __ATOMIC_RELAXED);
-        return;
-    }
 }
 
 void central_lock_all(void)

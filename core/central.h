@@ -107,7 +107,7 @@ struct central {
     uint64_t released_bytes; /* cumulative bytes given back to the OS */
     uint64_t releases;       /* cumulative spans released */
     uint64_t release_calls;  /* cumulative madvise calls releasing them (one per run) */
-    uint32_t spans_idle;     /* spans on `empty` and `aging` (a hint for span_move_in) */
+    uint32_t spans_idle;     /* spans on `empty` and `aging` (a hint for central_move_in) */
     uint64_t moves_out;      /* cumulative spans whose pages moved to another class */
     uint64_t moved_bytes;    /* cumulative bytes of those pages */
     _Atomic(void *) deferred;
@@ -169,7 +169,7 @@ void central_age(unsigned cls);
 size_t central_release_idle(unsigned cls);
 
 /* A new flush generation: pages may move between classes again, up to the
- * budget of a generation (central.c, span_move_in). */
+ * budget of a generation (central_move.c, central_move_in). */
 void central_moves_refill(void);
 
 /* For fork: take or reset every central lock. */

@@ -31,7 +31,7 @@ enum span_list {
     SPAN_RELEASED,  /* no object out, pages given back */
 };
 
-/* span.moved: pages another class's span gave it (central.c, span_move_in). */
+/* span.moved: pages another class's span gave it (central_move.c, central_move_in). */
 #define SPAN_MOVED_PAGES 1u   /* pages above hw may be resident: a release covers the span */
 #define SPAN_MOVED_VMA 2u     /* the kernel keeps a mapping of its own here, for good */
 
@@ -43,7 +43,7 @@ struct span {
     uint32_t index;        /* span number within the slice */
     uint16_t scan;         /* no free bit in words below this one */
     uint8_t list;          /* enum span_list */
-    uint8_t moved;         /* SPAN_MOVED_* (central.c, span_move_in) */
+    uint8_t moved;         /* SPAN_MOVED_* (central_move.c, central_move_in) */
     uint64_t bits[];       /* free bitmap, ceil(nobjs / 64) words */
 };
 

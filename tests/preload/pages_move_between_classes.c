@@ -9,7 +9,7 @@
  * half with calloc, each checked to be all zero. Every phase-2 object must still hold
  * its pattern at the end, and the process's RSS after phase 2 must stay within 3 MiB
  * of its RSS before phase 1's frees: the first class's empty spans hand their pages to
- * the second (the kernel moves them: core/central.c, span_move_in; a CPU cache keeps
+ * the second (the kernel moves them: core/central_move.c, central_move_in; a CPU cache keeps
  * up to 1 MiB of the freed objects, whose spans stay). Without that, the second class
  * faults in 6 MiB of fresh pages while the first class's pages wait for a flush; the
  * runner turns the flush off for this test (POOLALLOC_FLUSH_MS=0), so nothing else
