@@ -81,8 +81,7 @@ static struct span *donor_take(struct central *d, size_t *len)
  */
 void central_move_in(struct central *ce, struct span *s)
 {
-    if (!__atomic_load_n(&moves_on, __ATOMIC_RELAXED) ||
-        !central_idle_spans())
+    if (!__atomic_load_n(&moves_on, __ATOMIC_RELAXED) || !central_idle_spans())
         return;
     if (!(s->moved & SPAN_MOVED_VMA) &&
         __atomic_load_n(&move_spans, __ATOMIC_RELAXED) >= MOVE_SPANS_MAX)
